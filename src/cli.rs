@@ -1,0 +1,139 @@
+//! The command line: clap definitions, shared context, and dispatch to one module per
+//! subcommand. `main.rs` only parses and turns the returned code into the process exit status.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::error::{Error, ExitCode};
+use crate::output::{ColorChoice, Output};
+
+/// Bundle, publish, verify and approve AWS Clean Rooms PySpark analysis templates.
+#[derive(Debug, Parser)]
+#[command(name = "crpack", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 any other error.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Run as if started in DIR (where crpack.toml is looked up).
+    #[arg(short = 'C', long = "project", value_name = "DIR", global = true)]
+    pub project: Option<PathBuf>,
+    /// Print one JSON document with the result on stdout (stable; see the README).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only results and warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail on stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// When to use colour (NO_COLOR is honoured in `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+/// AWS connection options (the default credential chain does the rest: environment,
+/// profiles, SSO, `AWS_ENDPOINT_URL*`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// The AWS profile to use (else AWS_PROFILE or the default chain).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The AWS region (else AWS_REGION, the profile, or [publish] region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new template project (crpack.toml, an entry point, a library, sample data).
+    Init(commands::init::InitArgs),
+    /// Validate crpack.toml and statically check the entry point.
+    Check(commands::check::CheckArgs),
+    /// Build the entry point and the additional artifact into a directory, with their SHA-256.
+    Build(commands::build::BuildArgs),
+    /// Print SHA-256 digests exactly as `sha256sum` does.
+    Hash(commands::hash::HashArgs),
+    /// Run a local S3 + Clean Rooms endpoint for rehearsals and tests.
+    Sandbox(commands::sandbox::SandboxArgs),
+    /// Print shell completions.
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(commands::completions::ManArgs),
+}
+
+/// What every command gets.
+pub struct Context {
+    pub out: Output,
+    pub global: GlobalArgs,
+}
+
+impl Context {
+    /// The directory commands start from (`-C DIR` or the current directory).
+    pub fn project_dir(&self) -> PathBuf {
+        self.global.project.clone().unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// A multi-threaded tokio runtime for commands that talk to the network.
+    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, Error> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
+    }
+}
+
+/// Runs a parsed command line and returns the exit code. Errors are printed here: on stderr,
+/// and with `--json` also as `{"error": {...}}` on stdout.
+pub fn run(cli: Cli) -> ExitCode {
+    let out = Output::new(
+        cli.global.json,
+        cli.global.quiet,
+        cli.global.verbose,
+        cli.global.color,
+    );
+    let ctx = Context {
+        out,
+        global: cli.global,
+    };
+    let result = match cli.command {
+        Command::Init(args) => commands::init::run(&ctx, &args),
+        Command::Check(args) => commands::check::run(&ctx, &args),
+        Command::Build(args) => commands::build::run(&ctx, &args),
+        Command::Hash(args) => commands::hash::run(&ctx, &args),
+        Command::Sandbox(args) => commands::sandbox::run(&ctx, &args),
+        Command::Completions(args) => commands::completions::run_completions(&args),
+        Command::Man(args) => commands::completions::run_man(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            report_error(&ctx.out, &err);
+            err.exit_code()
+        }
+    }
+}
+
+/// Prints an error the way every command does.
+pub fn report_error(out: &Output, err: &Error) {
+    out.error(err.to_string());
+    if out.json {
+        out.json(&serde_json::json!({
+            "ok": false,
+            "error": { "kind": err.kind(), "message": err.to_string() }
+        }));
+    }
+}
+
+/// The clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,127 @@
+//! `crpack sandbox`: serve the local S3 + Clean Rooms endpoint until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cli::Context;
+use crate::error::{Error, ExitCode, Result};
+use crate::fsutil;
+use crate::sandbox::{self, Sandbox, SandboxOptions, identity};
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:4566", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Keep state under DIR so a restart keeps it (default: in memory, gone at exit).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Create a ready world: a SPARK collaboration, both memberships, a versioned artifact
+    /// bucket, the provider's configured tables with CUSTOM rules and associations.
+    #[arg(long)]
+    pub seed: bool,
+    /// Write the seeded ids, endpoint and credentials as JSON to FILE.
+    #[arg(long, value_name = "FILE", requires = "seed")]
+    pub seed_out: Option<PathBuf>,
+}
+
+fn env_lines(endpoint: &str, who: &identity::Identity) -> Vec<String> {
+    vec![
+        format!("export AWS_ENDPOINT_URL={endpoint}"),
+        format!("export AWS_REGION={}", sandbox::REGION),
+        format!("export AWS_ACCESS_KEY_ID={}", who.access_key_id),
+        format!("export AWS_SECRET_ACCESS_KEY={}", who.secret_access_key),
+    ]
+}
+
+pub fn run(ctx: &Context, args: &SandboxArgs) -> Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    rt.block_on(async {
+        let sb = Sandbox::start(SandboxOptions {
+            listen: args.listen,
+            data_dir: args.data.clone(),
+        })
+        .await
+        .map_err(|e| {
+            Error::Other(format!(
+                "cannot start the sandbox on {}: {e}; pick another address with --listen 127.0.0.1:0",
+                args.listen
+            ))
+        })?;
+        let endpoint = sb.endpoint();
+        let seed = if args.seed {
+            let info = sandbox::seed::seed(&endpoint)
+                .await
+                .map_err(|e| Error::Other(format!("seeding the sandbox failed: {e}")))?;
+            if let Some(path) = &args.seed_out {
+                let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
+                fsutil::write_atomic(path, &json).map_err(|e| Error::io(path, e))?;
+            }
+            Some(info)
+        } else {
+            None
+        };
+        if ctx.out.json {
+            ctx.out.json(&serde_json::json!({
+                "ok": true,
+                "endpoint": endpoint,
+                "region": sandbox::REGION,
+                "identities": identity::ALL.iter().map(|i| serde_json::json!({
+                    "name": i.name,
+                    "account_id": i.account_id,
+                    "access_key_id": i.access_key_id,
+                    "secret_access_key": i.secret_access_key,
+                })).collect::<Vec<_>>(),
+                "seed": seed,
+            }));
+        } else {
+            ctx.out.line(format!(
+                "sandbox listening on {endpoint} (S3 and Clean Rooms, region {})",
+                sandbox::REGION
+            ));
+            if let Some(dir) = &args.data {
+                ctx.out.line(format!("state kept in {}", dir.display()));
+            }
+            for who in identity::ALL {
+                ctx.out.line(String::new());
+                ctx.out
+                    .line(format!("# as the {} (account {})", who.name, who.account_id));
+                for l in env_lines(&endpoint, &who) {
+                    ctx.out.line(l);
+                }
+            }
+            if let Some(info) = &seed {
+                ctx.out.line(String::new());
+                ctx.out.line(format!(
+                    "seeded collaboration {} ({})",
+                    info.collaboration_id, info.collaboration_arn
+                ));
+                ctx.out
+                    .line(format!("  author membership    {}", info.author.membership_id));
+                ctx.out
+                    .line(format!("  provider membership  {}", info.provider.membership_id));
+                ctx.out.line(format!(
+                    "  artifact bucket      {} (versioning Enabled)",
+                    info.bucket
+                ));
+                ctx.out.line(format!("  role ARN             {}", info.role_arn));
+                for t in &info.tables {
+                    ctx.out.line(format!(
+                        "  table {:<14} configured table {}",
+                        t.name, t.configured_table_id
+                    ));
+                }
+                if let Some(path) = &args.seed_out {
+                    ctx.out.line(format!("  written to           {}", path.display()));
+                }
+            }
+            ctx.out.info("press Ctrl-C to stop");
+        }
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Error::Other(format!("cannot wait for Ctrl-C: {e}")))?;
+        ctx.out.info("stopping the sandbox");
+        sb.stop().await;
+        Ok(ExitCode::Success)
+    })
+}

@@ -1,0 +1,683 @@
+//! The project file, `crpack.toml`: parsed strictly (unknown keys are errors that name the key
+//! and line) and validated against the service's own patterns and limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::validate;
+
+/// The project file's name.
+pub const MANIFEST_NAME: &str = "crpack.toml";
+
+/// `crpack.toml` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(
+        "no {MANIFEST_NAME} in {} or any parent directory; run `crpack init` to create a project, or pass -C DIR",
+        start.display()
+    )]
+    NotFound { start: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}:{line}: `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// How much detail a failed job's error message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorMessages {
+    /// The service's default: no details.
+    #[default]
+    Basic,
+    /// Detailed messages; they may expose data to the result receiver, so every data provider
+    /// must approve the template.
+    Detailed,
+}
+
+// ---- The file as written (spans kept for error lines) ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    template: RawTemplate,
+    bundle: Option<Spanned<RawBundle>>,
+    publish: Option<RawPublish>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplate {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: Option<Spanned<String>>,
+    entry_point: Spanned<String>,
+    #[serde(default)]
+    referenced_tables: Vec<Spanned<String>>,
+    #[serde(default)]
+    error_messages: ErrorMessages,
+    #[serde(default)]
+    parameters: Vec<Spanned<RawParameter>>,
+    #[serde(default)]
+    tags: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParameter {
+    name: Spanned<String>,
+    #[serde(default)]
+    default: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    #[serde(default)]
+    include: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    #[serde(default)]
+    archive: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    bucket: Spanned<String>,
+    #[serde(default)]
+    prefix: Option<Spanned<String>>,
+    role_arn: Spanned<String>,
+    membership_id: Spanned<String>,
+    #[serde(default)]
+    region: Option<Spanned<String>>,
+}
+
+// ---- The validated project ----
+
+/// A loaded, validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory that holds `crpack.toml` (absolute).
+    pub root: PathBuf,
+    pub manifest_path: PathBuf,
+    pub template: Template,
+    pub bundle: Option<BundleSpec>,
+    pub publish: Option<PublishConfig>,
+}
+
+/// `[template]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Template {
+    pub name: String,
+    pub description: Option<String>,
+    /// Relative to the project root, `/`-separated.
+    pub entry_point: String,
+    pub referenced_tables: Vec<String>,
+    pub error_messages: ErrorMessages,
+    pub parameters: Vec<Parameter>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One `[[template.parameters]]` entry. PySpark parameters are strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Parameter {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+/// `[bundle]`: the one additional artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleSpec {
+    /// A deterministic zip built from these files and directories (relative to the root).
+    Sources {
+        include: Vec<String>,
+        exclude: Vec<String>,
+    },
+    /// A prebuilt archive (e.g. venv-pack's `.tar.gz`), passed through byte for byte.
+    Archive(String),
+}
+
+/// `[publish]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishConfig {
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/` (may be empty).
+    pub prefix: String,
+    pub role_arn: String,
+    pub membership_id: String,
+    /// Overrides the region from the AWS configuration.
+    pub region: Option<String>,
+}
+
+impl Project {
+    /// Finds `crpack.toml` in `start` or its parents and loads it.
+    pub fn discover(start: &Path) -> Result<Project, ProjectError> {
+        let start_abs = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+        let mut dir = Some(start_abs.as_path());
+        while let Some(d) = dir {
+            let candidate = d.join(MANIFEST_NAME);
+            if candidate.is_file() {
+                return Project::load(&candidate);
+            }
+            dir = d.parent();
+        }
+        Err(ProjectError::NotFound { start: start_abs })
+    }
+
+    /// Loads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Project, ProjectError> {
+        let text = fs::read_to_string(path).map_err(|source| ProjectError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let root = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Project::parse(&text, path, &root)
+    }
+
+    /// Parses and validates manifest text; `root` is the project directory for path checks.
+    pub fn parse(text: &str, path: &Path, root: &Path) -> Result<Project, ProjectError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ProjectError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let v = Validator { text, path };
+        let t = raw.template;
+
+        v.check(&t.name, "template.name", validate::template_name)?;
+        let description = match t.description {
+            Some(d) => {
+                v.check(&d, "template.description", validate::description)?;
+                Some(d.into_inner())
+            }
+            None => None,
+        };
+
+        let entry_point = v.relative_path(&t.entry_point, "template.entry_point")?;
+        if !entry_point.ends_with(".py") {
+            return Err(v.invalid(
+                t.entry_point.span(),
+                "template.entry_point",
+                format!("{entry_point:?} is not a .py file; the entry point is one Python file"),
+            ));
+        }
+        let file_name = entry_point.rsplit('/').next().unwrap_or(&entry_point);
+        if let Err(m) = validate::s3_key(file_name) {
+            return Err(v.invalid(
+                t.entry_point.span(),
+                "template.entry_point",
+                format!("the file name becomes part of an S3 key: {m}; rename the file"),
+            ));
+        }
+
+        let mut seen = BTreeSet::new();
+        let mut referenced_tables = Vec::new();
+        for table in &t.referenced_tables {
+            v.check(table, "template.referenced_tables", validate::table_name)?;
+            if !seen.insert(table.get_ref().clone()) {
+                return Err(v.invalid(
+                    table.span(),
+                    "template.referenced_tables",
+                    format!("{:?} is listed twice", table.get_ref()),
+                ));
+            }
+            referenced_tables.push(table.get_ref().clone());
+        }
+
+        if t.parameters.len() > validate::limits::PARAMETERS_MAX {
+            return Err(v.invalid(
+                t.parameters[validate::limits::PARAMETERS_MAX].span(),
+                "template.parameters",
+                format!(
+                    "{} parameters declared; the service allows at most {}",
+                    t.parameters.len(),
+                    validate::limits::PARAMETERS_MAX
+                ),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        let mut parameters = Vec::new();
+        for p in &t.parameters {
+            let p = p.get_ref();
+            v.check(&p.name, "template.parameters.name", validate::parameter_name)?;
+            if !names.insert(p.name.get_ref().clone()) {
+                return Err(v.invalid(
+                    p.name.span(),
+                    "template.parameters.name",
+                    format!("parameter {:?} is declared twice", p.name.get_ref()),
+                ));
+            }
+            if let Some(d) = &p.default {
+                v.check(d, "template.parameters.default", |val| {
+                    validate::parameter_value(p.name.get_ref(), val)
+                })?;
+            }
+            parameters.push(Parameter {
+                name: p.name.get_ref().clone(),
+                default: p.default.as_ref().map(|d| d.get_ref().clone()),
+            });
+        }
+
+        let tags = match t.tags {
+            Some(tags) => {
+                if tags.get_ref().len() > validate::limits::TAGS_MAX {
+                    return Err(v.invalid(
+                        tags.span(),
+                        "template.tags",
+                        format!("at most {} tags", validate::limits::TAGS_MAX),
+                    ));
+                }
+                for (k, val) in tags.get_ref() {
+                    if let Err(m) = validate::tag(k, val) {
+                        return Err(v.invalid(tags.span(), "template.tags", m));
+                    }
+                }
+                tags.into_inner()
+            }
+            None => BTreeMap::new(),
+        };
+
+        let bundle = match raw.bundle {
+            None => None,
+            Some(b) => {
+                let span = b.span();
+                let b = b.into_inner();
+                match (b.include, b.archive) {
+                    (Some(_), Some(archive)) => {
+                        return Err(v.invalid(
+                            archive.span(),
+                            "bundle.archive",
+                            "`include` and `archive` are both set, but a template has at most one \
+                             additional artifact; keep one of them"
+                                .to_string(),
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(v.invalid(
+                            span,
+                            "bundle",
+                            "[bundle] needs `include` (files to zip) or `archive` (a prebuilt \
+                             .tar.gz); remove the section for no additional artifact"
+                                .to_string(),
+                        ));
+                    }
+                    (None, Some(archive)) => {
+                        if !b.exclude.is_empty() {
+                            return Err(v.invalid(
+                                b.exclude[0].span(),
+                                "bundle.exclude",
+                                "`exclude` applies to `include`; a prebuilt archive is passed through as it is"
+                                    .to_string(),
+                            ));
+                        }
+                        let rel = v.relative_path(&archive, "bundle.archive")?;
+                        let name = rel.rsplit('/').next().unwrap_or(&rel);
+                        if let Err(m) = validate::s3_key(name) {
+                            return Err(v.invalid(
+                                archive.span(),
+                                "bundle.archive",
+                                format!("the file name becomes part of an S3 key: {m}; rename the file"),
+                            ));
+                        }
+                        Some(BundleSpec::Archive(rel))
+                    }
+                    (Some(include), None) => {
+                        if include.is_empty() {
+                            return Err(v.invalid(
+                                span,
+                                "bundle.include",
+                                "`include` is empty; list files or directories, or remove [bundle]"
+                                    .to_string(),
+                            ));
+                        }
+                        let mut inc = Vec::new();
+                        for i in &include {
+                            inc.push(v.relative_path(i, "bundle.include")?);
+                        }
+                        let mut exc = Vec::new();
+                        for e in &b.exclude {
+                            if let Err(err) = globset::Glob::new(e.get_ref()) {
+                                return Err(v.invalid(
+                                    e.span(),
+                                    "bundle.exclude",
+                                    format!("{:?} is not a valid glob: {err}", e.get_ref()),
+                                ));
+                            }
+                            exc.push(e.get_ref().clone());
+                        }
+                        Some(BundleSpec::Sources {
+                            include: inc,
+                            exclude: exc,
+                        })
+                    }
+                }
+            }
+        };
+
+        let publish = match raw.publish {
+            None => None,
+            Some(p) => {
+                v.check(&p.bucket, "publish.bucket", validate::bucket)?;
+                v.check(&p.role_arn, "publish.role_arn", validate::role_arn)?;
+                v.check(&p.membership_id, "publish.membership_id", validate::membership_id)?;
+                let prefix = match &p.prefix {
+                    Some(prefix) => {
+                        let trimmed = prefix.get_ref().trim_matches('/').to_string();
+                        if !trimmed.is_empty() {
+                            v.check(prefix, "publish.prefix", |_| validate::s3_key(&trimmed))?;
+                            if trimmed
+                                .split('/')
+                                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+                            {
+                                return Err(v.invalid(
+                                    prefix.span(),
+                                    "publish.prefix",
+                                    format!("{:?} has an empty, `.` or `..` segment", prefix.get_ref()),
+                                ));
+                            }
+                            if trimmed.len() > 512 {
+                                return Err(v.invalid(
+                                    prefix.span(),
+                                    "publish.prefix",
+                                    "the prefix is longer than 512 characters".to_string(),
+                                ));
+                            }
+                        }
+                        trimmed
+                    }
+                    None => String::new(),
+                };
+                let region = match p.region {
+                    Some(r) => {
+                        v.check(&r, "publish.region", |r| {
+                            if !r.is_empty()
+                                && r.bytes()
+                                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                            {
+                                Ok(())
+                            } else {
+                                Err(format!("{r:?} is not an AWS region name like us-east-1"))
+                            }
+                        })?;
+                        Some(r.into_inner())
+                    }
+                    None => None,
+                };
+                Some(PublishConfig {
+                    bucket: p.bucket.into_inner(),
+                    prefix,
+                    role_arn: p.role_arn.into_inner(),
+                    membership_id: p.membership_id.into_inner(),
+                    region,
+                })
+            }
+        };
+
+        Ok(Project {
+            root: root.to_path_buf(),
+            manifest_path: path.to_path_buf(),
+            template: Template {
+                name: t.name.into_inner(),
+                description,
+                entry_point,
+                referenced_tables,
+                error_messages: t.error_messages,
+                parameters,
+                tags,
+            },
+            bundle,
+            publish,
+        })
+    }
+
+    /// The entry point's absolute path.
+    pub fn entry_point_path(&self) -> PathBuf {
+        self.root.join(&self.template.entry_point)
+    }
+
+    /// The `[publish]` section, or an error that says how to add it.
+    pub fn publish_config(&self) -> Result<&PublishConfig, ProjectError> {
+        self.publish.as_ref().ok_or_else(|| ProjectError::Invalid {
+            path: self.manifest_path.clone(),
+            line: 1,
+            key: "publish".to_string(),
+            message: "no [publish] section: add bucket, prefix, role_arn and membership_id".to_string(),
+        })
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn line_of(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text[..end].bytes().filter(|b| *b == b'\n').count() + 1
+    }
+
+    fn invalid(&self, span: Range<usize>, key: &str, message: String) -> ProjectError {
+        ProjectError::Invalid {
+            path: self.path.to_path_buf(),
+            line: self.line_of(span),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    fn check(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        f: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<(), ProjectError> {
+        f(value.get_ref()).map_err(|m| self.invalid(value.span(), key, m))
+    }
+
+    /// A path inside the project: relative, no `..`, `/`-separated, normalised.
+    fn relative_path(&self, value: &Spanned<String>, key: &str) -> Result<String, ProjectError> {
+        let raw = value.get_ref();
+        let p = Path::new(raw);
+        if raw.is_empty() {
+            return Err(self.invalid(value.span(), key, "the path is empty".to_string()));
+        }
+        if p.is_absolute() || raw.starts_with('/') || raw.starts_with('\\') {
+            return Err(self.invalid(
+                value.span(),
+                key,
+                format!("{raw:?} is absolute; paths are relative to the project directory"),
+            ));
+        }
+        let mut parts = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    return Err(self.invalid(
+                        value.span(),
+                        key,
+                        format!("{raw:?} uses `..`; every file must be inside the project"),
+                    ));
+                }
+                _ => {
+                    return Err(self.invalid(value.span(), key, format!("{raw:?} is not a relative path")));
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Err(self.invalid(
+                value.span(),
+                key,
+                format!("{raw:?} names the project directory itself"),
+            ));
+        }
+        Ok(parts.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[template]
+name = "audience-overlap"
+description = "Overlap of customers"
+entry_point = "src/entrypoint.py"
+referenced_tables = ["orders", "customers"]
+error_messages = "basic"
+[[template.parameters]]
+name = "min_count"
+default = "100"
+[template.tags]
+team = "analytics"
+
+[bundle]
+include = ["lib", "data/lookup.csv"]
+exclude = ["**/tests/**"]
+
+[publish]
+bucket = "my-artifacts"
+prefix = "/templates/audience-overlap/"
+role_arn = "arn:aws:iam::111122223333:role/service-role/cleanrooms-pyspark-read"
+membership_id = "3c6b0ba0-0000-4000-8000-000000000001"
+"#;
+
+    fn parse(text: &str) -> Result<Project, ProjectError> {
+        Project::parse(text, Path::new("crpack.toml"), Path::new("/p"))
+    }
+
+    fn invalid(text: &str) -> (usize, String, String) {
+        match parse(text) {
+            Err(ProjectError::Invalid {
+                line, key, message, ..
+            }) => (line, key, message),
+            Err(other) => panic!("expected Invalid, got {other}"),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let p = parse(GOOD).unwrap();
+        assert_eq!(p.template.name, "audience-overlap");
+        assert_eq!(p.template.entry_point, "src/entrypoint.py");
+        assert_eq!(p.template.referenced_tables, ["orders", "customers"]);
+        assert_eq!(
+            p.template.parameters,
+            [Parameter {
+                name: "min_count".into(),
+                default: Some("100".into())
+            }]
+        );
+        assert_eq!(
+            p.bundle,
+            Some(BundleSpec::Sources {
+                include: vec!["lib".into(), "data/lookup.csv".into()],
+                exclude: vec!["**/tests/**".into()],
+            })
+        );
+        let publish = p.publish.unwrap();
+        assert_eq!(publish.prefix, "templates/audience-overlap");
+        assert_eq!(publish.region, None);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let text = GOOD.replace("error_messages = \"basic\"", "error_message = \"basic\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("error_message"), "{err}");
+        assert!(err.contains("line 7"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_line() {
+        let (line, key, _) = invalid(&GOOD.replace("audience-overlap\"\ndesc", "bad--name\"\ndesc"));
+        assert_eq!((line, key.as_str()), (3, "template.name"));
+        let (line, key, _) = invalid(&GOOD.replace("min_count", "9lives"));
+        assert_eq!((line, key.as_str()), (9, "template.parameters.name"));
+        let (line, key, _) = invalid(&GOOD.replace("role/service-role", "user/service-role"));
+        assert_eq!((line, key.as_str()), (21, "publish.role_arn"));
+        let (_, key, _) = invalid(&GOOD.replace("3c6b0ba0-0000", "3C6B0BA0-0000"));
+        assert_eq!(key, "publish.membership_id");
+        let (_, key, _) = invalid(&GOOD.replace("my-artifacts", "My_Artifacts"));
+        assert_eq!(key, "publish.bucket");
+        let (_, key, _) = invalid(&GOOD.replace("/templates/audience-overlap/", "templates/a b"));
+        assert_eq!(key, "publish.prefix");
+    }
+
+    #[test]
+    fn paths_stay_inside_the_project() {
+        for bad in ["../x.py", "/abs/x.py", "src/../../x.py"] {
+            let (_, key, msg) = invalid(&GOOD.replace("src/entrypoint.py", bad));
+            assert_eq!(key, "template.entry_point", "{bad}: {msg}");
+        }
+        let (_, _, msg) = invalid(&GOOD.replace("src/entrypoint.py", "src/entry.txt"));
+        assert!(msg.contains(".py"), "{msg}");
+        let (_, _, msg) = invalid(&GOOD.replace("src/entrypoint.py", "src/my entry.py"));
+        assert!(msg.contains("S3 key"), "{msg}");
+        let (_, key, _) = invalid(&GOOD.replace("\"lib\"", "\"../lib\""));
+        assert_eq!(key, "bundle.include");
+    }
+
+    #[test]
+    fn include_and_archive_together_is_an_error() {
+        let text = GOOD.replace("exclude = [\"**/tests/**\"]", "archive = \"venv.tar.gz\"");
+        let (line, key, msg) = invalid(&text);
+        assert_eq!((line, key.as_str()), (16, "bundle.archive"));
+        assert!(msg.contains("at most one"), "{msg}");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut text = GOOD.replace(
+            "[[template.parameters]]\nname = \"min_count\"\ndefault = \"100\"\n",
+            "",
+        );
+        for i in 0..51 {
+            text = text.replace(
+                "[template.tags]",
+                &format!("[[template.parameters]]\nname = \"p{i}\"\n[template.tags]"),
+            );
+        }
+        let (_, key, msg) = invalid(&text);
+        assert_eq!(key, "template.parameters", "{msg}");
+        let long = "x".repeat(1001);
+        let (_, key, _) = invalid(&GOOD.replace("default = \"100\"", &format!("default = \"{long}\"")));
+        assert_eq!(key, "template.parameters.default");
+        let (_, key, _) = invalid(&GOOD.replace("Overlap of customers", &"d".repeat(256)));
+        assert_eq!(key, "template.description");
+        let (_, key, _) = invalid(&GOOD.replace("[\"orders\", \"customers\"]", "[\"orders\", \"orders\"]"));
+        assert_eq!(key, "template.referenced_tables");
+    }
+
+    #[test]
+    fn bundle_and_publish_are_optional() {
+        let text = GOOD.split("[bundle]").next().unwrap();
+        let p = parse(text).unwrap();
+        assert!(p.bundle.is_none() && p.publish.is_none());
+        assert!(p.publish_config().is_err());
+        let text = format!("{text}[bundle]\narchive = \"build/pyspark_venv.tar.gz\"\n");
+        assert_eq!(
+            parse(&text).unwrap().bundle,
+            Some(BundleSpec::Archive("build/pyspark_venv.tar.gz".into()))
+        );
+    }
+}
