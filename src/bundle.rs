@@ -461,7 +461,7 @@ impl Plan {
             Additional::Zip(files) => sizes.extend(files.iter().map(|f| (f.size, display(root, &f.source)))),
             Additional::Archive { path, size } => sizes.push((*size, display(root, path))),
         }
-        sizes.sort_by(|a, b| b.0.cmp(&a.0));
+        sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
         let largest = sizes
             .iter()
             .take(3)

@@ -54,6 +54,8 @@ pub struct AwsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole path end to end on the embedded sandbox (no AWS account needed).
+    Demo(commands::demo::DemoArgs),
     /// Create a new template project (crpack.toml, an entry point, a library, sample data).
     Init(commands::init::InitArgs),
     /// Validate crpack.toml and statically check the entry point.
@@ -62,6 +64,8 @@ pub enum Command {
     Build(commands::build::BuildArgs),
     /// Print SHA-256 digests exactly as `sha256sum` does.
     Hash(commands::hash::HashArgs),
+    /// Upload the artifacts to S3 and register the PYSPARK_1_0 analysis template.
+    Publish(commands::publish::PublishArgs),
     /// Run a local S3 + Clean Rooms endpoint for rehearsals and tests.
     Sandbox(commands::sandbox::SandboxArgs),
     /// Print shell completions.
@@ -105,10 +109,12 @@ pub fn run(cli: Cli) -> ExitCode {
         global: cli.global,
     };
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(&ctx, &args),
         Command::Init(args) => commands::init::run(&ctx, &args),
         Command::Check(args) => commands::check::run(&ctx, &args),
         Command::Build(args) => commands::build::run(&ctx, &args),
         Command::Hash(args) => commands::hash::run(&ctx, &args),
+        Command::Publish(args) => commands::publish::run(&ctx, &args),
         Command::Sandbox(args) => commands::sandbox::run(&ctx, &args),
         Command::Completions(args) => commands::completions::run_completions(&args),
         Command::Man(args) => commands::completions::run_man(&args),

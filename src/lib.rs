@@ -6,6 +6,7 @@
 //! Clean Rooms endpoint; the author and reviewer paths never import it, they only see endpoints.
 
 pub mod artifact;
+pub mod aws;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
@@ -13,8 +14,10 @@ pub mod diagnostic;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
+pub mod lock;
 pub mod manifest;
 pub mod output;
+pub mod publish;
 pub mod pycheck;
 pub mod sandbox;
 pub mod validate;

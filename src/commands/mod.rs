@@ -3,6 +3,8 @@
 pub mod build;
 pub mod check;
 pub mod completions;
+pub mod demo;
 pub mod hash;
 pub mod init;
+pub mod publish;
 pub mod sandbox;

@@ -1,0 +1,140 @@
+//! `crpack demo`: the whole author path on the embedded sandbox, no AWS account needed.
+//! Starts the sandbox with the seeded world, scaffolds a project, publishes it as the author,
+//! and shows what the service recorded next to the local hashes.
+
+use std::path::PathBuf;
+
+use crate::aws::{self, Aws};
+use crate::cli::Context;
+use crate::error::{Error, ExitCode, IoContext, Result};
+use crate::manifest::Project;
+use crate::output::{Output, table};
+use crate::publish::template::RecordedHashes;
+use crate::publish::{self, PublishOptions};
+use crate::sandbox::seed::{SeedInfo, SeededIdentity};
+use crate::sandbox::{self, Sandbox, SandboxOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Scaffold the demo project here (default: a temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Clients acting as one of the seeded identities.
+pub async fn clients_for(seed: &SeedInfo, who: &SeededIdentity) -> Aws {
+    Aws::from_config(
+        aws::static_config(&seed.endpoint, &seed.region, &who.access_key_id, &who.secret_access_key).await,
+    )
+}
+
+/// Appends the seeded `[publish]` section to a scaffolded project's crpack.toml.
+pub fn configure_publish(dir: &std::path::Path, seed: &SeedInfo, prefix: &str) -> Result<()> {
+    let path = dir.join("crpack.toml");
+    let mut text = std::fs::read_to_string(&path).with_path(&path)?;
+    text.push_str(&format!(
+        "\n[publish]\nbucket = \"{}\"\nprefix = \"{prefix}\"\nrole_arn = \"{}\"\nmembership_id = \"{}\"\nregion = \"{}\"\n",
+        seed.bucket, seed.role_arn, seed.author.membership_id, seed.region
+    ));
+    crate::fsutil::write_atomic(&path, text.as_bytes()).with_path(&path)
+}
+
+fn step(out: &Output, n: u32, text: &str) {
+    out.line(String::new());
+    out.line(out.strong(&format!("{n}. {text}")));
+}
+
+pub fn run(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    rt.block_on(demo(ctx, args))
+}
+
+async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
+    let out = &ctx.out;
+    let temp = tempfile::Builder::new().prefix("crpack-demo-").tempdir().with_path(std::env::temp_dir())?;
+    let project_dir = args.dir.clone().unwrap_or_else(|| temp.path().join("audience-overlap"));
+
+    step(out, 1, "start the sandbox (local S3 + Clean Rooms) and seed a SPARK collaboration");
+    let sb = Sandbox::start(SandboxOptions {
+        listen: "127.0.0.1:0".parse().expect("static address"),
+        data_dir: Some(temp.path().join("sandbox")),
+    })
+    .await
+    .map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+    let seed = sandbox::seed::seed(&sb.endpoint())
+        .await
+        .map_err(|e| Error::Other(format!("seeding the sandbox failed: {e}")))?;
+    out.line(format!("endpoint        {}", seed.endpoint));
+    out.line(format!("collaboration   {}", seed.collaboration_id));
+    out.line(format!("author          account {}  membership {}", seed.author.identity.account_id, seed.author.membership_id));
+    out.line(format!("provider        account {}  membership {}", seed.provider.identity.account_id, seed.provider.membership_id));
+    out.line(format!("artifact bucket {} (versioning Enabled)", seed.bucket));
+
+    step(out, 2, "scaffold a template project (crpack init) and check it");
+    let name = "audience-overlap";
+    crate::commands::init::scaffold(&project_dir, name)?;
+    configure_publish(&project_dir, &seed, &format!("templates/{name}"))?;
+    out.line(format!("project         {}", project_dir.display()));
+    let project = Project::discover(&project_dir)?;
+    let check = crate::commands::check::check_project(&project)?;
+    out.line(format!("check           {} error(s), {} warning(s)", check.errors, check.warnings));
+
+    step(out, 3, "publish as the author: build, upload (single PUT, SHA-256 checked by S3), register");
+    let author = clients_for(&seed, &seed.author.identity).await;
+    let quiet = Output::plain(true);
+    let report = publish::publish(&project, Some(&author), &PublishOptions::default(), &quiet).await?;
+    let lock = report.lock.as_ref().ok_or_else(|| Error::Other("publish wrote no lock".into()))?;
+    let mut rows = vec![vec!["ROLE".into(), "S3 OBJECT".into(), "VERSION".into(), "SIZE".into()]];
+    for a in &lock.artifacts {
+        rows.push(vec![
+            a.role.to_string(),
+            format!("s3://{}/{}", a.bucket, a.key),
+            a.version_id.clone(),
+            format!("{} B", a.size),
+        ]);
+    }
+    table(&rows).into_iter().for_each(|l| out.line(l));
+    out.line(format!("template        {}", lock.template.arn));
+
+    step(out, 4, "what Clean Rooms recorded (sourceMetadata) next to the local hashes");
+    let t = author
+        .cleanrooms
+        .get_analysis_template()
+        .membership_identifier(&lock.template.membership_id)
+        .analysis_template_identifier(&lock.template.id)
+        .send()
+        .await
+        .map_err(|e| aws::describe("GetAnalysisTemplate", &e))?;
+    let recorded = RecordedHashes::from_metadata(t.analysis_template().and_then(|t| t.source_metadata()));
+    let mut rows = vec![vec!["ROLE".into(), "LOCAL SHA256".into(), "RECORDED".into(), "".into()]];
+    let mut all = true;
+    for a in &lock.artifacts {
+        let rec = recorded.for_role(a.role).unwrap_or("");
+        let same = crate::digest::Sha256Digest::parse(rec).ok() == Some(a.sha256);
+        all &= same;
+        rows.push(vec![
+            a.role.to_string(),
+            a.sha256.to_hex(),
+            rec.to_string(),
+            if same { out.good("match") } else { out.bad("MISMATCH") },
+        ]);
+    }
+    table(&rows).into_iter().for_each(|l| out.line(l));
+
+    step(out, 5, "publish again: nothing changed, so nothing is uploaded or created");
+    let again = publish::publish(&project, Some(&author), &PublishOptions::default(), &quiet).await?;
+    out.line(format!(
+        "up to date: {}; uploads: {}",
+        again.up_to_date,
+        again.uploads.iter().map(|u| format!("{} {}", u.file_name, u.action)).collect::<Vec<_>>().join(", ")
+    ));
+
+    sb.stop().await;
+    out.line(String::new());
+    if all {
+        out.line(out.good("demo complete: the service's hashes equal the local build, byte for byte"));
+        Ok(ExitCode::Success)
+    } else {
+        Err(Error::VerificationFailed("the recorded hashes differ from the local build".into()))
+    }
+}
