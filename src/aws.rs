@@ -36,7 +36,8 @@ impl Aws {
         let config = loader.load().await;
         if config.region().is_none() {
             return Err(Error::Usage(
-                "no AWS region configured: pass --region, set AWS_REGION, or add `region` to [publish]".into(),
+                "no AWS region configured: pass --region, set AWS_REGION, or add `region` to [publish]"
+                    .into(),
             ));
         }
         Ok(Aws::from_config(config))
@@ -112,8 +113,12 @@ where
     let code = err.code().unwrap_or("");
     let message = err.message().unwrap_or("").to_string();
     let text = match err {
-        SdkError::ConstructionFailure(_) => format!("{what}: the request could not be built: {}", source_chain(err)),
-        SdkError::TimeoutError(_) => format!("{what}: timed out; check the network and the endpoint, then retry"),
+        SdkError::ConstructionFailure(_) => {
+            format!("{what}: the request could not be built: {}", source_chain(err))
+        }
+        SdkError::TimeoutError(_) => {
+            format!("{what}: timed out; check the network and the endpoint, then retry")
+        }
         SdkError::DispatchFailure(d) => {
             let chain = source_chain(err);
             if chain.contains("credential") || d.as_other().is_some() && chain.contains("provider") {
@@ -128,7 +133,9 @@ where
                 )
             }
         }
-        SdkError::ResponseError(_) => format!("{what}: the response could not be read: {}", source_chain(err)),
+        SdkError::ResponseError(_) => {
+            format!("{what}: the response could not be read: {}", source_chain(err))
+        }
         SdkError::ServiceError(_) => {
             let status = status(err).unwrap_or(0);
             let fix = match code {
@@ -148,12 +155,22 @@ where
                 "ThrottlingException" | "SlowDown" | "TooManyRequestsException" => {
                     " — still throttled after retries: wait and run again"
                 }
-                "ServiceQuotaExceededException" => " — a service quota is exhausted: ask for an increase or clean up",
+                "ServiceQuotaExceededException" => {
+                    " — a service quota is exhausted: ask for an increase or clean up"
+                }
                 _ => "",
             };
             let detail = validation_detail(err);
-            let code = if code.is_empty() { format!("HTTP {status}") } else { code.to_string() };
-            let message = if message.is_empty() { String::new() } else { format!(": {message}") };
+            let code = if code.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                code.to_string()
+            };
+            let message = if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            };
             format!("{what}: {code}{message}{detail}{fix}")
         }
         _ => format!("{what}: {}", source_chain(err)),

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod diagnostic;
 pub mod digest;
 pub mod error;
+pub mod explain;
 pub mod fsutil;
 pub mod lock;
 pub mod manifest;

@@ -71,7 +71,11 @@ impl Lock {
 
     /// Reads a lock file if it exists.
     pub fn read_if_exists(path: &Path) -> Result<Option<Lock>> {
-        if path.exists() { Lock::read(path).map(Some) } else { Ok(None) }
+        if path.exists() {
+            Lock::read(path).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Writes the lock atomically (temporary file + rename).

@@ -58,6 +58,14 @@ impl Output {
         }
     }
 
+    /// No output at all (for library callers that print their own summary).
+    pub fn silent() -> Self {
+        Self {
+            quiet: true,
+            ..Self::plain(true)
+        }
+    }
+
     /// Whether progress bars should be drawn (stderr is a terminal, not `--json`/`-q`).
     pub fn show_progress(&self) -> bool {
         self.progress

@@ -42,12 +42,21 @@ fn init_scaffold_passes_check_and_build() {
     let dir = tmp.path().join("audience-overlap");
     let init = run_in(tmp.path(), ["init", "audience-overlap"]).expect(0);
     assert!(init.stdout().contains("crpack.toml"), "{}", init.stdout());
-    for f in ["crpack.toml", "src/entrypoint.py", "lib/analysis_helpers/__init__.py", ".gitignore"] {
+    for f in [
+        "crpack.toml",
+        "src/entrypoint.py",
+        "lib/analysis_helpers/__init__.py",
+        ".gitignore",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
     assert!(toml.contains("name = \"audience-overlap\""), "{toml}");
-    assert!(fs::read_to_string(dir.join(".gitignore")).unwrap().contains("dist/"));
+    assert!(
+        fs::read_to_string(dir.join(".gitignore"))
+            .unwrap()
+            .contains("dist/")
+    );
 
     let check = run_in(&dir, ["--json", "check"]).expect(0).json();
     assert_eq!(check["ok"], true);
@@ -76,7 +85,10 @@ fn init_refuses_to_overwrite_and_validates_the_name() {
     fs::write(tmp.path().join("crpack.toml"), "keep me").unwrap();
     let r = run_in(tmp.path(), ["init", "."]).expect(3);
     assert!(r.stderr().contains("refusing to overwrite"), "{}", r.stderr());
-    assert_eq!(fs::read_to_string(tmp.path().join("crpack.toml")).unwrap(), "keep me");
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("crpack.toml")).unwrap(),
+        "keep me"
+    );
     assert!(!tmp.path().join("src").exists(), "nothing written when refusing");
 
     let r = run_in(tmp.path(), ["init", "other", "--name", "bad--name"]).expect(2);
@@ -112,7 +124,11 @@ fn bundle_is_reproducible_across_mtimes_umask_and_creation_order() {
         let dst = dir.join(e.path().strip_prefix(&src).unwrap());
         fs::create_dir_all(dst.parent().unwrap()).unwrap();
         fs::copy(e.path(), &dst).unwrap();
-        fs::set_permissions(&dst, fs::Permissions::from_mode(if i % 2 == 0 { 0o600 } else { 0o664 })).unwrap();
+        fs::set_permissions(
+            &dst,
+            fs::Permissions::from_mode(if i % 2 == 0 { 0o600 } else { 0o664 }),
+        )
+        .unwrap();
         let f = fs::File::options().write(true).open(&dst).unwrap();
         f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000 + 7919 * i as u64))
             .unwrap();
@@ -150,7 +166,10 @@ fn source_date_epoch_sets_the_timestamp() {
     let mut zip = zip::ZipArchive::new(fs::File::open(tmp.path().join("dist/bundle.zip")).unwrap()).unwrap();
     let t = zip.by_index(0).unwrap().last_modified().unwrap();
     assert_eq!((t.year(), t.month(), t.day()), (2023, 11, 14));
-    let bad = run(crpack(["build"]).current_dir(tmp.path()).env("SOURCE_DATE_EPOCH", "yesterday")).expect(3);
+    let bad = run(crpack(["build"])
+        .current_dir(tmp.path())
+        .env("SOURCE_DATE_EPOCH", "yesterday"))
+    .expect(3);
     assert!(bad.stderr().contains("SOURCE_DATE_EPOCH"), "{}", bad.stderr());
 }
 
@@ -169,7 +188,10 @@ fn bundle_is_importable_with_zipimport() {
         .output()
         .expect("python3 is needed for this test");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello from the bundle Europe");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from the bundle Europe"
+    );
 }
 
 #[test]
@@ -209,8 +231,15 @@ fn build_out_dir_and_prebuilt_archive() {
         .json();
     let a = artifact(&r, "additional");
     assert_eq!(a["file_name"], "pyspark_venv.tar.gz");
-    assert_eq!(fs::read(out.join("pyspark_venv.tar.gz")).unwrap(), archive, "byte for byte");
-    assert_eq!(a["sha256"].as_str().unwrap(), sha256_hex(&tmp.path().join("build/pyspark_venv.tar.gz")));
+    assert_eq!(
+        fs::read(out.join("pyspark_venv.tar.gz")).unwrap(),
+        archive,
+        "byte for byte"
+    );
+    assert_eq!(
+        a["sha256"].as_str().unwrap(),
+        sha256_hex(&tmp.path().join("build/pyspark_venv.tar.gz"))
+    );
 }
 
 /// Writes the golden project with `crpack.toml` edited by `edit` and returns the failed run.
@@ -237,18 +266,33 @@ fn assert_build_error(edit: impl FnOnce(&Path, String) -> String, needles: &[&st
 #[test]
 fn validation_errors_name_the_problem() {
     // Unknown key: named with its line.
-    assert_build_error(|_, t| t.replace("entry_point =", "entrypoint ="), &["entrypoint", "line 6"]);
+    assert_build_error(
+        |_, t| t.replace("entry_point =", "entrypoint ="),
+        &["entrypoint", "line 6"],
+    );
     // Service patterns.
-    assert_build_error(|_, t| t.replace("golden-fixture", "golden--fixture"), &["template.name", ":4:"]);
-    assert_build_error(|_, t| t.replace("region_filter", "9region"), &["template.parameters.name"]);
+    assert_build_error(
+        |_, t| t.replace("golden-fixture", "golden--fixture"),
+        &["template.name", ":4:"],
+    );
+    assert_build_error(
+        |_, t| t.replace("region_filter", "9region"),
+        &["template.parameters.name"],
+    );
     // include and archive together.
     assert_build_error(
         |_, t| t.replace("exclude = [", "archive = \"x.tar.gz\"\nexclude = ["),
         &["bundle.archive", "at most one"],
     );
     // `..` and absolute paths.
-    assert_build_error(|_, t| t.replace("\"lib/geo\"", "\"../lib/geo\""), &["bundle.include", ".."]);
-    assert_build_error(|_, t| t.replace("src/golden_entry.py", "/etc/passwd.py"), &["absolute"]);
+    assert_build_error(
+        |_, t| t.replace("\"lib/geo\"", "\"../lib/geo\""),
+        &["bundle.include", ".."],
+    );
+    assert_build_error(
+        |_, t| t.replace("src/golden_entry.py", "/etc/passwd.py"),
+        &["absolute"],
+    );
     // Not a .py entry point; a name S3 keys cannot carry.
     assert_build_error(|_, t| t.replace("golden_entry.py", "golden_entry.txt"), &[".py"]);
     assert_build_error(
@@ -259,8 +303,14 @@ fn validation_errors_name_the_problem() {
         &["S3 key"],
     );
     // Include matching nothing; entry point missing.
-    assert_build_error(|_, t| t.replace("data/regions.csv", "data/nope.csv"), &["data/nope.csv", "matches no file"]);
-    assert_build_error(|_, t| t.replace("golden_entry.py", "missing.py"), &["missing.py", "does not exist"]);
+    assert_build_error(
+        |_, t| t.replace("data/regions.csv", "data/nope.csv"),
+        &["data/nope.csv", "matches no file"],
+    );
+    assert_build_error(
+        |_, t| t.replace("golden_entry.py", "missing.py"),
+        &["missing.py", "does not exist"],
+    );
 }
 
 #[test]
@@ -312,16 +362,36 @@ fn check_reports_errors_and_warnings_with_exit_3() {
     let r = run_in(tmp.path(), ["--json", "check"]).expect(3);
     let j = r.json();
     assert_eq!(j["ok"], false);
-    let codes: Vec<&str> = j["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
     for c in ["network-import", "undeclared-table", "rdd"] {
         assert!(codes.contains(&c), "{c} missing from {codes:?}");
     }
     let human = run_in(tmp.path(), ["check"]).expect(3);
-    assert!(human.stdout().contains("src/golden_entry.py:1:8: error[network-import]"), "{}", human.stdout());
+    assert!(
+        human
+            .stdout()
+            .contains("src/golden_entry.py:1:8: error[network-import]"),
+        "{}",
+        human.stdout()
+    );
 
-    fs::write(tmp.path().join("src/golden_entry.py"), "def entrypoint(context:\n    pass\n").unwrap();
+    fs::write(
+        tmp.path().join("src/golden_entry.py"),
+        "def entrypoint(context:\n    pass\n",
+    )
+    .unwrap();
     let j = run_in(tmp.path(), ["--json", "check"]).expect(3).json();
-    let syntax = j["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "syntax").unwrap();
+    let syntax = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "syntax")
+        .unwrap();
     assert_eq!(syntax["file"], "src/golden_entry.py");
     assert!(syntax["line"].as_u64().unwrap() >= 1);
 }
@@ -334,19 +404,36 @@ fn hash_prints_what_sha256sum_prints() {
     fs::write(tmp.path().join("back\\slash"), "x").unwrap();
     let files = ["a.txt", "b c.bin", "back\\slash"];
     let ours = run_in(tmp.path(), ["hash", "a.txt", "b c.bin", "back\\slash"]).expect(0);
-    let theirs = std::process::Command::new("sha256sum").args(files).current_dir(tmp.path()).output().unwrap();
+    let theirs = std::process::Command::new("sha256sum")
+        .args(files)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
     assert_eq!(ours.output.stdout, theirs.stdout);
 
     let missing = run_in(tmp.path(), ["hash", "a.txt", "nope"]).expect(3);
-    assert!(missing.stdout().starts_with("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  a.txt\n"));
-    assert!(missing.stderr().contains("nope: No such file or directory"), "{}", missing.stderr());
+    assert!(
+        missing
+            .stdout()
+            .starts_with("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  a.txt\n")
+    );
+    assert!(
+        missing.stderr().contains("nope: No such file or directory"),
+        "{}",
+        missing.stderr()
+    );
 
     let j = run_in(tmp.path(), ["--json", "hash", "a.txt"]).expect(0).json();
-    assert_eq!(j["files"][0]["sha256"], "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    assert_eq!(
+        j["files"][0]["sha256"],
+        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    );
     assert_eq!(j["files"][0]["size"], 6);
 
     let mut stdin = crpack(["hash"]);
-    stdin.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    stdin
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     let mut child = stdin.spawn().unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
@@ -363,7 +450,11 @@ fn usage_errors_exit_2_and_completions_and_man_work() {
     run_in(tmp.path(), ["frobnicate"]).expect(2);
     run_in(tmp.path(), ["build", "--no-such-flag"]).expect(2);
     let no_project = run_in(tmp.path(), ["check"]).expect(3);
-    assert!(no_project.stderr().contains("crpack init"), "{}", no_project.stderr());
+    assert!(
+        no_project.stderr().contains("crpack init"),
+        "{}",
+        no_project.stderr()
+    );
     let j = run_in(tmp.path(), ["--json", "check"]).expect(3).json();
     assert_eq!(j["ok"], false);
     assert_eq!(j["error"]["kind"], "project");
@@ -374,7 +465,11 @@ fn usage_errors_exit_2_and_completions_and_man_work() {
         assert!(c.stdout().contains("build"), "{shell}");
     }
     let man = run_in(tmp.path(), ["man"]).expect(0);
-    assert!(man.stdout().contains(".TH crpack"), "{}", &man.stdout()[..200.min(man.stdout().len())]);
+    assert!(
+        man.stdout().contains(".TH crpack"),
+        "{}",
+        &man.stdout()[..200.min(man.stdout().len())]
+    );
     run_in(tmp.path(), ["man", "--out", "pages"]).expect(0);
     assert!(tmp.path().join("pages/crpack.1").is_file());
     assert!(tmp.path().join("pages/crpack-build.1").is_file());
@@ -388,6 +483,9 @@ fn no_color_and_pipes_get_plain_output() {
     assert!(!r.stdout().contains('\u{1b}'), "no escape codes when piped");
     let forced = run_in(tmp.path(), ["--color", "always", "check"]).expect(0);
     let _ = forced; // colour is only used for findings; the clean fixture has none
-    let r = run(crpack(["--color", "auto", "build"]).current_dir(tmp.path()).env("NO_COLOR", "1")).expect(0);
+    let r = run(crpack(["--color", "auto", "build"])
+        .current_dir(tmp.path())
+        .env("NO_COLOR", "1"))
+    .expect(0);
     assert!(!r.stderr().contains('\u{1b}'));
 }

@@ -143,7 +143,9 @@ pub fn run(ctx: &Context, _args: &CheckArgs) -> Result<ExitCode> {
     }
     if report.errors > 0 {
         // The report (already printed, JSON included) is the result; the error goes to stderr.
-        let err = Error::CheckFailed { errors: report.errors };
+        let err = Error::CheckFailed {
+            errors: report.errors,
+        };
         ctx.out.error(err.to_string());
         return Ok(err.exit_code());
     }

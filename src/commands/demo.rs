@@ -24,7 +24,13 @@ pub struct DemoArgs {
 /// Clients acting as one of the seeded identities.
 pub async fn clients_for(seed: &SeedInfo, who: &SeededIdentity) -> Aws {
     Aws::from_config(
-        aws::static_config(&seed.endpoint, &seed.region, &who.access_key_id, &who.secret_access_key).await,
+        aws::static_config(
+            &seed.endpoint,
+            &seed.region,
+            &who.access_key_id,
+            &who.secret_access_key,
+        )
+        .await,
     )
 }
 
@@ -51,10 +57,20 @@ pub fn run(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
 
 async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     let out = &ctx.out;
-    let temp = tempfile::Builder::new().prefix("crpack-demo-").tempdir().with_path(std::env::temp_dir())?;
-    let project_dir = args.dir.clone().unwrap_or_else(|| temp.path().join("audience-overlap"));
+    let temp = tempfile::Builder::new()
+        .prefix("crpack-demo-")
+        .tempdir()
+        .with_path(std::env::temp_dir())?;
+    let project_dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().join("audience-overlap"));
 
-    step(out, 1, "start the sandbox (local S3 + Clean Rooms) and seed a SPARK collaboration");
+    step(
+        out,
+        1,
+        "start the sandbox (local S3 + Clean Rooms) and seed a SPARK collaboration",
+    );
     let sb = Sandbox::start(SandboxOptions {
         listen: "127.0.0.1:0".parse().expect("static address"),
         data_dir: Some(temp.path().join("sandbox")),
@@ -66,8 +82,14 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         .map_err(|e| Error::Other(format!("seeding the sandbox failed: {e}")))?;
     out.line(format!("endpoint        {}", seed.endpoint));
     out.line(format!("collaboration   {}", seed.collaboration_id));
-    out.line(format!("author          account {}  membership {}", seed.author.identity.account_id, seed.author.membership_id));
-    out.line(format!("provider        account {}  membership {}", seed.provider.identity.account_id, seed.provider.membership_id));
+    out.line(format!(
+        "author          account {}  membership {}",
+        seed.author.identity.account_id, seed.author.membership_id
+    ));
+    out.line(format!(
+        "provider        account {}  membership {}",
+        seed.provider.identity.account_id, seed.provider.membership_id
+    ));
     out.line(format!("artifact bucket {} (versioning Enabled)", seed.bucket));
 
     step(out, 2, "scaffold a template project (crpack init) and check it");
@@ -77,14 +99,29 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     out.line(format!("project         {}", project_dir.display()));
     let project = Project::discover(&project_dir)?;
     let check = crate::commands::check::check_project(&project)?;
-    out.line(format!("check           {} error(s), {} warning(s)", check.errors, check.warnings));
+    out.line(format!(
+        "check           {} error(s), {} warning(s)",
+        check.errors, check.warnings
+    ));
 
-    step(out, 3, "publish as the author: build, upload (single PUT, SHA-256 checked by S3), register");
+    step(
+        out,
+        3,
+        "publish as the author: build, upload (single PUT, SHA-256 checked by S3), register",
+    );
     let author = clients_for(&seed, &seed.author.identity).await;
-    let quiet = Output::plain(true);
+    let quiet = Output::silent();
     let report = publish::publish(&project, Some(&author), &PublishOptions::default(), &quiet).await?;
-    let lock = report.lock.as_ref().ok_or_else(|| Error::Other("publish wrote no lock".into()))?;
-    let mut rows = vec![vec!["ROLE".into(), "S3 OBJECT".into(), "VERSION".into(), "SIZE".into()]];
+    let lock = report
+        .lock
+        .as_ref()
+        .ok_or_else(|| Error::Other("publish wrote no lock".into()))?;
+    let mut rows = vec![vec![
+        "ROLE".into(),
+        "S3 OBJECT".into(),
+        "VERSION".into(),
+        "SIZE".into(),
+    ]];
     for a in &lock.artifacts {
         rows.push(vec![
             a.role.to_string(),
@@ -96,7 +133,11 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     table(&rows).into_iter().for_each(|l| out.line(l));
     out.line(format!("template        {}", lock.template.arn));
 
-    step(out, 4, "what Clean Rooms recorded (sourceMetadata) next to the local hashes");
+    step(
+        out,
+        4,
+        "what Clean Rooms recorded (sourceMetadata) next to the local hashes",
+    );
     let t = author
         .cleanrooms
         .get_analysis_template()
@@ -106,7 +147,12 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         .await
         .map_err(|e| aws::describe("GetAnalysisTemplate", &e))?;
     let recorded = RecordedHashes::from_metadata(t.analysis_template().and_then(|t| t.source_metadata()));
-    let mut rows = vec![vec!["ROLE".into(), "LOCAL SHA256".into(), "RECORDED".into(), "".into()]];
+    let mut rows = vec![vec![
+        "ROLE".into(),
+        "LOCAL SHA256".into(),
+        "RECORDED".into(),
+        "".into(),
+    ]];
     let mut all = true;
     for a in &lock.artifacts {
         let rec = recorded.for_role(a.role).unwrap_or("");
@@ -116,17 +162,30 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
             a.role.to_string(),
             a.sha256.to_hex(),
             rec.to_string(),
-            if same { out.good("match") } else { out.bad("MISMATCH") },
+            if same {
+                out.good("match")
+            } else {
+                out.bad("MISMATCH")
+            },
         ]);
     }
     table(&rows).into_iter().for_each(|l| out.line(l));
 
-    step(out, 5, "publish again: nothing changed, so nothing is uploaded or created");
+    step(
+        out,
+        5,
+        "publish again: nothing changed, so nothing is uploaded or created",
+    );
     let again = publish::publish(&project, Some(&author), &PublishOptions::default(), &quiet).await?;
     out.line(format!(
         "up to date: {}; uploads: {}",
         again.up_to_date,
-        again.uploads.iter().map(|u| format!("{} {}", u.file_name, u.action)).collect::<Vec<_>>().join(", ")
+        again
+            .uploads
+            .iter()
+            .map(|u| format!("{} {}", u.file_name, u.action))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
 
     sb.stop().await;
@@ -135,6 +194,8 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         out.line(out.good("demo complete: the service's hashes equal the local build, byte for byte"));
         Ok(ExitCode::Success)
     } else {
-        Err(Error::VerificationFailed("the recorded hashes differ from the local build".into()))
+        Err(Error::VerificationFailed(
+            "the recorded hashes differ from the local build".into(),
+        ))
     }
 }

@@ -34,18 +34,30 @@ pub fn print_report(ctx: &Context, r: &PublishReport) {
             rows.push(vec![
                 u.role.to_string(),
                 u.file_name.clone(),
-                format!("s3://{}/{} (unless already there with the same SHA-256)", u.bucket, u.key),
+                format!(
+                    "s3://{}/{} (unless already there with the same SHA-256)",
+                    u.bucket, u.key
+                ),
             ]);
         }
         table(&rows).into_iter().for_each(|l| out.line(l));
-        out.line(format!("would create template {} (unless it exists with these hashes)", r.template_name));
+        out.line(format!(
+            "would create template {} (unless it exists with these hashes)",
+            r.template_name
+        ));
         return;
     }
     let Some(lock) = &r.lock else { return };
     if r.up_to_date {
-        out.line(format!("{} nothing changed since the last publish", out.good("up to date:")));
+        out.line(format!(
+            "{} nothing changed since the last publish",
+            out.good("up to date:")
+        ));
     }
-    out.line(format!("template  {} ({})", lock.template.name, r.template_action));
+    out.line(format!(
+        "template  {} ({})",
+        lock.template.name, r.template_action
+    ));
     out.line(format!("arn       {}", lock.template.arn));
     let mut rows = vec![vec![
         "ROLE".into(),

@@ -91,7 +91,9 @@ pub async fn publish(
         }
     }
     if report.errors > 0 {
-        return Err(Error::CheckFailed { errors: report.errors });
+        return Err(Error::CheckFailed {
+            errors: report.errors,
+        });
     }
 
     // build
@@ -157,7 +159,10 @@ pub async fn publish(
             Some(t) => {
                 let recorded = RecordedHashes::from_metadata(t.source_metadata());
                 if recorded.mismatches(&local_digests(&built.artifacts)).is_empty() {
-                    out.info(format!("up to date: {} is registered with these hashes; nothing to do", lock.template.arn));
+                    out.info(format!(
+                        "up to date: {} is registered with these hashes; nothing to do",
+                        lock.template.arn
+                    ));
                     for a in &lock.artifacts {
                         if !version_exists(aws, &a.bucket, &a.key, &a.version_id).await? {
                             let w = format!(
@@ -241,7 +246,11 @@ pub async fn publish(
     // register (or find the template an interrupted run created)
     let (template, action) = match find_by_name(aws, &cfg.membership_id, &name).await? {
         Some(t) => {
-            out.info(format!("{:<11} found {} from an earlier run", "register", t.arn()));
+            out.info(format!(
+                "{:<11} found {} from an earlier run",
+                "register",
+                t.arn()
+            ));
             (t, "reused")
         }
         None => (create(aws, &definition, &name).await?, "created"),
@@ -316,7 +325,10 @@ pub async fn publish(
 }
 
 fn local_digests(artifacts: &[Artifact]) -> Vec<(Role, &str, Sha256Digest)> {
-    artifacts.iter().map(|a| (a.role, a.file_name.as_str(), a.sha256)).collect()
+    artifacts
+        .iter()
+        .map(|a| (a.role, a.file_name.as_str(), a.sha256))
+        .collect()
 }
 
 /// Bucket versioning Enabled; membership ACTIVE in a SPARK collaboration and able to receive
@@ -338,7 +350,9 @@ pub async fn preflight(
     match versioning.status() {
         Some(BucketVersioningStatus::Enabled) => {}
         other => {
-            let state = other.map(|s| s.as_str().to_string()).unwrap_or_else(|| "not enabled".into());
+            let state = other
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "not enabled".into());
             return Err(Error::Other(format!(
                 "bucket versioning is {state} on {bucket}: Clean Rooms pins object versions, so it must be \
                  Enabled; enable it with `aws s3api put-bucket-versioning --bucket {bucket} \
@@ -437,7 +451,11 @@ async fn find_by_name(aws: &Aws, membership_id: &str, name: &str) -> Result<Opti
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws::describe(&format!("ListAnalysisTemplates {membership_id}"), &e))?;
-        if let Some(s) = page.analysis_template_summaries().iter().find(|s| s.name() == name) {
+        if let Some(s) = page
+            .analysis_template_summaries()
+            .iter()
+            .find(|s| s.name() == name)
+        {
             return fetch_template(aws, membership_id, s.id()).await;
         }
     }
@@ -484,7 +502,10 @@ pub async fn version_exists(aws: &Aws, bucket: &str, key: &str, version_id: &str
     {
         Ok(_) => Ok(true),
         Err(e) if matches!(aws::status(&e), Some(404) | Some(400)) => Ok(false),
-        Err(e) => Err(aws::describe(&format!("HeadObject s3://{bucket}/{key}?versionId={version_id}"), &e)),
+        Err(e) => Err(aws::describe(
+            &format!("HeadObject s3://{bucket}/{key}?versionId={version_id}"),
+            &e,
+        )),
     }
 }
 

@@ -52,7 +52,11 @@ impl Definition {
             membership_id: membership_id.to_string(),
             role_arn: role_arn.to_string(),
             referenced_tables: t.referenced_tables.clone(),
-            parameters: t.parameters.iter().map(|p| (p.name.clone(), p.default.clone())).collect(),
+            parameters: t
+                .parameters
+                .iter()
+                .map(|p| (p.name.clone(), p.default.clone()))
+                .collect(),
             error_messages: t.error_messages,
             tags: t.tags.clone(),
             artifacts,
@@ -103,7 +107,9 @@ impl Definition {
         if let Some(add) = self.artifact(Role::Additional) {
             b = b.additional_artifacts(art(add)?);
         }
-        Ok(AnalysisSource::Artifacts(b.build().map_err(|e| Error::Other(e.to_string()))?))
+        Ok(AnalysisSource::Artifacts(
+            b.build().map_err(|e| Error::Other(e.to_string()))?,
+        ))
     }
 
     pub fn schema(&self) -> AnalysisSchema {
@@ -182,11 +188,15 @@ impl RecordedHashes {
         let mut out = Vec::new();
         for (role, name, sha) in local {
             match self.for_role(*role) {
-                None => out.push(format!("{role} {name}: the service recorded no hash (ours {sha})")),
+                None => out.push(format!(
+                    "{role} {name}: the service recorded no hash (ours {sha})"
+                )),
                 Some(rec) => match Sha256Digest::parse(rec) {
                     Ok(d) if d == *sha => {}
                     Ok(d) => out.push(format!("{role} {name}: the service recorded {d}, ours is {sha}")),
-                    Err(_) => out.push(format!("{role} {name}: the service recorded {rec:?}, not a SHA-256")),
+                    Err(_) => out.push(format!(
+                        "{role} {name}: the service recorded {rec:?}, not a SHA-256"
+                    )),
                 },
             }
         }
@@ -209,7 +219,9 @@ impl RecordedHashes {
 
 /// `format` as the service names it.
 pub fn format_name(format: Option<&AnalysisFormat>) -> String {
-    format.map(|f| f.as_str().to_string()).unwrap_or_else(|| "(none)".into())
+    format
+        .map(|f| f.as_str().to_string())
+        .unwrap_or_else(|| "(none)".into())
 }
 
 #[cfg(test)]
@@ -267,7 +279,10 @@ mod tests {
             entry_point: Some(sha.to_hex().to_uppercase()),
             additional: vec![Sha256Digest::of(b"z").to_hex()],
         };
-        let m = rec.mismatches(&[(Role::EntryPoint, "e.py", sha), (Role::Additional, "b.zip", Sha256Digest::of(b"y"))]);
+        let m = rec.mismatches(&[
+            (Role::EntryPoint, "e.py", sha),
+            (Role::Additional, "b.zip", Sha256Digest::of(b"y")),
+        ]);
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(m[0].contains("b.zip"));
         let m = rec.mismatches(&[(Role::EntryPoint, "e.py", sha)]);

@@ -82,7 +82,10 @@ impl Body for FileBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if let Some(e) = self.open_error.take() {
             return Poll::Ready(Some(Err(e)));
         }
@@ -129,7 +132,11 @@ fn file_stream(path: PathBuf, size: u64, bar: ProgressBar) -> ByteStream {
 
 /// The stored full-object SHA-256 of the current version at `key`, with its version id.
 /// `Ok(None)` when there is no such object.
-pub async fn head_checksum(aws: &Aws, bucket: &str, key: &str) -> Result<Option<(Option<Sha256Digest>, String)>> {
+pub async fn head_checksum(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(Option<Sha256Digest>, String)>> {
     match aws
         .s3
         .head_object()
@@ -153,7 +160,13 @@ pub async fn head_checksum(aws: &Aws, bucket: &str, key: &str) -> Result<Option<
 }
 
 /// Uploads `artifact` to `bucket`/`key` unless the key already holds exactly its bytes.
-pub async fn upload(aws: &Aws, bucket: &str, key: &str, artifact: &Artifact, bar: ProgressBar) -> Result<Uploaded> {
+pub async fn upload(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+    artifact: &Artifact,
+    bar: ProgressBar,
+) -> Result<Uploaded> {
     let existing = |sha: Option<Sha256Digest>, version: String| -> Result<Uploaded> {
         if sha == Some(artifact.sha256) {
             return Ok(Uploaded {
@@ -165,7 +178,8 @@ pub async fn upload(aws: &Aws, bucket: &str, key: &str, artifact: &Artifact, bar
             "s3://{bucket}/{key} already exists with other content (stored SHA-256 {}, ours {}); crpack never \
              overwrites an artifact key, because Clean Rooms pins object versions: use another [publish] prefix \
              or remove the stray object",
-            sha.map(|s| s.to_hex()).unwrap_or_else(|| "none, or a composite multipart checksum".into()),
+            sha.map(|s| s.to_hex())
+                .unwrap_or_else(|| "none, or a composite multipart checksum".into()),
             artifact.sha256
         )))
     };

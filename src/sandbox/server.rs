@@ -42,6 +42,7 @@ impl Default for SandboxOptions {
 /// A running sandbox. Dropping it stops the listener.
 pub struct Sandbox {
     addr: SocketAddr,
+    services: Arc<Services>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
@@ -75,6 +76,7 @@ impl Sandbox {
             cleanrooms: CleanRoomsEndpoint::open(state_file, endpoint)?,
         });
         let (shutdown, mut stop) = watch::channel(false);
+        let shared = services.clone();
         let task = tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -103,6 +105,7 @@ impl Sandbox {
         });
         Ok(Sandbox {
             addr,
+            services: shared,
             shutdown,
             task: Some(task),
             _temp: temp,
@@ -112,6 +115,11 @@ impl Sandbox {
     /// The address the sandbox listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Clean Rooms endpoint (for reading what the service pinned).
+    pub fn cleanrooms(&self) -> &CleanRoomsEndpoint {
+        &self.services.cleanrooms
     }
 
     /// The endpoint URL for `AWS_ENDPOINT_URL`.

@@ -39,7 +39,10 @@ where
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("NO_COLOR")
         .env("AWS_CONFIG_FILE", "/nonexistent/crpack-test/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/crpack-test/credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/crpack-test/credentials",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
 }
@@ -60,8 +63,13 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.output.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout(), self.stderr()))
+        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
     }
     /// Asserts the exit code, showing both streams on failure.
     #[track_caller]
@@ -112,4 +120,92 @@ pub fn copy_tree(from: &Path, to: &Path) {
 pub fn sha256_hex(path: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+/// A sandbox started in-process on an ephemeral port, with the seeded world.
+pub struct TestSandbox {
+    pub rt: tokio::runtime::Runtime,
+    sandbox: Option<crpack::sandbox::Sandbox>,
+    pub seed: crpack::sandbox::seed::SeedInfo,
+    pub data: tempfile::TempDir,
+}
+
+impl TestSandbox {
+    pub fn start() -> TestSandbox {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let sandbox = rt
+            .block_on(crpack::sandbox::Sandbox::start(crpack::sandbox::SandboxOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                data_dir: Some(data.path().join("state")),
+            }))
+            .expect("start sandbox");
+        let seed = rt
+            .block_on(crpack::sandbox::seed::seed(&sandbox.endpoint()))
+            .expect("seed sandbox");
+        TestSandbox {
+            rt,
+            sandbox: Some(sandbox),
+            seed,
+            data,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.seed.endpoint.clone()
+    }
+
+    /// Points a command at the sandbox as `who`.
+    pub fn as_identity<'a>(
+        &self,
+        cmd: &'a mut Command,
+        who: &crpack::sandbox::seed::SeededIdentity,
+    ) -> &'a mut Command {
+        cmd.env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_REGION", &self.seed.region)
+            .env("AWS_ACCESS_KEY_ID", &who.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &who.secret_access_key)
+    }
+
+    /// `crpack ARGS` in `dir` as the author.
+    pub fn author(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = crpack(args);
+        cmd.current_dir(dir);
+        self.as_identity(&mut cmd, &self.seed.author.identity);
+        run(&mut cmd)
+    }
+
+    /// `crpack ARGS` in `dir` as the data provider.
+    pub fn provider(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = crpack(args);
+        cmd.current_dir(dir);
+        self.as_identity(&mut cmd, &self.seed.provider.identity);
+        run(&mut cmd)
+    }
+
+    /// SDK clients acting as `who`.
+    pub fn clients(&self, who: &crpack::sandbox::seed::SeededIdentity) -> crpack::aws::Aws {
+        self.rt
+            .block_on(crpack::commands::demo::clients_for(&self.seed, who))
+    }
+
+    /// A scaffolded project configured to publish into the seeded world.
+    pub fn project(&self, parent: &Path, prefix: &str) -> PathBuf {
+        let dir = parent.join("proj");
+        crpack::commands::init::scaffold(&dir, "audience-overlap").unwrap();
+        crpack::commands::demo::configure_publish(&dir, &self.seed, prefix).unwrap();
+        dir
+    }
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sandbox.take() {
+            self.rt.block_on(sb.stop());
+        }
+    }
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs the test dependencies (a Python venv
+# with boto3 for the wire-format test), then `cargo test`. Extra arguments go to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -f scripts/install-test-deps.sh ]; then
+  bash scripts/install-test-deps.sh
+fi
+if [ -x .venv/bin/python ]; then
+  export CRPACK_TEST_PYTHON="$PWD/.venv/bin/python"
+fi
+
+cargo test --locked "$@"
