@@ -66,6 +66,12 @@ pub enum Command {
     Hash(commands::hash::HashArgs),
     /// Upload the artifacts to S3 and register the PYSPARK_1_0 analysis template.
     Publish(commands::publish::PublishArgs),
+    /// Check that a template's artifacts are exactly the bytes its sourceMetadata records.
+    Verify(commands::verify::VerifyArgs),
+    /// Verify a template, then allow it on your configured tables' CUSTOM analysis rules.
+    Approve(commands::approve::ApproveArgs),
+    /// Remove a template from your configured tables' CUSTOM analysis rules.
+    Revoke(commands::approve::RevokeArgs),
     /// Run a local S3 + Clean Rooms endpoint for rehearsals and tests.
     Sandbox(commands::sandbox::SandboxArgs),
     /// Print shell completions.
@@ -115,6 +121,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => commands::build::run(&ctx, &args),
         Command::Hash(args) => commands::hash::run(&ctx, &args),
         Command::Publish(args) => commands::publish::run(&ctx, &args),
+        Command::Verify(args) => commands::verify::run(&ctx, &args),
+        Command::Approve(args) => commands::approve::run_approve(&ctx, &args),
+        Command::Revoke(args) => commands::approve::run_revoke(&ctx, &args),
         Command::Sandbox(args) => commands::sandbox::run(&ctx, &args),
         Command::Completions(args) => commands::completions::run_completions(&args),
         Command::Man(args) => commands::completions::run_man(&args),

@@ -20,5 +20,7 @@ pub mod manifest;
 pub mod output;
 pub mod publish;
 pub mod pycheck;
+pub mod report;
 pub mod sandbox;
 pub mod validate;
+pub mod verify;

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::artifact::Role;
 use crate::aws::{self, Aws};
 use crate::cli::Context;
 use crate::error::{Error, ExitCode, IoContext, Result};
@@ -11,8 +12,11 @@ use crate::manifest::Project;
 use crate::output::{Output, table};
 use crate::publish::template::RecordedHashes;
 use crate::publish::{self, PublishOptions};
+use crate::report::Verdict;
 use crate::sandbox::seed::{SeedInfo, SeededIdentity};
 use crate::sandbox::{self, Sandbox, SandboxOptions};
+use crate::verify::rules::{self, Change};
+use crate::verify::{self, Source, Target};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -188,14 +192,170 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
             .join(", ")
     ));
 
+    if !all {
+        sb.stop().await;
+        return Err(Error::VerificationFailed(
+            "the recorded hashes differ from the local build".into(),
+        ));
+    }
+
+    let reviewer_ok = reviewer(out, &seed, &project, lock).await?;
     sb.stop().await;
     out.line(String::new());
-    if all {
-        out.line(out.good("demo complete: the service's hashes equal the local build, byte for byte"));
+    if reviewer_ok {
+        out.line(out.good(
+            "demo complete: the service's hashes equal the local build, the reviewer verified and approved, \
+             and the tampered artifact was caught",
+        ));
         Ok(ExitCode::Success)
     } else {
         Err(Error::VerificationFailed(
-            "the recorded hashes differ from the local build".into(),
+            "the reviewer's half of the demo did not go as expected".into(),
         ))
+    }
+}
+
+/// Grants `account` read access to `bucket` with a bucket policy (what an author does for
+/// reviewers who verify `--from-s3`).
+pub async fn grant_read(aws: &Aws, bucket: &str, account: &str) -> Result<()> {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ReviewersRead",
+            "Effect": "Allow",
+            "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
+            "Action": [
+                "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes",
+                "s3:GetObjectVersionAttributes", "s3:ListBucket", "s3:ListBucketVersions"
+            ],
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]
+        }]
+    });
+    aws.s3
+        .put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| aws::describe(&format!("PutBucketPolicy {bucket}"), &e))?;
+    Ok(())
+}
+
+async fn reviewer(
+    out: &Output,
+    seed: &SeedInfo,
+    project: &Project,
+    lock: &crate::lock::Lock,
+) -> Result<bool> {
+    let provider = clients_for(seed, &seed.provider.identity).await;
+    let target = Target {
+        template_arn: lock.template.arn.clone(),
+        membership_id: Some(seed.provider.membership_id.clone()),
+        collaboration_id: None,
+    };
+    let dist = project.root.join("dist");
+    let shared: Vec<PathBuf> = lock.artifacts.iter().map(|a| dist.join(&a.file_name)).collect();
+
+    step(
+        out,
+        6,
+        "as the data provider: verify the files the author shared (crpack verify --files)",
+    );
+    let report = verify::verify(&provider, &target, &Source::Files(shared)).await?;
+    for c in &report.checks {
+        out.line(format!(
+            "{:<12} {:<10} {}",
+            c.role.as_str(),
+            verdict(out, c.verdict),
+            c.actual_sha256.as_deref().unwrap_or("")
+        ));
+    }
+
+    step(
+        out,
+        7,
+        "approve: verified, so add the template ARN to each CUSTOM rule's allowedAnalyses",
+    );
+    let approved = if report.ok {
+        let tables = rules::apply(
+            &provider,
+            &seed.provider.membership_id,
+            &lock.template.arn,
+            &report.template.referenced_tables,
+            false,
+            Change::Approve,
+        )
+        .await?;
+        for t in &tables {
+            out.line(format!(
+                "table {:<12} {} (allowedAnalyses: {} entr{})",
+                t.table,
+                t.action,
+                t.allowed_analyses.len(),
+                if t.allowed_analyses.len() == 1 { "y" } else { "ies" }
+            ));
+        }
+        tables.iter().all(|t| t.action == "added")
+    } else {
+        false
+    };
+
+    step(
+        out,
+        8,
+        "tamper: the author uploads a changed entry point as a new version under the same key",
+    );
+    let author = clients_for(seed, &seed.author.identity).await;
+    grant_read(&author, &seed.bucket, &seed.provider.identity.account_id).await?;
+    let ep = lock
+        .artifact(Role::EntryPoint)
+        .ok_or_else(|| Error::Other("the lock has no entry point".into()))?;
+    let ep_path = dist.join(&ep.file_name);
+    let mut tampered = std::fs::read(&ep_path).map_err(|e| Error::io(&ep_path, e))?;
+    tampered.extend_from_slice(b"\nimport socket  # exfiltrate\n");
+    let put = author
+        .s3
+        .put_object()
+        .bucket(&ep.bucket)
+        .key(&ep.key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(tampered))
+        .send()
+        .await
+        .map_err(|e| aws::describe("PutObject (tamper)", &e))?;
+    out.line(format!(
+        "new version {} of s3://{}/{}",
+        put.version_id().unwrap_or("?"),
+        ep.bucket,
+        ep.key
+    ));
+
+    step(
+        out,
+        9,
+        "the reviewer verifies from S3 (crpack verify --from-s3): the change is caught",
+    );
+    let caught = verify::verify(&provider, &target, &Source::S3 { save: None }).await?;
+    for c in &caught.checks {
+        out.line(format!(
+            "{:<12} {:<10} {}",
+            c.role.as_str(),
+            verdict(out, c.verdict),
+            c.location
+        ));
+        if let Some(d) = &c.detail {
+            out.line(format!("             {d}"));
+        }
+    }
+    out.line(format!(
+        "verification {} (crpack verify exits 1): approve would refuse and change no rule",
+        if caught.ok { "passed" } else { "FAILED" }
+    ));
+    Ok(report.ok && approved && !caught.ok)
+}
+
+fn verdict(out: &Output, v: Verdict) -> String {
+    match v {
+        Verdict::Match => out.good("match"),
+        other => out.bad(&other.as_str().to_uppercase()),
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod approve;
 pub mod build;
 pub mod check;
 pub mod completions;
@@ -8,3 +9,4 @@ pub mod hash;
 pub mod init;
 pub mod publish;
 pub mod sandbox;
+pub mod verify;

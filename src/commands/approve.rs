@@ -1,0 +1,179 @@
+//! `crpack approve` and `crpack revoke`: allow (or stop allowing) a template on your configured
+//! tables. Approval always runs the verification first and acts only when it passes.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::aws::Aws;
+use crate::cli::{AwsArgs, Context};
+use crate::commands::verify::{SourceArgs, print_report};
+use crate::error::{Error, ExitCode, Result};
+use crate::report::VerifyReport;
+use crate::verify::policy::Policy;
+use crate::verify::rules::{self, Change, TableOutcome};
+use crate::verify::{self, Target};
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// The analysis template ARN.
+    #[arg(long, value_name = "ARN")]
+    pub template: String,
+    /// Your membership in the template's collaboration.
+    #[arg(long, value_name = "ID")]
+    pub membership: String,
+    /// Only these of your tables (default: every table of yours the template references).
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+    /// Your rules (TOML), checked before approving; a violation blocks approval.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Where the bytes come from (default: --from-s3).
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// The analysis template ARN.
+    #[arg(long, value_name = "ARN")]
+    pub template: String,
+    /// Your membership in the template's collaboration.
+    #[arg(long, value_name = "ID")]
+    pub membership: String,
+    /// Only these of your tables (default: every table of yours the template references).
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Serialize)]
+struct ApproveJson<'a> {
+    ok: bool,
+    approved: bool,
+    verification: &'a VerifyReport,
+    policy_violations: &'a [String],
+    tables: &'a [TableOutcome],
+}
+
+fn print_tables(ctx: &Context, tables: &[TableOutcome], arn: &str) {
+    for t in tables {
+        let what = match t.action.as_str() {
+            "added" => format!("allowed {arn}"),
+            "removed" => format!("no longer allows {arn}"),
+            "already_approved" => "already allows this template: nothing changed".to_string(),
+            "not_approved" => "does not allow this template: nothing changed".to_string(),
+            "not_yours" => "belongs to another member: skipped".to_string(),
+            other => other.to_string(),
+        };
+        ctx.out.line(format!("table {:<16} {what}", t.table));
+    }
+}
+
+/// The tables to act on: the named ones (which the template must reference) or all referenced.
+fn selected(named: &[String], referenced: &[String]) -> Result<(Vec<String>, bool)> {
+    if named.is_empty() {
+        return Ok((referenced.to_vec(), false));
+    }
+    for n in named {
+        if !referenced.contains(n) {
+            return Err(Error::Usage(format!(
+                "the template does not reference table {n:?} (it references: {})",
+                referenced.join(", ")
+            )));
+        }
+    }
+    Ok((named.to_vec(), true))
+}
+
+pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
+    let source = args.source.source(true)?;
+    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    let rt = ctx.runtime()?;
+    rt.block_on(async {
+        let aws = Aws::load(&args.aws, None).await?;
+        let target = Target {
+            template_arn: args.template.clone(),
+            membership_id: Some(args.membership.clone()),
+            collaboration_id: None,
+        };
+        let report = verify::verify(&aws, &target, &source).await?;
+        let violations = policy.map(|p| p.violations(&report.template)).unwrap_or_default();
+        let mut tables = Vec::new();
+        let go = report.ok && violations.is_empty();
+        if go {
+            let (names, explicit) = selected(&args.tables, &report.template.referenced_tables)?;
+            tables = rules::apply(
+                &aws,
+                &args.membership,
+                &args.template,
+                &names,
+                explicit,
+                Change::Approve,
+            )
+            .await?;
+        }
+        if ctx.out.json {
+            ctx.out.json(&ApproveJson {
+                ok: go,
+                approved: go,
+                verification: &report,
+                policy_violations: &violations,
+                tables: &tables,
+            });
+        } else {
+            print_report(ctx, &report);
+            for v in &violations {
+                ctx.out.line(format!("{} {v}", ctx.out.bad("policy")));
+            }
+            if go {
+                print_tables(ctx, &tables, &args.template);
+            } else {
+                ctx.out
+                    .line(ctx.out.bad("not approved: no analysis rule was changed"));
+            }
+        }
+        Ok(if go {
+            ExitCode::Success
+        } else {
+            ExitCode::VerificationFailed
+        })
+    })
+}
+
+pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
+    let rt = ctx.runtime()?;
+    rt.block_on(async {
+        let aws = Aws::load(&args.aws, None).await?;
+        let target = Target {
+            template_arn: args.template.clone(),
+            membership_id: Some(args.membership.clone()),
+            collaboration_id: None,
+        };
+        // Revoking needs no verification, but the template must be readable to know its tables.
+        let referenced = if args.tables.is_empty() {
+            verify::review(&aws, &target).await?.summary.referenced_tables
+        } else {
+            args.tables.clone()
+        };
+        let explicit = !args.tables.is_empty();
+        let tables = rules::apply(
+            &aws,
+            &args.membership,
+            &args.template,
+            &referenced,
+            explicit,
+            Change::Revoke,
+        )
+        .await?;
+        if ctx.out.json {
+            ctx.out.json(&serde_json::json!({ "ok": true, "tables": tables }));
+        } else {
+            print_tables(ctx, &tables, &args.template);
+        }
+        Ok(ExitCode::Success)
+    })
+}

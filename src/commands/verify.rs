@@ -1,0 +1,193 @@
+//! `crpack verify`: check that a template's artifacts are exactly the bytes it records.
+
+use std::path::PathBuf;
+
+use crate::aws::Aws;
+use crate::cli::{AwsArgs, Context};
+use crate::error::{Error, ExitCode, Result};
+use crate::explain;
+use crate::report::{Verdict, VerifyReport};
+use crate::verify::{self, Source, Target};
+
+/// Which template, seen through which collaboration.
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "through", required = true, multiple = false, args = ["membership", "collaboration"])]
+pub struct TargetArgs {
+    /// The analysis template ARN.
+    #[arg(long, value_name = "ARN")]
+    pub template: String,
+    /// Your membership in the template's collaboration.
+    #[arg(long, value_name = "ID")]
+    pub membership: Option<String>,
+    /// The collaboration id (instead of --membership).
+    #[arg(long, value_name = "ID")]
+    pub collaboration: Option<String>,
+}
+
+/// Where the bytes to check come from (exactly one).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "source", multiple = false, args = ["from_s3", "files", "source_dir", "lock"])]
+pub struct SourceArgs {
+    /// Download each artifact from its S3 location (needs read access to the bucket).
+    #[arg(long)]
+    pub from_s3: bool,
+    /// Keep the downloaded artifacts in DIR (with --from-s3).
+    #[arg(long, value_name = "DIR", requires = "from_s3")]
+    pub save: Option<PathBuf>,
+    /// Files shared by the author: the entry point by name, the additional artifact by name or hash.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Rebuild the author's project in DIR with crpack's deterministic build and compare.
+    #[arg(long = "source", value_name = "DIR")]
+    pub source_dir: Option<PathBuf>,
+    /// The author's crpack.lock: its version ids select exactly which S3 versions to download.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The chosen source; `--from-s3` when none is given and `default_s3` is set.
+    pub fn source(&self, default_s3: bool) -> Result<Source> {
+        if !self.files.is_empty() {
+            Ok(Source::Files(self.files.clone()))
+        } else if let Some(d) = &self.source_dir {
+            Ok(Source::Project(d.clone()))
+        } else if let Some(l) = &self.lock {
+            Ok(Source::Lock(l.clone()))
+        } else if self.from_s3 || default_s3 {
+            Ok(Source::S3 {
+                save: self.save.clone(),
+            })
+        } else {
+            Err(Error::Usage(
+                "say where the bytes come from: --from-s3, --files PATH..., --source DIR or --lock FILE"
+                    .into(),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl TargetArgs {
+    pub fn target(&self) -> Target {
+        Target {
+            template_arn: self.template.clone(),
+            membership_id: self.membership.clone(),
+            collaboration_id: self.collaboration.clone(),
+        }
+    }
+}
+
+/// Prints the review summary and the verdicts.
+pub fn print_report(ctx: &Context, r: &VerifyReport) {
+    let out = &ctx.out;
+    let t = &r.template;
+    out.line(format!("template    {}", out.strong(&t.name)));
+    out.line(format!("arn         {}", t.arn));
+    if let Some(d) = &t.description {
+        out.line(format!("description {d}"));
+    }
+    out.line(format!("creator     account {}", t.creator_account_id));
+    let format = if t.format == "PYSPARK_1_0" {
+        t.format.clone()
+    } else {
+        out.bad(&t.format)
+    };
+    out.line(format!("format      {format}"));
+    out.line(format!("tables      {}", t.referenced_tables.join(", ")));
+    if t.parameters.is_empty() {
+        out.line("parameters  (none)");
+    }
+    for (i, p) in t.parameters.iter().enumerate() {
+        out.line(format!(
+            "{}{} ({}{})",
+            if i == 0 { "parameters  " } else { "            " },
+            p.name,
+            p.kind,
+            p.default
+                .as_ref()
+                .map(|d| format!(", default {d:?}"))
+                .unwrap_or_default()
+        ));
+    }
+    let errors = if t.error_messages == "DETAILED" {
+        out.caution("DETAILED (may expose data to the result receiver)")
+    } else {
+        t.error_messages.clone()
+    };
+    out.line(format!("errors      {errors}"));
+    out.line(format!(
+        "role        {}",
+        t.role_arn.as_deref().unwrap_or("(not shown)")
+    ));
+    out.line(String::new());
+    out.line(format!("verdicts (source: {})", r.source));
+    for c in &r.checks {
+        let v = match c.verdict {
+            Verdict::Match => out.good("match     "),
+            other => out.bad(&format!("{:<10}", other.as_str().to_uppercase())),
+        };
+        out.line(format!("  {v}{:<12} {}", c.role.as_str(), c.location));
+        out.line(format!(
+            "            expected {}",
+            c.expected_sha256.as_deref().unwrap_or("(none recorded)")
+        ));
+        if let Some(a) = &c.actual_sha256 {
+            out.line(format!(
+                "            actual   {a}{}",
+                c.checked.as_ref().map(|p| format!("  ({p})")).unwrap_or_default()
+            ));
+        }
+        if let Some(v) = &c.matching_version_id {
+            out.line(format!("            version {v} holds the recorded bytes"));
+        }
+        if let Some(d) = &c.detail {
+            out.line(format!("            {d}"));
+        }
+        if let Some(e) = &c.explanation {
+            for l in explain::render(e) {
+                out.line(format!("            {l}"));
+            }
+        }
+    }
+    for p in &r.problems {
+        out.line(format!("  {} {p}", out.bad("problem")));
+    }
+    for w in &r.warnings {
+        out.warn(w);
+    }
+    out.line(String::new());
+    if r.ok {
+        out.line(out.good("verified: every artifact matches the hashes the template records"));
+    } else {
+        out.line(out.bad(&format!("verification FAILED: {} problem(s)", r.failures().len())));
+    }
+}
+
+pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
+    let source = args.source.source(false)?;
+    let rt = ctx.runtime()?;
+    let report = rt.block_on(async {
+        let aws = Aws::load(&args.aws, None).await?;
+        verify::verify(&aws, &args.target.target(), &source).await
+    })?;
+    if ctx.out.json {
+        ctx.out.json(&report);
+    } else {
+        print_report(ctx, &report);
+    }
+    Ok(if report.ok {
+        ExitCode::Success
+    } else {
+        ExitCode::VerificationFailed
+    })
+}
