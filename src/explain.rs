@@ -336,11 +336,8 @@ impl Field {
     }
 
     fn text(&self) -> String {
-        let shown: String = String::from_utf8_lossy(&self.head)
-            .chars()
-            .take(SHOWN_TEXT)
-            .collect();
-        if (self.head.len() as u64) < self.len || shown.len() < self.head.len() {
+        let shown = String::from_utf8_lossy(&self.head);
+        if (self.head.len() as u64) < self.len {
             format!("{shown:?}… ({} bytes)", self.len)
         } else {
             format!("{shown:?}")
@@ -649,7 +646,11 @@ fn read_zip(path: &Path, limits: &Limits) -> Result<Listing, ExplainError> {
                 }
             }),
         ];
-        let mode = unix.map(|m| m & 0o7777);
+        // For zips made on DOS/Windows the zip crate synthesises a mode from the attribute byte;
+        // only a Unix "made by" stores real permission bits.
+        let mode = unix
+            .filter(|_| file.system() == zip::System::Unix)
+            .map(|m| m & 0o7777);
         let mtime = file.last_modified().map(dos_time);
         let compression = Some(method_name(file.compression()));
         let compressed_size = Some(file.compressed_size());
@@ -1231,6 +1232,7 @@ const LABELS: &[&str] = &[
     "compressed size",
     "position",
     "kind",
+    "is_dir",
     "made by",
     "flags",
     "external attributes",
@@ -1304,8 +1306,7 @@ fn formats_differ(
     actual_kind: ArchiveKind,
 ) -> Result<ArchiveDiff, ExplainError> {
     let mut archive_level = Vec::new();
-    let summary;
-    if expected_kind == actual_kind {
+    let summary = if expected_kind == actual_kind {
         let (ed, es) = Sha256Digest::of_file(expected).map_err(|e| io_error(expected, e))?;
         let (ad, asz) = Sha256Digest::of_file(actual).map_err(|e| io_error(actual, e))?;
         archive_level
@@ -1319,19 +1320,19 @@ fn formats_differ(
                 ad.short(SHORT_HASH)
             ));
         }
-        summary = "not archives: no entries compared".to_string();
+        "not archives: no entries compared".to_string()
     } else {
         archive_level.push(format!(
             "expected is {}, actual is {}",
             expected_kind.describe(),
             actual_kind.describe()
         ));
-        summary = format!(
+        format!(
             "different archive formats ({} → {}): no entries compared",
             expected_kind.label(),
             actual_kind.label()
-        );
-    }
+        )
+    };
     Ok(ArchiveDiff {
         expected_kind: expected_kind.label().to_string(),
         actual_kind: actual_kind.label().to_string(),
@@ -1677,9 +1678,12 @@ fn summary(diff: &ArchiveDiff) -> String {
             EntryChange::MetadataOnly { differences, .. } => {
                 meta += 1;
                 for d in differences {
-                    if let Some(pos) = LABELS
+                    // The longest label that prefixes the line ("owner names" over "owner").
+                    if let Some((pos, _)) = LABELS
                         .iter()
-                        .position(|l| d.strip_prefix(l).is_some_and(|rest| rest.starts_with(' ')))
+                        .enumerate()
+                        .filter(|(_, l)| d.strip_prefix(**l).is_some_and(|rest| rest.starts_with(' ')))
+                        .max_by_key(|(_, l)| l.len())
                     {
                         labels.insert(pos);
                     }
@@ -1876,7 +1880,7 @@ mod tests {
     fn small_limits() -> Limits {
         Limits {
             entries: 2,
-            bytes: 1000,
+            bytes: 8192,
             names: 1000,
             name: 50,
         }
@@ -1930,6 +1934,24 @@ mod tests {
         assert!(!run.is_dir);
         assert_eq!(run.kind, "file");
         assert_eq!(entries[0].mtime.as_deref(), Some("1980-01-01 00:00:00"));
+    }
+
+    #[test]
+    fn dos_made_zips_have_no_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dos.zip");
+        let mut w = ZipWriter::new(File::create(&p).unwrap());
+        w.start_file("a.txt", SimpleFileOptions::default().system(zip::System::Dos))
+            .unwrap();
+        w.write_all(b"hi").unwrap();
+        w.add_directory("d/", SimpleFileOptions::default().system(zip::System::Dos))
+            .unwrap();
+        w.finish().unwrap();
+        let entries = list_entries(&p).unwrap();
+        assert_eq!(entries[0].mode, None);
+        assert_eq!(entries[0].kind, "file");
+        assert_eq!((entries[1].name.as_str(), entries[1].is_dir), ("d/", true));
+        assert_eq!(entries[1].kind, "dir");
     }
 
     #[test]
@@ -2040,12 +2062,14 @@ mod tests {
                 &[
                     "compression deflated → stored",
                     &format!("compressed size {deflated} → 400"),
+                    // The zip crate derives "version made by" from the version needed to extract.
+                    "made by unix 2.0 → unix 1.0",
                 ]
             )]
         );
         assert_eq!(
             diff.summary,
-            "0 changed, 0 added, 0 removed, 1 differ only in metadata (compression, compressed size)"
+            "0 changed, 0 added, 0 removed, 1 differ only in metadata (compression, compressed size, made by)"
         );
     }
 
@@ -2134,6 +2158,7 @@ mod tests {
                     &[
                         "compression deflated → stored",
                         &format!("compressed size {packed} → {}", data.len()),
+                        "made by unix 2.0 → unix 1.0",
                     ]
                 ),
                 "{entry}"
@@ -2255,7 +2280,7 @@ mod tests {
         let err = read_listing(&p, ArchiveKind::TarGz, &small_limits()).unwrap_err();
         assert!(
             matches!(&err, ExplainError::Corrupt { format: "tar.gz", reason, .. }
-                if reason == "a GNU long name of 155 bytes (more than 50)"),
+                if reason == "a GNU long name of 158 bytes (more than 50)"),
             "{err}"
         );
     }
@@ -2288,7 +2313,7 @@ mod tests {
         let f = File::create(&b).unwrap();
         let mut gz = flate2::GzBuilder::new()
             .filename("venv.tar")
-            .operating_system(255)
+            .operating_system(3)
             .write(f, flate2::Compression::best());
         gz.write_all(&tar_bytes(&entries)).unwrap();
         gz.finish().unwrap();
@@ -2297,7 +2322,7 @@ mod tests {
             diff.archive_level,
             vec![
                 "gzip original file name none → \"venv.tar\"",
-                "gzip OS byte 3 (Unix) → 255 (unknown)",
+                "gzip OS byte 255 (unknown) → 3 (Unix)",
                 "gzip extra flags 0 (none) → 2 (maximum compression)",
             ]
         );
@@ -2327,7 +2352,7 @@ mod tests {
         let diff = diff_archives(&e, &padded).unwrap();
         assert_eq!(
             diff.archive_level,
-            vec!["tar end-of-archive padding 1024 → 10240 bytes"]
+            vec!["tar end-of-archive padding 1024 → 8192 bytes"]
         );
 
         // Two gzip members that decompress to the same tar.
@@ -2507,11 +2532,11 @@ mod tests {
         write_zip(&bomb, &[z("zeros", &vec![0u8; 1 << 20])]);
         assert!(std::fs::metadata(&bomb).unwrap().len() < 10_000);
         let err = read_listing(&bomb, ArchiveKind::Zip, &small_limits()).unwrap_err();
-        assert!(matches!(err, ExplainError::TooLarge { limit: 1000, .. }), "{err}");
+        assert!(matches!(err, ExplainError::TooLarge { limit: 8192, .. }), "{err}");
         let tbomb = dir.path().join("bomb.tar.gz");
         write_tar_gz(&tbomb, &[t("zeros", &vec![0u8; 1 << 20])], 0);
         let err = read_listing(&tbomb, ArchiveKind::TarGz, &small_limits()).unwrap_err();
-        assert!(matches!(err, ExplainError::TooLarge { limit: 1000, .. }), "{err}");
+        assert!(matches!(err, ExplainError::TooLarge { limit: 8192, .. }), "{err}");
         let tmany = dir.path().join("many.tar.gz");
         write_tar_gz(&tmany, &[t("a", b"1"), t("b", b"2"), t("c", b"3")], 0);
         let err = read_listing(&tmany, ArchiveKind::TarGz, &small_limits()).unwrap_err();
@@ -2546,7 +2571,7 @@ mod tests {
         let (ze, za) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
         write_zip(&ze, &[z("a.py", b"1")]);
         let mut w = ZipWriter::new(File::create(&za).unwrap());
-        w.set_comment("built by hand");
+        w.set_comment("built by hand").unwrap();
         w.start_file(
             "a.py",
             SimpleFileOptions::default()

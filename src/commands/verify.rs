@@ -11,34 +11,32 @@ use crate::verify::{self, Source, Target};
 
 /// Which template, seen through which collaboration.
 #[derive(Debug, Clone, clap::Args)]
-#[group(id = "through", required = true, multiple = false, args = ["membership", "collaboration"])]
 pub struct TargetArgs {
     /// The analysis template ARN.
     #[arg(long, value_name = "ARN")]
     pub template: String,
     /// Your membership in the template's collaboration.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", required_unless_present = "collaboration")]
     pub membership: Option<String>,
     /// The collaboration id (instead of --membership).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "membership")]
     pub collaboration: Option<String>,
 }
 
 /// Where the bytes to check come from (exactly one).
 #[derive(Debug, Clone, clap::Args)]
-#[group(id = "source", multiple = false, args = ["from_s3", "files", "source_dir", "lock"])]
 pub struct SourceArgs {
     /// Download each artifact from its S3 location (needs read access to the bucket).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["files", "source_dir", "lock"])]
     pub from_s3: bool,
     /// Keep the downloaded artifacts in DIR (with --from-s3).
     #[arg(long, value_name = "DIR", requires = "from_s3")]
     pub save: Option<PathBuf>,
     /// Files shared by the author: the entry point by name, the additional artifact by name or hash.
-    #[arg(long, value_name = "PATH", num_args = 1..)]
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["source_dir", "lock"])]
     pub files: Vec<PathBuf>,
     /// Rebuild the author's project in DIR with crpack's deterministic build and compare.
-    #[arg(long = "source", value_name = "DIR")]
+    #[arg(long = "source", value_name = "DIR", conflicts_with = "lock")]
     pub source_dir: Option<PathBuf>,
     /// The author's crpack.lock: its version ids select exactly which S3 versions to download.
     #[arg(long, value_name = "FILE")]

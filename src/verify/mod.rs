@@ -83,10 +83,9 @@ pub async fn collaboration_id(aws: &Aws, target: &Target) -> Result<String> {
         .send()
         .await
         .map_err(|e| aws::describe(&format!("GetMembership {m}"), &e))?;
-    Ok(out
-        .membership()
+    out.membership()
         .map(|m| m.collaboration_id().to_string())
-        .ok_or_else(|| Error::Remote(format!("GetMembership {m}: empty response")))?)
+        .ok_or_else(|| Error::Remote(format!("GetMembership {m}: empty response")))
 }
 
 /// Reads the template through the collaboration and summarises it.
@@ -183,6 +182,14 @@ pub fn summarise(t: &CollaborationAnalysisTemplate) -> Reviewed {
             problems.push("the template's source is SQL text, not artifacts".into())
         }
         _ => problems.push("the template shows no artifact source to this member".into()),
+    }
+    if let Some(ep) = artifacts.iter().find(|a| a.role == Role::EntryPoint)
+        && !ep.key.ends_with(".py")
+    {
+        problems.push(format!(
+            "the entry point {} is not a .py file: Clean Rooms runs the entry point as a Python script",
+            ep.location()
+        ));
     }
     for a in &artifacts {
         if let Some(rec) = &a.recorded_sha256

@@ -159,6 +159,25 @@ impl TestSandbox {
         self.seed.endpoint.clone()
     }
 
+    /// Stops the sandbox, lets `edit` change its persisted state, and starts it again on the
+    /// same data directory (on a new port).
+    pub fn restart_with(&mut self, edit: impl FnOnce(&Path)) {
+        if let Some(sb) = self.sandbox.take() {
+            self.rt.block_on(sb.stop());
+        }
+        let state = self.data.path().join("state");
+        edit(&state);
+        let sandbox = self
+            .rt
+            .block_on(crpack::sandbox::Sandbox::start(crpack::sandbox::SandboxOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                data_dir: Some(state),
+            }))
+            .expect("restart sandbox");
+        self.seed.endpoint = sandbox.endpoint();
+        self.sandbox = Some(sandbox);
+    }
+
     /// Points a command at the sandbox as `who`.
     pub fn as_identity<'a>(
         &self,
