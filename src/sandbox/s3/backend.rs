@@ -1250,7 +1250,14 @@ impl Backend {
                 .map_err(|e| hide_missing(e, meta, who))?;
             (v.clone(), meta.versioning.is_some())
         };
-        let wants = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
+        // One header line per attribute (the Rust SDK) or one comma-joined line (botocore).
+        let wants = |a: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|x| x.as_str().split(','))
+                .any(|x| x.trim() == a)
+        };
         let mut out = GetObjectAttributesOutput {
             last_modified: Some(ts(v.last_modified_ms)),
             version_id: versioned.then(|| v.version_id.clone()),
