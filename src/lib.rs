@@ -21,6 +21,7 @@ pub mod output;
 pub mod publish;
 pub mod pycheck;
 pub mod report;
+pub mod runner;
 pub mod sandbox;
 pub mod validate;
 pub mod verify;
