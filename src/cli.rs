@@ -72,6 +72,12 @@ pub enum Command {
     Approve(commands::approve::ApproveArgs),
     /// Remove a template from your configured tables' CUSTOM analysis rules.
     Revoke(commands::approve::RevokeArgs),
+    /// Run an approved template as a protected job and watch it; or --local on local PySpark.
+    Run(commands::run::RunArgs),
+    /// List, show and cancel protected jobs.
+    Jobs(commands::jobs::JobsArgs),
+    /// Check the preconditions of publishing and running, one line each with the fix.
+    Doctor(commands::doctor::DoctorArgs),
     /// Run a local S3 + Clean Rooms endpoint for rehearsals and tests.
     Sandbox(commands::sandbox::SandboxArgs),
     /// Print shell completions.
@@ -124,6 +130,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => commands::verify::run(&ctx, &args),
         Command::Approve(args) => commands::approve::run_approve(&ctx, &args),
         Command::Revoke(args) => commands::approve::run_revoke(&ctx, &args),
+        Command::Run(args) => commands::run::run(&ctx, &args),
+        Command::Jobs(args) => commands::jobs::run(&ctx, &args),
+        Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         Command::Sandbox(args) => commands::sandbox::run(&ctx, &args),
         Command::Completions(args) => commands::completions::run_completions(&args),
         Command::Man(args) => commands::completions::run_man(&args),

@@ -15,6 +15,7 @@ pub mod digest;
 pub mod error;
 pub mod explain;
 pub mod fsutil;
+pub mod jobs;
 pub mod lock;
 pub mod manifest;
 pub mod output;

@@ -1,0 +1,342 @@
+//! `crpack doctor`: one line per precondition of publishing and running a PySpark template,
+//! each failing one with its fix. Exit 0 when all pass, 1 when any fails.
+
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_cleanrooms::types::{
+    AnalysisMethod, AnalyticsEngine, MemberAbility, MembershipStatus, SelectedAnalysisMethod,
+};
+use aws_sdk_s3::types::BucketVersioningStatus;
+use serde::Serialize;
+
+use crate::aws::{self, Aws};
+use crate::cli::{AwsArgs, Context};
+use crate::error::{ExitCode, Result};
+use crate::jobs::arn_account;
+use crate::manifest::Project;
+use crate::validate;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The membership to check (default: [publish] membership_id in crpack.toml).
+    #[arg(long, value_name = "ID")]
+    pub membership: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    /// How to fix it (failed checks).
+    pub fix: Option<String>,
+}
+
+fn pass(name: &str, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        ok: true,
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        ok: false,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+/// Runs every check that the available information allows.
+pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&str>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let publish = project.and_then(|p| p.publish.as_ref());
+
+    // Credentials.
+    let provider = aws.config.credentials_provider();
+    let creds = match provider {
+        Some(p) => p.provide_credentials().await.map_err(|e| e.to_string()),
+        None => Err("no credentials provider is configured".to_string()),
+    };
+    let mut account = None;
+    match &creds {
+        Ok(c) => {
+            let key = c.access_key_id();
+            let shown = if key.len() > 8 { format!("…{}", &key[key.len() - 8..]) } else { key.to_string() };
+            checks.push(pass("credentials", format!("resolved (access key {shown}, region {})", aws.region())));
+        }
+        Err(e) => checks.push(fail(
+            "credentials",
+            e.clone(),
+            "configure credentials: `aws configure`, `aws sso login`, --profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )),
+    }
+
+    // The role ARN's shape.
+    if let Some(p) = publish {
+        match validate::role_arn(&p.role_arn) {
+            Ok(()) => checks.push(pass("role ARN", p.role_arn.clone())),
+            Err(e) => checks.push(fail("role ARN", e, "fix [publish] role_arn in crpack.toml")),
+        }
+    }
+
+    // The artifact bucket.
+    if let Some(p) = publish {
+        let name = "artifact bucket";
+        match aws.s3.get_bucket_versioning().bucket(&p.bucket).send().await {
+            Ok(v) if v.status() == Some(&BucketVersioningStatus::Enabled) => {
+                checks.push(pass(name, format!("{}: versioning Enabled", p.bucket)))
+            }
+            Ok(v) => checks.push(fail(
+                name,
+                format!(
+                    "{}: versioning is {}",
+                    p.bucket,
+                    v.status().map(|s| s.as_str()).unwrap_or("not enabled")
+                ),
+                format!(
+                    "aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled",
+                    p.bucket
+                ),
+            )),
+            Err(e) => checks.push(fail(
+                name,
+                aws::describe(&format!("GetBucketVersioning {}", p.bucket), &e).to_string(),
+                "create the bucket or fix [publish] bucket",
+            )),
+        }
+    }
+
+    // The membership, its collaboration and abilities.
+    let Some(membership) = membership else {
+        checks.push(fail(
+            "membership",
+            "no membership to check",
+            "pass --membership ID or set [publish] membership_id in crpack.toml",
+        ));
+        return checks;
+    };
+    let m = match aws
+        .cleanrooms
+        .get_membership()
+        .membership_identifier(membership)
+        .send()
+        .await
+    {
+        Ok(o) => match o.membership {
+            Some(m) => m,
+            None => {
+                checks.push(fail("membership", "empty response", "retry"));
+                return checks;
+            }
+        },
+        Err(e) => {
+            checks.push(fail(
+                "membership",
+                aws::describe(&format!("GetMembership {membership}"), &e).to_string(),
+                "check the membership id and that these credentials belong to its account",
+            ));
+            return checks;
+        }
+    };
+    account = account.or_else(|| arn_account(m.arn()).map(str::to_string));
+    if let (Some(a), Ok(_)) = (&account, &creds) {
+        checks[0].detail.push_str(&format!(", account {a}"));
+    }
+    if *m.status() == MembershipStatus::Active {
+        checks.push(pass("membership", format!("{membership}: ACTIVE")));
+    } else {
+        checks.push(fail(
+            "membership",
+            format!("{membership}: {}", m.status().as_str()),
+            "only an ACTIVE membership can create templates and run jobs",
+        ));
+    }
+    let abilities = m.member_abilities();
+    for (ability, what) in [
+        (MemberAbility::CanRunJob, "to run PySpark jobs"),
+        (
+            MemberAbility::CanReceiveResults,
+            "to create PySpark templates (the creator must receive results)",
+        ),
+    ] {
+        let name = format!("ability {}", ability.as_str());
+        if abilities.contains(&ability) {
+            checks.push(pass(&name, format!("needed {what}")));
+        } else {
+            checks.push(fail(
+                &name,
+                format!("missing: needed {what}"),
+                "ask the collaboration creator to grant it (member abilities are set when the collaboration is created)",
+            ));
+        }
+    }
+    let collab_id = m.collaboration_id().to_string();
+    match aws
+        .cleanrooms
+        .get_collaboration()
+        .collaboration_identifier(&collab_id)
+        .send()
+        .await
+    {
+        Ok(c) => {
+            let engine = c.collaboration().and_then(|c| c.analytics_engine());
+            if engine == Some(&AnalyticsEngine::Spark) {
+                checks.push(pass(
+                    "analytics engine",
+                    format!("collaboration {collab_id}: SPARK"),
+                ));
+            } else {
+                checks.push(fail(
+                    "analytics engine",
+                    format!(
+                        "collaboration {collab_id}: {}",
+                        engine.map(|e| e.as_str()).unwrap_or("CLEAN_ROOMS_SQL (default)")
+                    ),
+                    "PySpark templates need a collaboration created with analyticsEngine SPARK",
+                ));
+            }
+        }
+        Err(e) => checks.push(fail(
+            "analytics engine",
+            aws::describe(&format!("GetCollaboration {collab_id}"), &e).to_string(),
+            "check access to the collaboration",
+        )),
+    }
+
+    // Referenced tables.
+    if let Some(p) = project {
+        for table in &p.template.referenced_tables {
+            let name = format!("table {table}");
+            let schema = aws
+                .cleanrooms
+                .get_schema()
+                .collaboration_identifier(&collab_id)
+                .name(table)
+                .send()
+                .await;
+            let s = match schema {
+                Ok(o) => match o.schema {
+                    Some(s) => s,
+                    None => continue,
+                },
+                Err(e) if aws::status(&e) == Some(404) => {
+                    checks.push(fail(
+                        &name,
+                        "not in the collaboration's schemas",
+                        "the table's owner must associate it (CreateConfiguredTableAssociation) under this name, \
+                         or fix referenced_tables",
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    checks.push(fail(
+                        &name,
+                        aws::describe(&format!("GetSchema {table}"), &e).to_string(),
+                        "retry",
+                    ));
+                    continue;
+                }
+            };
+            let direct_job = match s.analysis_method() {
+                Some(AnalysisMethod::DirectJob) => true,
+                Some(AnalysisMethod::Multiple) => s
+                    .selected_analysis_methods()
+                    .contains(&SelectedAnalysisMethod::DirectJob),
+                _ => false,
+            };
+            let reasons: Vec<String> = s
+                .schema_status_details()
+                .iter()
+                .flat_map(|d| {
+                    d.reasons()
+                        .iter()
+                        .map(|r| format!("{}: {}", r.code().as_str(), r.message()))
+                })
+                .collect();
+            let ready = s
+                .schema_status_details()
+                .iter()
+                .any(|d| d.status().as_str() == "READY");
+            let method = s.analysis_method().map(|m| m.as_str()).unwrap_or("none");
+            if !direct_job {
+                checks.push(fail(
+                    &name,
+                    format!("analysisMethod {method}"),
+                    "the owner must set the configured table's analysisMethod to DIRECT_JOB (or MULTIPLE with DIRECT_JOB)",
+                ));
+            } else if !ready && !reasons.is_empty() {
+                checks.push(fail(
+                    &name,
+                    format!("analysisMethod {method}; not ready: {}", reasons.join("; ")),
+                    "the owner must allow analysis templates on the table (CUSTOM analysis rule) — crpack approve does it",
+                ));
+            } else {
+                checks.push(pass(
+                    &name,
+                    format!("analysisMethod {method}, owner {}", s.creator_account_id()),
+                ));
+            }
+        }
+    }
+    checks
+}
+
+pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
+    let mut pre = Vec::new();
+    let project = match Project::discover(&ctx.project_dir()) {
+        Ok(p) => Some(p),
+        Err(crate::manifest::ProjectError::NotFound { .. }) => None,
+        Err(e) => {
+            pre.push(fail(
+                "crpack.toml",
+                e.to_string(),
+                "fix crpack.toml (see the README's project file section)",
+            ));
+            None
+        }
+    };
+    let membership = args.membership.clone().or_else(|| {
+        project
+            .as_ref()
+            .and_then(|p| p.publish.as_ref())
+            .map(|p| p.membership_id.clone())
+    });
+    let region = project
+        .as_ref()
+        .and_then(|p| p.publish.as_ref())
+        .and_then(|p| p.region.clone());
+    let rt = ctx.runtime()?;
+    let checks = rt.block_on(async {
+        let aws = Aws::load(&args.aws, region.as_deref()).await?;
+        let mut all = pre;
+        all.extend(diagnose(&aws, project.as_ref(), membership.as_deref()).await);
+        Ok::<_, crate::error::Error>(all)
+    })?;
+    let ok = checks.iter().all(|c| c.ok);
+    if ctx.out.json {
+        ctx.out.json(&serde_json::json!({"ok": ok, "checks": checks}));
+    } else {
+        for c in &checks {
+            let mark = if c.ok {
+                ctx.out.good("ok  ")
+            } else {
+                ctx.out.bad("FAIL")
+            };
+            ctx.out.line(format!("{mark} {:<24} {}", c.name, c.detail));
+            if let Some(f) = &c.fix {
+                ctx.out.line(format!("     {:<24} fix: {f}", ""));
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::Success
+    } else {
+        ExitCode::VerificationFailed
+    })
+}

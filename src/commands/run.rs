@@ -1,0 +1,230 @@
+//! `crpack run`: run an approved template as a protected job and watch it to the end, or
+//! `crpack run --local` to run the entry point on local PySpark.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Instant;
+
+use crate::aws::Aws;
+use crate::cli::{AwsArgs, Context};
+use crate::commands::run_local::{self, LocalArgs};
+use crate::error::{Error, ExitCode, Result};
+use crate::jobs::{self, JobReport, WorkerType};
+use crate::output::Output;
+use crate::verify::{self, Target};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run the project's entry point on this machine with local PySpark instead.
+    #[arg(long, conflicts_with_all = ["template", "membership", "no_wait"])]
+    pub local: bool,
+    /// The analysis template ARN to run.
+    #[arg(long, value_name = "ARN", required_unless_present = "local")]
+    pub template: Option<String>,
+    /// Your membership (it must have CAN_RUN_JOB).
+    #[arg(long, value_name = "ID", required_unless_present = "local")]
+    pub membership: Option<String>,
+    /// Worker type (with --workers).
+    #[arg(long, value_enum, value_name = "TYPE", requires = "workers")]
+    pub worker_type: Option<WorkerType>,
+    /// Number of workers (CR.1X: 4–128, CR.4X: 4–32).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<i32>,
+    /// Start the job and print its id without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// On Ctrl-C, cancel the job without asking.
+    #[arg(long)]
+    pub cancel_on_interrupt: bool,
+    #[command(flatten)]
+    pub opts: LocalArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Prints a job for humans.
+pub fn print_job(out: &Output, j: &JobReport) {
+    let status = match j.status.as_str() {
+        "SUCCESS" => out.good(&j.status),
+        "FAILED" | "CANCELLED" => out.bad(&j.status),
+        _ => j.status.clone(),
+    };
+    out.line(format!("job       {}", j.id));
+    out.line(format!("status    {status}"));
+    if let Some(t) = &j.template_arn {
+        out.line(format!("template  {t}"));
+    }
+    out.line(format!("created   {}", j.created));
+    if let Some(d) = j.duration_ms {
+        out.line(format!("duration  {:.1} s", d as f64 / 1000.0));
+    }
+    if let Some(u) = j.billed_crpu {
+        out.line(format!("billed    {u:.3} CRPU"));
+    }
+    if let Some(l) = &j.result_location {
+        out.line(format!("results   {l}"));
+    }
+    if !j.result_members.is_empty() {
+        out.line(format!(
+            "results   delivered to account(s) {}",
+            j.result_members.join(", ")
+        ));
+    }
+    if let (Some(c), Some(m)) = (&j.error_code, &j.error_message) {
+        out.line(format!("error     {c}: {m}"));
+    }
+}
+
+/// The exit code a finished job maps to: 0 on SUCCESS, 3 otherwise.
+pub fn job_exit(j: &JobReport) -> ExitCode {
+    if j.status == "SUCCESS" {
+        ExitCode::Success
+    } else {
+        ExitCode::Error
+    }
+}
+
+fn ask_to_cancel(job_id: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("cancel job {job_id}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
+}
+
+/// Watches a job until it ends, with a live status line; handles Ctrl-C.
+pub async fn watch(
+    ctx: &Context,
+    aws: &Aws,
+    membership: &str,
+    job_id: &str,
+    cancel_on_interrupt: bool,
+) -> Result<JobReport> {
+    let started = Instant::now();
+    let spinner = if ctx.out.show_progress() {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut last_status = String::new();
+    let mut cancelling = false;
+    let mut attempt = 0;
+    loop {
+        let j = jobs::get(aws, membership, job_id).await?;
+        if j.status != last_status {
+            if !ctx.out.show_progress() {
+                ctx.out.info(format!("job {job_id}: {}", j.status));
+            }
+            last_status = j.status.clone();
+        }
+        spinner.set_message(format!(
+            "job {job_id}: {} ({:.0} s)",
+            j.status,
+            started.elapsed().as_secs_f64()
+        ));
+        if j.is_terminal() {
+            spinner.finish_and_clear();
+            return Ok(j);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(jobs::poll_interval(attempt)) => {}
+            _ = tokio::signal::ctrl_c(), if !cancelling => {
+                spinner.suspend(|| ());
+                let cancel = cancel_on_interrupt
+                    || tokio::task::spawn_blocking({
+                        let id = job_id.to_string();
+                        move || ask_to_cancel(&id)
+                    })
+                    .await
+                    .unwrap_or(false);
+                if cancel {
+                    jobs::cancel(aws, membership, job_id).await?;
+                    ctx.out.info(format!("cancelling job {job_id}"));
+                    cancelling = true;
+                } else {
+                    spinner.finish_and_clear();
+                    return Err(Error::Other(format!(
+                        "stopped watching; job {job_id} goes on: see it with `crpack jobs show {job_id}`, \
+                         stop it with `crpack jobs cancel {job_id}`"
+                    )));
+                }
+            }
+        }
+        attempt += 1;
+    }
+}
+
+pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
+    if args.local {
+        return run_local::run_local(ctx, &args.opts);
+    }
+    let (template, membership) = match (&args.template, &args.membership) {
+        (Some(t), Some(m)) => (t.clone(), m.clone()),
+        _ => {
+            return Err(Error::Usage(
+                "pass --template ARN and --membership ID (or --local)".into(),
+            ));
+        }
+    };
+    crate::validate::template_arn(&template).map_err(Error::Usage)?;
+    let params = jobs::parse_params(&args.opts.params)?;
+    let workers = match (args.worker_type, args.workers) {
+        (None, None) => None,
+        (kind, Some(n)) => {
+            let kind = kind.unwrap_or(WorkerType::Cr1X);
+            let (lo, hi) = kind.range();
+            if !(lo..=hi).contains(&n) {
+                return Err(Error::Usage(format!(
+                    "--workers {n}: {kind:?} jobs take {lo} to {hi} workers"
+                )));
+            }
+            Some((kind, n))
+        }
+        (Some(_), None) => return Err(Error::Usage("--worker-type needs --workers N".into())),
+    };
+    let rt = ctx.runtime()?;
+    rt.block_on(async {
+        let aws = Aws::load(&args.aws, None).await?;
+        // Check the parameters against the template before starting anything.
+        let reviewed = verify::review(
+            &aws,
+            &Target {
+                template_arn: template.clone(),
+                membership_id: Some(membership.clone()),
+                collaboration_id: None,
+            },
+        )
+        .await?;
+        let declared: Vec<String> = reviewed
+            .summary
+            .parameters
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        jobs::check_params(&params, &declared)?;
+        let id = jobs::start(&aws, &membership, &template, params, workers).await?;
+        if args.no_wait {
+            if ctx.out.json {
+                ctx.out
+                    .json(&serde_json::json!({"ok": true, "job_id": id, "membership_id": membership}));
+            } else {
+                ctx.out.line(format!(
+                    "started job {id}; follow it with `crpack jobs show {id} --membership {membership}`"
+                ));
+            }
+            return Ok(ExitCode::Success);
+        }
+        ctx.out.info(format!("started job {id}"));
+        let job = watch(ctx, &aws, &membership, &id, args.cancel_on_interrupt).await?;
+        if ctx.out.json {
+            ctx.out
+                .json(&serde_json::json!({"ok": job.status == "SUCCESS", "job": job}));
+        } else {
+            print_job(&ctx.out, &job);
+        }
+        Ok(job_exit(&job))
+    })
+}
