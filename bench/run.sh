@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# crpack benchmarks against the standard tools, in one run on this machine.
+#
+#   bash bench/run.sh            # full run (1 GiB hash, 10,000-file build, 512 MiB upload/verify)
+#   QUICK=1 bash bench/run.sh    # smaller inputs, for a smoke test of the script
+#
+# Prints a Markdown table (also written to bench/results.md). Each timing is the median of
+# RUNS runs (default 3) with warm page cache; peak memory is the maximum resident set size.
+# Needs: a release build (built here), sha256sum, openssl, zip, /usr/bin/time; installs the AWS
+# CLI into bench/.venv from PyPI if it is not there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUNS=${RUNS:-3}
+WORK=${BENCH_DIR:-/tmp/crpack-bench}
+if [ -n "${QUICK:-}" ]; then HASH_MB=128; FILES=1000; FILE_KB=20; UP_MB=64; else HASH_MB=1024; FILES=10000; FILE_KB=20; UP_MB=512; fi
+mkdir -p "$WORK"
+
+echo "== building crpack (release)" >&2
+cargo build --release --locked --quiet
+CRPACK=$ROOT/target/release/crpack
+
+if [ ! -x bench/.venv/bin/aws ]; then
+  echo "== installing the AWS CLI into bench/.venv" >&2
+  python3 -m venv bench/.venv
+  bench/.venv/bin/pip install --quiet --disable-pip-version-check awscli
+fi
+AWSCLI=$ROOT/bench/.venv/bin/aws
+
+# median_time CMD...: prints "<median seconds> <max peak RSS KiB>" over $RUNS runs.
+median_time() {
+  local times=() rss=0 out t m
+  for _ in $(seq "$RUNS"); do
+    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+    t=${out% *}; m=${out#* }
+    times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v r="$rss" '{a[NR]=$1} END {print a[int((NR+1)/2)], r}'
+}
+
+ROWS=()
+row() { ROWS+=("| $1 | $2 | $3 | $4 |"); echo "$1: $2 s ($4)" >&2; }
+mib() { echo "$(( $1 / 1024 )) MiB"; }
+
+# ---- hashing ----
+echo "== hashing ${HASH_MB} MiB" >&2
+H1=$WORK/hash-1.bin; H2=$WORK/hash-2.bin
+[ -f "$H1" ] && [ "$(stat -c %s "$H1")" -eq $((HASH_MB << 20)) ] || head -c $((HASH_MB << 20)) /dev/urandom > "$H1"
+[ -f "$H2" ] && [ "$(stat -c %s "$H2")" -eq $((HASH_MB << 20)) ] || head -c $((HASH_MB << 20)) /dev/urandom > "$H2"
+cat "$H1" "$H2" > /dev/null
+read -r t m < <(median_time "$CRPACK" hash "$H1"); row "hash ${HASH_MB} MiB" "$t" "crpack hash" "$(mib "$m") peak"
+read -r t m < <(median_time sha256sum "$H1"); row "hash ${HASH_MB} MiB" "$t" "sha256sum" "$(mib "$m") peak"
+read -r t m < <(median_time openssl dgst -sha256 "$H1"); row "hash ${HASH_MB} MiB" "$t" "openssl dgst -sha256" "$(mib "$m") peak"
+read -r t m < <(median_time "$CRPACK" hash "$H1" "$H2"); row "hash 2 × ${HASH_MB} MiB" "$t" "crpack hash (parallel)" "$(mib "$m") peak"
+read -r t m < <(median_time sha256sum "$H1" "$H2"); row "hash 2 × ${HASH_MB} MiB" "$t" "sha256sum" "$(mib "$m") peak"
+
+# ---- building the bundle ----
+echo "== building a ${FILES}-file tree" >&2
+PROJ=$WORK/build-project
+if [ ! -f "$PROJ/.complete-$FILES" ]; then
+  rm -rf "$PROJ"; mkdir -p "$PROJ/src" "$PROJ/lib/pkg"
+  python3 - "$PROJ/lib/pkg" "$FILES" "$FILE_KB" <<'PY'
+import os, random, sys
+root, n, kb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(42)
+words = [''.join(rng.choice('abcdefghijklmnopqrstuvwxyz_') for _ in range(rng.randint(2, 10))) for _ in range(2000)]
+for i in range(n):
+    d = os.path.join(root, f"m{i // 100:03d}")
+    os.makedirs(d, exist_ok=True)
+    text, size = [], 0
+    while size < kb * 1024:
+        line = ' '.join(rng.choice(words) for _ in range(12)) + '\n'
+        text.append(line); size += len(line)
+    with open(os.path.join(d, f"f{i:05d}.py"), 'w') as f:
+        f.write(''.join(text))
+PY
+  printf 'def entrypoint(context):\n    return {"results": {}}\n' > "$PROJ/src/entry.py"
+  cat > "$PROJ/crpack.toml" <<'TOML'
+[template]
+name = "bench"
+entry_point = "src/entry.py"
+[bundle]
+include = ["lib/pkg"]
+TOML
+  touch "$PROJ/.complete-$FILES"
+fi
+TREE_MB=$(du -sm "$PROJ/lib" | cut -f1)
+read -r t m < <(median_time "$CRPACK" -C "$PROJ" build --out "$WORK/build-out"); row "build ${FILES} files / ${TREE_MB} MB" "$t" "crpack build" "$(mib "$m") peak"
+read -r t m < <(median_time bash -c "cd '$PROJ/lib' && rm -f '$WORK/zip-out.zip' && zip -X -r -q '$WORK/zip-out.zip' pkg"); row "build ${FILES} files / ${TREE_MB} MB" "$t" "zip -X -r -q" "$(mib "$m") peak"
+
+# ---- upload and verify against the sandbox ----
+echo "== uploading and verifying ${UP_MB} MiB through the sandbox" >&2
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rm -rf "$WORK/sandbox" "$WORK/seed.json"
+"$CRPACK" sandbox --listen "127.0.0.1:$PORT" --data "$WORK/sandbox" --seed --seed-out "$WORK/seed.json" >/dev/null 2>&1 &
+SB=$!
+trap 'kill $SB 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$WORK/seed.json" ] && break; sleep 0.1; done
+eval "$(python3 - "$WORK/seed.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+a = s["author"]
+print(f'export AWS_ENDPOINT_URL={s["endpoint"]} AWS_REGION={s["region"]} AWS_ACCESS_KEY_ID={a["access_key_id"]} AWS_SECRET_ACCESS_KEY={a["secret_access_key"]}')
+print(f'BUCKET={s["bucket"]} ROLE={s["role_arn"]} MEMBERSHIP={a["membership_id"]} PROVIDER_MEMBERSHIP={s["provider"]["membership_id"]}')
+print(f'PROVIDER_KEY={s["provider"]["access_key_id"]} PROVIDER_SECRET={s["provider"]["secret_access_key"]} PROVIDER_ACCOUNT={s["provider"]["account_id"]}')
+PY
+)"
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+UP=$WORK/upload-project
+rm -rf "$UP"; mkdir -p "$UP/src" "$UP/build"
+head -c $((UP_MB << 20)) /dev/urandom > "$UP/build/pyspark_venv.tar.gz"
+printf 'def entrypoint(context):\n    return {"results": {}}\n' > "$UP/src/entry.py"
+publish_once() {
+  # A fresh prefix per run, so every run uploads.
+  local n=$1
+  cat > "$UP/crpack.toml" <<TOML
+[template]
+name = "bench-upload"
+entry_point = "src/entry.py"
+[bundle]
+archive = "build/pyspark_venv.tar.gz"
+[publish]
+bucket = "$BUCKET"
+prefix = "bench/run-$n"
+role_arn = "$ROLE"
+membership_id = "$MEMBERSHIP"
+TOML
+  rm -f "$UP/crpack.lock"
+}
+times=(); rss=0
+for i in $(seq "$RUNS"); do
+  publish_once "$i"
+  out=$( { /usr/bin/time -f "%e %M" "$CRPACK" -q -C "$UP" publish >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+  times+=("${out% *}"); [ "${out#* }" -gt "$rss" ] && rss=${out#* }
+done
+t=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+row "upload ${UP_MB} MiB" "$t" "crpack publish (build + single PUT + register)" "$(mib "$rss") peak"
+read -r t m < <(median_time "$AWSCLI" s3 cp --quiet --checksum-algorithm SHA256 "$UP/build/pyspark_venv.tar.gz" "s3://$BUCKET/bench/awscli/venv.tar.gz")
+row "upload ${UP_MB} MiB" "$t" "aws s3 cp --checksum-algorithm SHA256 (multipart, composite checksum)" "$(mib "$m") peak"
+
+# Verify as the provider after the author grants read access.
+TEMPLATE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["template"]["arn"])' "$UP/crpack.lock")
+KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["artifacts"][1]["key"])' "$UP/crpack.lock")
+"$AWSCLI" s3api put-bucket-policy --bucket "$BUCKET" --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"$PROVIDER_ACCOUNT\"},\"Action\":[\"s3:GetObject\",\"s3:GetObjectVersion\",\"s3:ListBucketVersions\"],\"Resource\":\"arn:aws:s3:::$BUCKET/*\"}]}"
+export AWS_ACCESS_KEY_ID=$PROVIDER_KEY AWS_SECRET_ACCESS_KEY=$PROVIDER_SECRET
+read -r t m < <(median_time "$CRPACK" verify --template "$TEMPLATE" --membership "$PROVIDER_MEMBERSHIP" --from-s3)
+row "verify ${UP_MB} MiB from S3" "$t" "crpack verify --from-s3 (one streaming pass)" "$(mib "$m") peak"
+read -r t m < <(median_time bash -c "'$AWSCLI' s3 cp --quiet 's3://$BUCKET/$KEY' '$WORK/downloaded.bin' && sha256sum '$WORK/downloaded.bin'")
+row "verify ${UP_MB} MiB from S3" "$t" "aws s3 cp, then sha256sum" "$(mib "$m") peak"
+
+{
+  echo "| workload | seconds (median of $RUNS) | tool | memory |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)."
+} | tee bench/results.md
