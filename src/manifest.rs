@@ -55,6 +55,7 @@ struct RawManifest {
     template: RawTemplate,
     bundle: Option<Spanned<RawBundle>>,
     publish: Option<RawPublish>,
+    local: Option<RawLocal>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +106,13 @@ struct RawPublish {
     region: Option<Spanned<String>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    #[serde(default)]
+    samples: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
 // ---- The validated project ----
 
 /// A loaded, validated project.
@@ -116,6 +124,8 @@ pub struct Project {
     pub template: Template,
     pub bundle: Option<BundleSpec>,
     pub publish: Option<PublishConfig>,
+    /// `[local]`: settings for `crpack run --local` (empty when the section is absent).
+    pub local: LocalConfig,
 }
 
 /// `[template]`.
@@ -160,6 +170,35 @@ pub struct PublishConfig {
     pub membership_id: String,
     /// Overrides the region from the AWS configuration.
     pub region: Option<String>,
+}
+
+/// `[local]`: how `crpack run --local` runs the entry point on this machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LocalConfig {
+    /// Table name → sample data file (relative to the root, `/`-separated): `.csv` (with a
+    /// header row, optionally `.csv.gz`) or `.parquet` (a file or a directory of part files).
+    pub samples: BTreeMap<String, String>,
+}
+
+/// The directory the default sample files are looked up in (`samples/<table>.csv`, then
+/// `samples/<table>.parquet`).
+pub const SAMPLES_DIR: &str = "samples";
+
+/// Where a referenced table's local sample data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SampleSource {
+    /// Mapped in `[local] samples` (the path may not exist).
+    Configured(PathBuf),
+    /// Found by the default naming, `samples/<table>.csv` or `samples/<table>.parquet`.
+    Default(PathBuf),
+    /// Neither: the files that were looked for (relative to the root).
+    Missing(Vec<String>),
+}
+
+/// Whether a sample file name has a format the local runner reads.
+pub fn sample_format_ok(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".csv") || lower.ends_with(".csv.gz") || lower.ends_with(".parquet")
 }
 
 impl Project {
@@ -428,6 +467,39 @@ impl Project {
             }
         };
 
+        let mut local = LocalConfig::default();
+        if let Some(l) = raw.local {
+            for (table, file) in &l.samples {
+                if !referenced_tables.iter().any(|t| t == table.get_ref()) {
+                    return Err(v.invalid(
+                        table.span(),
+                        "local.samples",
+                        format!(
+                            "table {:?} is not in [template] referenced_tables ({}); samples are for referenced tables only",
+                            table.get_ref(),
+                            if referenced_tables.is_empty() {
+                                "none declared".to_string()
+                            } else {
+                                referenced_tables.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                let rel = v.relative_path(file, "local.samples")?;
+                if !sample_format_ok(&rel) {
+                    return Err(v.invalid(
+                        file.span(),
+                        "local.samples",
+                        format!(
+                            "{rel:?} for table {:?} is neither .csv (with a header row) nor .parquet",
+                            table.get_ref()
+                        ),
+                    ));
+                }
+                local.samples.insert(table.get_ref().clone(), rel);
+            }
+        }
+
         Ok(Project {
             root: root.to_path_buf(),
             manifest_path: path.to_path_buf(),
@@ -442,7 +514,27 @@ impl Project {
             },
             bundle,
             publish,
+            local,
         })
+    }
+
+    /// Where the local sample data of `table` comes from: `[local] samples`, else
+    /// `samples/<table>.csv`, else `samples/<table>.parquet` (whichever exists).
+    pub fn sample_source(&self, table: &str) -> SampleSource {
+        if let Some(rel) = self.local.samples.get(table) {
+            return SampleSource::Configured(self.root.join(rel));
+        }
+        let candidates = [
+            format!("{SAMPLES_DIR}/{table}.csv"),
+            format!("{SAMPLES_DIR}/{table}.parquet"),
+        ];
+        for c in &candidates {
+            let p = self.root.join(c);
+            if p.exists() {
+                return SampleSource::Default(p);
+            }
+        }
+        SampleSource::Missing(candidates.to_vec())
     }
 
     /// The entry point's absolute path.
@@ -678,6 +770,86 @@ membership_id = "3c6b0ba0-0000-4000-8000-000000000001"
         assert_eq!(
             parse(&text).unwrap().bundle,
             Some(BundleSpec::Archive("build/pyspark_venv.tar.gz".into()))
+        );
+    }
+
+    #[test]
+    fn local_samples_are_validated() {
+        let base = GOOD.split("[bundle]").next().unwrap();
+        let text = format!(
+            "{base}[local]\nsamples = {{ orders = \"samples/orders.csv\", customers = \"./data/c.parquet\" }}\n"
+        );
+        let p = parse(&text).unwrap();
+        assert_eq!(p.local.samples["orders"], "samples/orders.csv");
+        assert_eq!(p.local.samples["customers"], "data/c.parquet");
+        assert_eq!(parse(base).unwrap().local, LocalConfig::default());
+
+        // The table form works too, and reports the line of the bad key.
+        let text = format!("{base}[local.samples]\norders = \"samples/orders.csv\"\nvisits = \"v.csv\"\n");
+        let (line, key, msg) = invalid(&text);
+        assert_eq!(key, "local.samples");
+        assert_eq!(line, base.lines().count() + 3, "{msg}");
+        assert!(
+            msg.contains("\"visits\"") && msg.contains("orders, customers"),
+            "{msg}"
+        );
+
+        for bad in ["../orders.csv", "/tmp/orders.csv"] {
+            let text = format!("{base}[local]\nsamples = {{ orders = \"{bad}\" }}\n");
+            let (line, key, _) = invalid(&text);
+            assert_eq!(
+                (line, key.as_str()),
+                (base.lines().count() + 2, "local.samples"),
+                "{bad}"
+            );
+        }
+        let text = format!("{base}[local]\nsamples = {{ orders = \"samples/orders.json\" }}\n");
+        let (_, key, msg) = invalid(&text);
+        assert_eq!(key, "local.samples");
+        assert!(msg.contains(".csv") && msg.contains("orders"), "{msg}");
+    }
+
+    #[test]
+    fn local_keeps_unknown_keys_strict() {
+        let base = GOOD.split("[bundle]").next().unwrap();
+        let err = parse(&format!("{base}[local]\nsample = {{ orders = \"o.csv\" }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sample"), "{err}");
+        assert!(
+            err.contains(&format!("line {}", base.lines().count() + 2)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn samples_default_to_the_samples_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}[local]\nsamples = {{ customers = \"data/customers.csv\" }}\n",
+            GOOD.split("[bundle]").next().unwrap()
+        );
+        let p = Project::parse(&text, Path::new("crpack.toml"), dir.path()).unwrap();
+        assert_eq!(
+            p.sample_source("orders"),
+            SampleSource::Missing(vec!["samples/orders.csv".into(), "samples/orders.parquet".into()])
+        );
+        fs::create_dir_all(dir.path().join("samples")).unwrap();
+        fs::write(dir.path().join("samples/orders.parquet"), b"x").unwrap();
+        assert_eq!(
+            p.sample_source("orders"),
+            SampleSource::Default(dir.path().join("samples/orders.parquet"))
+        );
+        fs::write(dir.path().join("samples/orders.csv"), b"a\n").unwrap();
+        assert_eq!(
+            p.sample_source("orders"),
+            SampleSource::Default(dir.path().join("samples/orders.csv"))
+        );
+        // A configured file wins even when it does not exist (the caller reports it).
+        fs::write(dir.path().join("samples/customers.csv"), b"a\n").unwrap();
+        assert_eq!(
+            p.sample_source("customers"),
+            SampleSource::Configured(dir.path().join("data/customers.csv"))
         );
     }
 }

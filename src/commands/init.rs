@@ -32,6 +32,14 @@ const FILES: &[(&str, &str)] = &[
         "lib/analysis_helpers/__init__.py",
         include_str!("../../templates/init/lib/analysis_helpers/__init__.py"),
     ),
+    (
+        "samples/orders.csv",
+        include_str!("../../templates/init/samples/orders.csv"),
+    ),
+    (
+        "samples/customers.csv",
+        include_str!("../../templates/init/samples/customers.csv"),
+    ),
     (".gitignore", include_str!("../../templates/init/gitignore")),
 ];
 
@@ -114,7 +122,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<ExitCode> {
             ctx.out.line(format!("created {}", dir.join(f).display()));
         }
         ctx.out.info(format!(
-            "next: cd {} && crpack check && crpack build   (then fill in [publish] and run crpack publish)",
+            "next: cd {} && crpack check && crpack run --local && crpack build   (then fill in [publish] and run crpack publish)",
             dir.display()
         ));
     }

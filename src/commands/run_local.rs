@@ -1,16 +1,311 @@
-//! `crpack run --local` (placeholder until the local runner lands).
+//! `crpack run --local`: build the artifacts, then run the entry point on local PySpark the way
+//! Clean Rooms does, with the project's sample data, and preview the results.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::artifact::Role;
+use crate::bundle;
 use crate::cli::Context;
 use crate::error::{Error, ExitCode, Result};
+use crate::manifest::{Parameter, Project, SampleSource};
+use crate::output::table;
+use crate::runner::{self, ResultSet, RunSpec, RunnerError};
 
 /// Options of a local run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LocalArgs {
-    /// A parameter value, NAME=VALUE (repeatable).
+    /// A parameter value, NAME=VALUE (repeatable); overrides the declared default.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// With --local: where each result is written as Parquet, one folder per result
+    /// (default: out/ in the project).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// With --local: rows of each result to show.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub preview: usize,
 }
 
-pub fn run_local(_ctx: &Context, _args: &LocalArgs) -> Result<ExitCode> {
-    Err(Error::Other("local runs are not available in this build".into()))
+/// The parameter values for the run: declared defaults overridden by `--param NAME=VALUE`.
+/// `None` when the template declares no parameters (the service then passes no
+/// `analysisParameters`).
+pub fn resolve_parameters(
+    declared: &[Parameter],
+    given: &[String],
+) -> Result<Option<BTreeMap<String, String>>> {
+    let names = || {
+        if declared.is_empty() {
+            "none".to_string()
+        } else {
+            declared
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut values = BTreeMap::new();
+    for raw in given {
+        let (name, value) = raw
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--param {raw:?}: expected NAME=VALUE")))?;
+        if !declared.iter().any(|p| p.name == name) {
+            return Err(Error::Usage(format!(
+                "--param {name}: the template declares no parameter {name:?} (declared: {})",
+                names()
+            )));
+        }
+        if values.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(Error::Usage(format!("--param {name} is given twice")));
+        }
+    }
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    let mut missing = Vec::new();
+    for p in declared {
+        if !values.contains_key(&p.name) {
+            match &p.default {
+                Some(d) => {
+                    values.insert(p.name.clone(), d.clone());
+                }
+                None => missing.push(p.name.as_str()),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "parameter(s) {} have no default in crpack.toml; pass a value with {}",
+            missing.join(", "),
+            missing
+                .iter()
+                .map(|m| format!("--param {m}=VALUE"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    Ok(Some(values))
+}
+
+/// Table name → sample file for every referenced table, or an error naming the first table
+/// without one and the file it expected.
+pub fn resolve_samples(project: &Project) -> Result<BTreeMap<String, PathBuf>> {
+    let mut tables = BTreeMap::new();
+    for table in &project.template.referenced_tables {
+        let path = match project.sample_source(table) {
+            SampleSource::Default(p) => p,
+            SampleSource::Configured(p) => {
+                if !p.exists() {
+                    return Err(Error::Other(format!(
+                        "no sample data for table {table:?}: {} (from [local] samples in {}) does not exist",
+                        shown(&project.root, &p),
+                        crate::manifest::MANIFEST_NAME
+                    )));
+                }
+                p
+            }
+            SampleSource::Missing(candidates) => {
+                return Err(Error::Other(format!(
+                    "no sample data for table {table:?}: create {} (CSV with a header row) or {}, \
+                     or map the table to a file in crpack.toml: [local] samples = {{ {table} = \"path/to/file.csv\" }}",
+                    candidates[0], candidates[1]
+                )));
+            }
+        };
+        tables.insert(table.clone(), path);
+    }
+    Ok(tables)
+}
+
+fn shown(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    ok: bool,
+    template: &'a str,
+    out_dir: &'a Path,
+    results: &'a [ResultSet],
+    duration_ms: u64,
+    warnings: &'a [String],
+}
+
+pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
+    let project = Project::discover(&ctx.project_dir())?;
+    let parameters = resolve_parameters(&project.template.parameters, &args.params)?;
+    let tables = resolve_samples(&project)?;
+    let runtime = runner::runtime_info().map_err(|e| Error::Other(e.to_string()))?;
+    ctx.out.debug(format!("local runtime: {}", runtime.describe()));
+
+    let dist = project.root.join("dist");
+    ctx.out.debug(format!(
+        "building {} into {}",
+        project.template.name,
+        dist.display()
+    ));
+    let built = bundle::build(&project, &dist)?;
+    let additional = built
+        .artifacts
+        .iter()
+        .find(|a| a.role == Role::Additional)
+        .map(|a| a.path.clone());
+    let out_dir = match &args.out {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None => project.root.join("out"),
+    };
+    let spec = RunSpec {
+        entry_point: project.entry_point_path(),
+        additional,
+        tables,
+        parameters,
+        out_dir: out_dir.clone(),
+        preview_rows: args.preview,
+    };
+    ctx.out.info(format!(
+        "running {} on local Spark (pyspark {}){}",
+        project.template.entry_point,
+        runtime.pyspark_version,
+        match &spec.additional {
+            Some(a) => format!(" with {}", shown(&project.root, a)),
+            None => String::new(),
+        }
+    ));
+
+    let output = match runner::run(&spec) {
+        Ok(o) => o,
+        Err(RunnerError::Contract { code, message }) => {
+            ctx.out.error(format!("{code}: {message}"));
+            ctx.out.json(&serde_json::json!({
+                "ok": false,
+                "error": { "kind": "contract", "code": code, "message": message }
+            }));
+            return Ok(ExitCode::Error);
+        }
+        Err(RunnerError::Script { message, traceback }) => {
+            ctx.out.error(format!("the entry point failed: {message}"));
+            if !ctx.out.quiet {
+                eprint!("{traceback}");
+                if !traceback.ends_with('\n') {
+                    eprintln!();
+                }
+            }
+            ctx.out.json(&serde_json::json!({
+                "ok": false,
+                "error": { "kind": "script", "message": message, "traceback": traceback }
+            }));
+            return Ok(ExitCode::Error);
+        }
+        Err(e @ (RunnerError::RuntimeMissing(_) | RunnerError::Other(_))) => {
+            return Err(Error::Other(e.to_string()));
+        }
+    };
+
+    for w in &output.warnings {
+        ctx.out.warn(w);
+    }
+    if ctx.out.json {
+        ctx.out.json(&RunJson {
+            ok: true,
+            template: &project.template.name,
+            out_dir: &out_dir,
+            results: &output.results,
+            duration_ms: output.duration_ms,
+            warnings: &output.warnings,
+        });
+    } else {
+        for (i, r) in output.results.iter().enumerate() {
+            if i > 0 {
+                ctx.out.line("");
+            }
+            print_result(ctx, &project.root, r);
+        }
+        ctx.out.info(format!(
+            "{} result(s) written to {} in {:.1} s",
+            output.results.len(),
+            shown(&project.root, &out_dir),
+            output.duration_ms as f64 / 1000.0
+        ));
+    }
+    Ok(ExitCode::Success)
+}
+
+fn print_result(ctx: &Context, root: &Path, r: &ResultSet) {
+    ctx.out.line(format!(
+        "{}  {} row(s)  {}",
+        ctx.out.strong(&r.name),
+        r.rows,
+        shown(root, &r.path)
+    ));
+    let mut rows = vec![r.columns.clone()];
+    rows.extend(r.preview.iter().cloned());
+    for line in table(&rows) {
+        ctx.out.line(format!("  {line}"));
+    }
+    let shown_rows = r.preview.len() as u64;
+    if r.rows > shown_rows {
+        ctx.out.line(format!("  ... {} more row(s)", r.rows - shown_rows));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, default: Option<&str>) -> Parameter {
+        Parameter {
+            name: name.into(),
+            default: default.map(str::to_string),
+        }
+    }
+
+    fn given(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parameters_take_defaults_and_overrides() {
+        let declared = [p("min_customers", Some("1")), p("label", Some("x"))];
+        let v = resolve_parameters(&declared, &given(&["min_customers=3"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v["min_customers"], "3");
+        assert_eq!(v["label"], "x");
+        // Values may contain `=` and be empty.
+        let v = resolve_parameters(&declared, &given(&["label=a=b", "min_customers="]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((v["label"].as_str(), v["min_customers"].as_str()), ("a=b", ""));
+        assert_eq!(resolve_parameters(&[], &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_parameters_are_usage_errors() {
+        let declared = [p("min_customers", Some("1")), p("region", None)];
+        let err = resolve_parameters(&declared, &given(&["nope=1", "region=eu"])).unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("\"nope\"") && msg.contains("min_customers, region"),
+            "{msg}"
+        );
+        let msg = resolve_parameters(&declared, &[]).unwrap_err().to_string();
+        assert!(
+            msg.contains("region") && msg.contains("--param region=VALUE"),
+            "{msg}"
+        );
+        let msg = resolve_parameters(&declared, &given(&["region"]))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("NAME=VALUE"), "{msg}");
+        let msg = resolve_parameters(&declared, &given(&["region=a", "region=b"]))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("twice"), "{msg}");
+        let msg = resolve_parameters(&[], &given(&["x=1"])).unwrap_err().to_string();
+        assert!(msg.contains("declared: none"), "{msg}");
+    }
 }

@@ -1,0 +1,97 @@
+//! `crpack sandbox` as a process: it prints where it listens, persists under --data across a
+//! restart, and stops cleanly on Ctrl-C (SIGINT).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Starts `crpack sandbox ARGS --json` and returns the child and its JSON document. The caller
+/// waits for the child (in `interrupt`).
+#[allow(clippy::zombie_processes)]
+fn start(args: &[&str]) -> (Child, serde_json::Value) {
+    let mut cmd = crpack(["--json", "sandbox", "--listen", "127.0.0.1:0"]);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut doc = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("sandbox exited ({status:?}) before printing its endpoint: {doc}");
+        }
+        doc.push_str(&line);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&doc) {
+            return (child, v);
+        }
+    }
+}
+
+fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the sandbox did not stop on SIGINT");
+}
+
+fn collaborations(endpoint: &str) -> usize {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let who = crpack::sandbox::identity::AUTHOR;
+        let conf = crpack::aws::static_config(endpoint, "us-east-1", who.access_key_id, who.secret_access_key).await;
+        let aws = crpack::aws::Aws::from_config(conf);
+        aws.cleanrooms.list_collaborations().send().await.unwrap().collaboration_list().len()
+    })
+}
+
+#[test]
+fn sandbox_seeds_persists_and_stops_on_ctrl_c() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("state");
+    let d = data_dir.to_str().unwrap();
+    let seed_out = data.path().join("seed.json");
+    let (mut child, doc) = start(&["--data", d, "--seed", "--seed-out", seed_out.to_str().unwrap()]);
+    let endpoint = doc["endpoint"].as_str().unwrap().to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{doc}");
+    assert_eq!(doc["identities"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["seed"]["bucket"], "crpack-sandbox-artifacts");
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&seed_out).unwrap()).unwrap();
+    assert_eq!(written, doc["seed"]);
+    assert_eq!(collaborations(&endpoint), 1);
+    let status = interrupt(&mut child);
+    assert!(status.success(), "clean exit on Ctrl-C: {status:?}");
+
+    // Restarted on the same data directory (no --seed): the world is still there.
+    let (mut child, doc) = start(&["--data", d]);
+    assert_eq!(collaborations(doc["endpoint"].as_str().unwrap()), 1);
+    assert!(interrupt(&mut child).success());
+
+    // Without --data, state is in memory: a fresh sandbox has no collaborations.
+    let (mut child, doc) = start(&[]);
+    assert_eq!(collaborations(doc["endpoint"].as_str().unwrap()), 0);
+    assert!(interrupt(&mut child).success());
+
+    // The human form prints the environment for each identity.
+    let mut cmd = crpack(["sandbox", "--listen", "127.0.0.1:0"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("AKIASANDBOXOUTSIDER3") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "{text}");
+        text.push_str(&line);
+    }
+    assert!(text.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"), "{text}");
+    assert!(interrupt(&mut child).success());
+}
