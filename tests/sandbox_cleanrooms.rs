@@ -99,7 +99,7 @@ fn route_table_matches_the_model_fixture() {
         .map(|r| json!({ "name": r.name, "method": r.method, "requestUri": r.uri, "responseCode": r.code }))
         .collect();
     assert_eq!(table, fixture);
-    assert_eq!(table.len(), 31);
+    assert_eq!(table.len(), 35);
     let deletes: Vec<&str> = ROUTES.iter().filter(|r| r.code == 204).map(|r| r.name).collect();
     assert_eq!(
         deletes,

@@ -10,6 +10,20 @@
 //! an empty list; it blocks every analysis until the provider approves a template), associated
 //! to the provider's membership under the same names.
 //!
+//! For protected jobs: the author's membership gets a `defaultJobResultConfiguration` writing to
+//! the author-owned bucket `crpack-sandbox-results` ([`RESULTS_BUCKET`], not versioned) under the
+//! key prefix [`RESULTS_KEY_PREFIX`], through the role [`RESULTS_ROLE_ARN`]; a job's results land
+//! at `s3://crpack-sandbox-results/jobs/<jobId>/<resultName>/part-*.parquet` (or, for a run
+//! simulated without a PySpark runtime, a `_SIMULATED` marker at `…/jobs/<jobId>/_SIMULATED`).
+//!
+//! **Glue emulation.** The provider's configured tables reference Glue tables
+//! ([`GLUE_DATABASE`]`.orders` and `.customers`). The sandbox has no Glue: it reads a Glue table's
+//! data from the CSV object (header row first) `s3://crpack-sandbox-glue-<owner account>/<databaseName>/<tableName>.csv`
+//! in the table owner's account ([`glue_location`]). The seed creates the provider's bucket
+//! `crpack-sandbox-glue-222222222222` as the provider and uploads [`ORDERS_CSV`] and
+//! [`CUSTOMERS_CSV`] there (only if missing, so edited sample data survives a re-seed). Every
+//! order's `customer_id` is in `customers`, so joining the two yields all 12 orders.
+//!
 //! Seeding is idempotent: each step first looks for what an earlier seed created (by name) and
 //! only creates what is missing, so seeding a restarted sandbox with persisted state returns the
 //! same ids.
@@ -30,6 +44,47 @@ pub const BUCKET: &str = "crpack-sandbox-artifacts";
 pub const ROLE_ARN: &str = "arn:aws:iam::111111111111:role/service-role/cleanrooms-pyspark-read";
 /// The role the provider's table associations name.
 pub const TABLE_ROLE_ARN: &str = "arn:aws:iam::222222222222:role/service-role/cleanrooms-table-read";
+/// The bucket the author receives protected job results in (owned by the author, not
+/// versioned).
+pub const RESULTS_BUCKET: &str = "crpack-sandbox-results";
+/// The key prefix of the author's `defaultJobResultConfiguration`.
+pub const RESULTS_KEY_PREFIX: &str = "jobs";
+/// The role of the author's `defaultJobResultConfiguration` (the sandbox writes results as its
+/// account, the author).
+pub const RESULTS_ROLE_ARN: &str = "arn:aws:iam::111111111111:role/service-role/cleanrooms-results-write";
+/// The Glue database the provider's configured tables reference.
+pub const GLUE_DATABASE: &str = "crpack_sandbox";
+/// The sample data of the Glue table `crpack_sandbox.orders` (12 rows).
+pub const ORDERS_CSV: &str = "order_id,customer_id,amount
+1,c1,120.50
+2,c2,35.00
+3,c1,80.25
+4,c3,15.75
+5,c4,200.00
+6,c5,42.10
+7,c2,64.90
+8,c6,99.99
+9,c3,10.00
+10,c4,55.55
+11,c5,300.00
+12,c6,7.25
+";
+/// The sample data of the Glue table `crpack_sandbox.customers` (6 rows, 3 segments).
+pub const CUSTOMERS_CSV: &str = "customer_id,segment
+c1,retail
+c2,retail
+c3,wholesale
+c4,wholesale
+c5,online
+c6,online
+";
+
+/// Where the sandbox reads the data of Glue table `database.table` owned by `account`:
+/// `(bucket, key)` = `("crpack-sandbox-glue-<account>", "<database>/<table>.csv")`.
+pub fn glue_location(account: &str, database: &str, table: &str) -> (String, String) {
+    super::cleanrooms::glue_location(account, database, table)
+}
+
 /// The provider's seeded tables and their columns.
 pub const TABLES: [(&str, &[&str]); 2] = [
     ("orders", &["order_id", "customer_id", "amount"]),
@@ -60,6 +115,16 @@ pub struct SeedInfo {
     pub role_arn: String,
     /// The provider's configured tables, in the order of [`TABLES`].
     pub tables: Vec<SeededTable>,
+    /// The author's job results bucket (`crpack-sandbox-results`).
+    #[serde(default)]
+    pub results_bucket: String,
+    /// The key prefix of the author's default job result location (`jobs`): results go to
+    /// `s3://<results_bucket>/<results_key_prefix>/<jobId>/`.
+    #[serde(default)]
+    pub results_key_prefix: String,
+    /// The provider's Glue emulation bucket (`crpack-sandbox-glue-222222222222`).
+    #[serde(default)]
+    pub glue_bucket: String,
 }
 
 /// An identity's credentials and account.
@@ -204,13 +269,16 @@ pub async fn seed(endpoint: &str) -> Result<SeedInfo, SeedError> {
         .build();
     let (author_membership_id, author_membership_arn) =
         ensure_membership(&author, &collaboration_id, Some(author_payment), "author").await?;
-    ensure_bucket(&s3_client(endpoint, &identity::AUTHOR)).await?;
+    let author_s3 = s3_client(endpoint, &identity::AUTHOR);
+    ensure_bucket(&author_s3).await?;
+    ensure_job_results(&author, &author_s3, &author_membership_id).await?;
     let (provider_membership_id, provider_membership_arn) =
         ensure_membership(&provider, &collaboration_id, None, "provider").await?;
     let mut tables = Vec::new();
     for (name, columns) in TABLES {
         tables.push(ensure_table(&provider, &provider_membership_id, name, columns).await?);
     }
+    let glue_bucket = ensure_glue_data(&s3_client(endpoint, &identity::PROVIDER)).await?;
     Ok(SeedInfo {
         endpoint: endpoint.to_string(),
         region: REGION.to_string(),
@@ -230,7 +298,90 @@ pub async fn seed(endpoint: &str) -> Result<SeedInfo, SeedError> {
         bucket: BUCKET.to_string(),
         role_arn: ROLE_ARN.to_string(),
         tables,
+        results_bucket: RESULTS_BUCKET.to_string(),
+        results_key_prefix: RESULTS_KEY_PREFIX.to_string(),
+        glue_bucket,
     })
+}
+
+/// The author's results bucket and `defaultJobResultConfiguration` (set only if missing or
+/// different).
+async fn ensure_job_results(
+    author: &aws_sdk_cleanrooms::Client,
+    s3: &aws_sdk_s3::Client,
+    membership_id: &str,
+) -> Result<(), SeedError> {
+    let step = "create the job results bucket";
+    if s3.head_bucket().bucket(RESULTS_BUCKET).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(RESULTS_BUCKET)
+            .send()
+            .await
+            .map_err(fail(step))?;
+    }
+    let step = "set the author's default job result configuration";
+    let wanted = cr::MembershipProtectedJobResultConfiguration::builder()
+        .output_configuration(cr::MembershipProtectedJobOutputConfiguration::S3(
+            cr::ProtectedJobS3OutputConfigurationInput::builder()
+                .bucket(RESULTS_BUCKET)
+                .key_prefix(RESULTS_KEY_PREFIX)
+                .build()
+                .map_err(build(step))?,
+        ))
+        .role_arn(RESULTS_ROLE_ARN)
+        .build()
+        .map_err(build(step))?;
+    let current = author
+        .get_membership()
+        .membership_identifier(membership_id)
+        .send()
+        .await
+        .map_err(fail(step))?;
+    let current = current
+        .membership()
+        .and_then(|m| m.default_job_result_configuration());
+    if current != Some(&wanted) {
+        author
+            .update_membership()
+            .membership_identifier(membership_id)
+            .default_job_result_configuration(wanted)
+            .send()
+            .await
+            .map_err(fail(step))?;
+    }
+    Ok(())
+}
+
+/// The provider's Glue emulation bucket and the tables' sample CSVs (uploaded only if missing);
+/// returns the bucket's name.
+async fn ensure_glue_data(s3: &aws_sdk_s3::Client) -> Result<String, SeedError> {
+    let mut bucket_name = String::new();
+    for (table, csv) in [("orders", ORDERS_CSV), ("customers", CUSTOMERS_CSV)] {
+        let (bucket, key) = glue_location(identity::PROVIDER.account_id, GLUE_DATABASE, table);
+        if bucket_name.is_empty() {
+            let step = "create the provider's Glue emulation bucket";
+            if s3.head_bucket().bucket(&bucket).send().await.is_err() {
+                s3.create_bucket()
+                    .bucket(&bucket)
+                    .send()
+                    .await
+                    .map_err(fail(step))?;
+            }
+            bucket_name = bucket.clone();
+        }
+        let step = format!("upload the sample data of {table}");
+        if s3.head_object().bucket(&bucket).key(&key).send().await.is_err() {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .content_type("text/csv")
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(csv.as_bytes()))
+                .send()
+                .await
+                .map_err(fail(&step))?;
+        }
+    }
+    Ok(bucket_name)
 }
 
 async fn ensure_collaboration(author: &aws_sdk_cleanrooms::Client) -> Result<(String, String), SeedError> {
@@ -385,7 +536,7 @@ async fn ensure_table(
     let step = format!("create configured table {name}");
     let reference = cr::TableReference::Glue(
         cr::GlueTableReference::builder()
-            .database_name("crpack_sandbox")
+            .database_name(GLUE_DATABASE)
             .table_name(name)
             .build()
             .map_err(build(&step))?,
@@ -394,7 +545,8 @@ async fn ensure_table(
         .create_configured_table()
         .name(name)
         .description(format!(
-            "The sandbox's {name} table (Glue crpack_sandbox.{name}, not read)."
+            "The sandbox's {name} table (Glue {GLUE_DATABASE}.{name}, read from s3://crpack-sandbox-glue-{}/{GLUE_DATABASE}/{name}.csv).",
+            identity::PROVIDER.account_id
         ))
         .table_reference(reference)
         .set_allowed_columns(Some(columns.iter().map(|c| c.to_string()).collect()))

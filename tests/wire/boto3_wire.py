@@ -872,6 +872,158 @@ def cr_configured_table_associations(w):
         expect(isinstance(got["createTime"], datetime.datetime), f"createTime {got['createTime']!r}")
 
 
+# --- Clean Rooms: protected jobs ------------------------------------------------------------------
+
+JOB_TERMINAL = ("SUCCESS", "FAILED", "CANCELLED")
+
+
+def approve(w, arn, tables):
+    """Adds `arn` to the CUSTOM rule's allowedAnalyses of the provider's `tables`."""
+    cr = w.cr("provider")
+    for name in tables:
+        table = w.table(name)
+        rule = cr.get_configured_table_analysis_rule(
+            configuredTableIdentifier=table["configured_table_id"], analysisRuleType="CUSTOM"
+        )["analysisRule"]
+        policy = json.loads(json.dumps(rule["policy"]))
+        policy["v1"]["custom"]["allowedAnalyses"] = policy["v1"]["custom"]["allowedAnalyses"] + [arn]
+        cr.update_configured_table_analysis_rule(
+            configuredTableIdentifier=table["configured_table_id"], analysisRuleType="CUSTOM", analysisRulePolicy=policy
+        )
+
+
+def start_job(w, arn, **extra):
+    cr = w.cr("author")
+    resp = conforms(
+        cr,
+        "StartProtectedJob",
+        cr.start_protected_job(
+            membershipIdentifier=w.membership("author"),
+            type="PYSPARK",
+            jobParameters={"analysisTemplateArn": arn},
+            **extra,
+        ),
+    )
+    return resp["protectedJob"]
+
+
+def wait_job(w, job_id, timeout=150):
+    cr = w.cr("author")
+    deadline = time.monotonic() + timeout
+    while True:
+        job = conforms(
+            cr,
+            "GetProtectedJob",
+            cr.get_protected_job(membershipIdentifier=w.membership("author"), protectedJobIdentifier=job_id),
+        )["protectedJob"]
+        if job["status"] in JOB_TERMINAL:
+            return job
+        expect(time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout}s")
+        time.sleep(0.1)
+
+
+def cr_protected_job_lifecycle(w):
+    t, _, _ = w.create_template("job")
+    approve(w, t["arn"], ["orders"])
+    account = w.seed["author"]["account_id"]
+    job = start_job(
+        w,
+        t["arn"],
+        resultConfiguration={"outputConfiguration": {"member": {"accountId": account}}},
+        computeConfiguration={"worker": {"type": "CR.1X", "number": 4}},
+    )
+    expect_eq(job["status"], "SUBMITTED", "status after StartProtectedJob")
+    expect(isinstance(job["createTime"], datetime.datetime), f"createTime {job['createTime']!r}")
+    expect_eq(job["jobParameters"]["analysisTemplateArn"], t["arn"], "jobParameters")
+    done = wait_job(w, job["id"])
+    expect_eq(done["status"], "SUCCESS", f"final status ({done.get('error')})")
+    expect_eq(done["result"]["output"], {"memberList": [{"accountId": account}]}, "result.output")
+    stats = done["statistics"]
+    expect(stats["totalDurationInMillis"] > 0, f"statistics {stats}")
+    expect(stats["billedResourceUtilization"]["units"] >= 4 / 60 - 1e-6, f"statistics {stats}")
+    # Results (or the marker of a simulated run) are in the author's results bucket.
+    listed = w.s3("author").list_objects_v2(
+        Bucket=w.seed["results_bucket"], Prefix=f"{w.seed['results_key_prefix']}/{job['id']}/"
+    )
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    expect(keys, "nothing under the job's result prefix")
+    # A finished job cannot be cancelled.
+    cr = w.cr("author")
+    expect_client_error(
+        lambda: cr.update_protected_job(
+            membershipIdentifier=w.membership("author"), protectedJobIdentifier=job["id"], targetStatus="CANCELLED"
+        ),
+        "ConflictException",
+        409,
+    )
+
+
+def cr_protected_job_cancel_and_list(w):
+    t, _, _ = w.create_template("jobcancel")
+    cr = w.cr("author")
+    job = start_job(w, t["arn"])
+    # Without resultConfiguration the job shows the membership's default S3 output.
+    expect_eq(
+        job["resultConfiguration"]["outputConfiguration"]["s3"]["bucket"], w.seed["results_bucket"], "default output"
+    )
+    cancel = lambda: conforms(  # noqa: E731
+        cr,
+        "UpdateProtectedJob",
+        cr.update_protected_job(
+            membershipIdentifier=w.membership("author"), protectedJobIdentifier=job["id"], targetStatus="CANCELLED"
+        ),
+    )["protectedJob"]
+    expect(cancel()["status"] in ("CANCELLING", "CANCELLED"), "status after cancelling")
+    expect_eq(wait_job(w, job["id"])["status"], "CANCELLED", "final status")
+    expect_eq(cancel()["status"], "CANCELLED", "cancelling again")
+    # The unapproved template's job fails, naming a table.
+    failed = wait_job(w, start_job(w, t["arn"])["id"])
+    expect_eq(failed["status"], "FAILED", "unapproved template")
+    expect_eq(failed["error"]["code"], "ANALYSIS_TEMPLATE_NOT_ALLOWED", "error code")
+    expect("orders" in failed["error"]["message"], f"error message {failed['error']['message']!r}")
+    seen = []
+    for page in cr.get_paginator("list_protected_jobs").paginate(
+        membershipIdentifier=w.membership("author"), PaginationConfig={"PageSize": 1}
+    ):
+        conforms(cr, "ListProtectedJobs", page)
+        expect(len(page["protectedJobs"]) <= 1, "page size")
+        seen += [j["id"] for j in page["protectedJobs"]]
+    expect(job["id"] in seen and failed["id"] in seen, f"jobs listed: {seen}")
+    expect_eq(len(seen), len(set(seen)), "jobs seen more than once while paginating")
+    cancelled = conforms(
+        cr,
+        "ListProtectedJobs",
+        cr.list_protected_jobs(membershipIdentifier=w.membership("author"), status="CANCELLED"),
+    )["protectedJobs"]
+    expect(all(j["status"] == "CANCELLED" for j in cancelled), f"status filter: {cancelled}")
+    expect(job["id"] in [j["id"] for j in cancelled], "the cancelled job is not listed as CANCELLED")
+
+
+def cr_protected_job_refused(w):
+    t, _, _ = w.shared_template()
+    err = expect_client_error(
+        lambda: w.cr("provider").start_protected_job(
+            membershipIdentifier=w.membership("provider"),
+            type="PYSPARK",
+            jobParameters={"analysisTemplateArn": t["arn"]},
+        ),
+        "AccessDeniedException",
+        403,
+    )
+    expect("CAN_RUN_JOB" in err.response["Error"]["Message"], f"message {err.response['Error']}")
+    err = expect_client_error(
+        lambda: w.cr("author").start_protected_job(
+            membershipIdentifier=w.membership("author"),
+            type="PYSPARK",
+            jobParameters={"analysisTemplateArn": t["arn"], "parameters": {"undeclared": "1"}},
+        ),
+        "ValidationException",
+        400,
+    )
+    fields = err.response.get("fieldList") or []
+    expect_eq([f.get("name") for f in fields], ["jobParameters.parameters"], "fieldList")
+
+
 CHECKS = [
     s3_bucket_versioning,
     s3_put_object_sha256,
@@ -904,6 +1056,9 @@ CHECKS = [
     cr_list_schemas,
     cr_analysis_rule_custom,
     cr_configured_table_associations,
+    cr_protected_job_lifecycle,
+    cr_protected_job_cancel_and_list,
+    cr_protected_job_refused,
 ]
 
 

@@ -2,6 +2,8 @@
 //! of the sandbox's own S3 endpoint, signed as the account that owns `source.artifacts.roleArn`
 //! (the sandbox's stand-in for assuming that role). Like the service it requires bucket
 //! versioning, pins each artifact's current version id, and hashes exactly that version.
+//!
+//! The job executor reuses [`s3_as`] to read and write S3 as other accounts the same way.
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -24,20 +26,40 @@ pub(crate) struct ArtifactRef {
 }
 
 /// The account id in `arn:aws:iam::<account>:role/...`.
-fn role_account(role_arn: &str) -> Option<&str> {
+pub(crate) fn role_account(role_arn: &str) -> Option<&str> {
     role_arn.strip_prefix("arn:aws:iam::")?.split(':').next()
 }
 
 /// The HTTP status of a failed S3 call, if the endpoint answered.
-fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+pub(crate) fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
-fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
+/// The service's message for a failed S3 call (or the transport error, with its causes).
+pub(crate) fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
     match err {
         SdkError::ServiceError(e) => e.err().to_string(),
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     }
+}
+
+/// An S3 client for the sandbox's own S3 endpoint, signing as `who` (the sandbox's stand-in for
+/// Clean Rooms assuming a role in `who`'s account).
+pub(crate) fn s3_as(s3_endpoint: &str, who: &identity::Identity) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(s3_endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            who.access_key_id,
+            who.secret_access_key,
+            None,
+            None,
+            "crpack-sandbox-cleanrooms",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// Reads every artifact and returns what the template pins: version id, SHA-256, size.
@@ -54,20 +76,7 @@ pub(crate) async fn pin(
             format!("Clean Rooms cannot assume role {role_arn}: account {account} is not a sandbox identity"),
         )
     })?;
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(s3_endpoint)
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            who.access_key_id,
-            who.secret_access_key,
-            None,
-            None,
-            "crpack-sandbox-cleanrooms",
-        ))
-        .force_path_style(true)
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    let client = s3_as(s3_endpoint, who);
 
     let mut checked_buckets: Vec<&str> = Vec::new();
     let mut pinned = Vec::new();

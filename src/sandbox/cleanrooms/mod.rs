@@ -13,15 +13,24 @@
 //! * `ops_*`: the operations' behaviour: who may see and change what, conflicts, derived
 //!   resources (schemas), and `CreateAnalysisTemplate`'s reading of the artifacts from S3
 //!   ([`artifacts`]), which pins each artifact's current version and SHA-256.
+//! * [`ops_jobs`] and [`executor`]: protected jobs (`StartProtectedJob`, `GetProtectedJob`,
+//!   `ListProtectedJobs`, `UpdateProtectedJob`): synchronous checks when a job is started, then a
+//!   background task per job that checks the tables' analysis rules and the template's pinned
+//!   artifacts, runs the entry point on the local PySpark runner (or simulates the run when there
+//!   is no runtime) and writes the results to the receiver's S3 location.
 //! * [`state`]: all state, persisted as one JSON file (written atomically after each mutation).
+//!   Jobs that were still `SUBMITTED` or `STARTED` when the sandbox stopped are not resumed:
+//!   loading the state marks them `FAILED` (`INTERNAL_ERROR`), and `CANCELLING` ones `CANCELLED`.
 //!
 //! Identity: the caller is the account of the SigV4 key that signed the request (verified by the
 //! listener before [`CleanRoomsEndpoint::handle`] is called).
 
 mod artifacts;
 mod error;
+mod executor;
 mod model;
 mod ops_collab;
+mod ops_jobs;
 mod ops_tables;
 mod ops_templates;
 pub mod router;
@@ -39,6 +48,8 @@ use super::{Body, REGION, full_body};
 use error::ApiError;
 use state::{Doc, State};
 
+pub use executor::codes as job_error_codes;
+pub use executor::{DEFAULT_WORKERS, DELAY_ENV as JOB_DELAY_ENV, SIMULATED_MARKER, glue_location};
 pub use router::{ROUTES, Route};
 pub use state::PinnedArtifact;
 
@@ -52,6 +63,8 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     state_file: Option<PathBuf>,
     s3_endpoint: String,
+    /// The running jobs' cancellation signals.
+    jobs: executor::Registry,
 }
 
 impl CleanRoomsEndpoint {
@@ -59,15 +72,21 @@ impl CleanRoomsEndpoint {
     /// every mutation). `None`: memory only. `s3_endpoint`: the URL of the sandbox's own S3
     /// endpoint, read through the S3 API like the service does.
     pub fn open(state_file: Option<PathBuf>, s3_endpoint: String) -> std::io::Result<Self> {
-        let state = match &state_file {
+        let mut state = match &state_file {
             Some(path) => State::load(path)?,
             None => State::default(),
         };
+        if executor::recover(&mut state)
+            && let Some(path) = &state_file
+        {
+            state.save(path)?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
                 state_file,
                 s3_endpoint,
+                jobs: executor::Registry::default(),
             }),
         })
     }
@@ -133,8 +152,14 @@ impl Inner {
         Ok(out)
     }
 
-    async fn dispatch(&self, op: &str, caller: &'static Identity, input: &Doc) -> Result<Value, ApiError> {
+    async fn dispatch(
+        self: &Arc<Self>,
+        op: &str,
+        caller: &'static Identity,
+        input: &Doc,
+    ) -> Result<Value, ApiError> {
         use ops_collab as c;
+        use ops_jobs as j;
         use ops_tables as t;
         use ops_templates as a;
         match op {
@@ -171,6 +196,10 @@ impl Inner {
                 a::batch_get_collaboration_templates(self, caller, input)
             }
             "ListCollaborationAnalysisTemplates" => a::list_collaboration_templates(self, caller, input),
+            "StartProtectedJob" => j::start_job(self, caller, input),
+            "GetProtectedJob" => j::get_job(self, caller, input),
+            "ListProtectedJobs" => j::list_jobs(self, caller, input),
+            "UpdateProtectedJob" => j::update_job(self, caller, input),
             other => Err(ApiError::UnknownOperation {
                 message: format!("operation {other} is not implemented by the sandbox"),
             }),

@@ -58,6 +58,10 @@ routes! {
     GetCollaborationAnalysisTemplate GET "/collaborations/{collaborationIdentifier}/analysistemplates/{analysisTemplateArn}" 200;
     BatchGetCollaborationAnalysisTemplate POST "/collaborations/{collaborationIdentifier}/batch-analysistemplates" 200;
     ListCollaborationAnalysisTemplates GET "/collaborations/{collaborationIdentifier}/analysistemplates" 200;
+    StartProtectedJob POST "/memberships/{membershipIdentifier}/protectedJobs" 200;
+    GetProtectedJob GET "/memberships/{membershipIdentifier}/protectedJobs/{protectedJobIdentifier}" 200;
+    ListProtectedJobs GET "/memberships/{membershipIdentifier}/protectedJobs" 200;
+    UpdateProtectedJob PATCH "/memberships/{membershipIdentifier}/protectedJobs/{protectedJobIdentifier}" 200;
 }
 
 /// A matched request: the route and its decoded URI labels.

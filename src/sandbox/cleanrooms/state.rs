@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub associations: Vec<AssociationRec>,
     #[serde(default)]
     pub templates: Vec<TemplateRec>,
+    #[serde(default)]
+    pub jobs: Vec<JobRec>,
 }
 
 /// A collaboration. `doc` is the `Collaboration` shape without the caller-dependent members
@@ -97,6 +99,29 @@ pub(crate) struct TemplateRec {
     pub pinned: Vec<PinnedArtifact>,
     #[serde(default)]
     pub tags: Doc,
+}
+
+/// A protected job (`ProtectedJob` shape, as `GetProtectedJob` returns it), who started it, and
+/// where its results go (resolved when it was started).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JobRec {
+    /// The account that started the job (the membership's owner).
+    pub account_id: String,
+    pub collaboration_id: String,
+    /// The account that receives the results.
+    pub receiver_account: String,
+    /// The bucket the results are written to (the receiver's `defaultJobResultConfiguration`).
+    pub output_bucket: String,
+    /// The key prefix the results are written under: `<keyPrefix>/<jobId>` (no trailing `/`).
+    pub output_prefix: String,
+    /// The account the results are written as (the account of the receiver's result role).
+    pub writer_account: String,
+    /// `createTime` in milliseconds since the epoch (for `totalDurationInMillis`).
+    pub created_ms: i64,
+    /// Set when the job ran without a PySpark runtime (see the executor).
+    #[serde(default)]
+    pub simulated: bool,
+    pub doc: Doc,
 }
 
 /// The string member `key` of `doc` ("" when absent).
@@ -155,5 +180,13 @@ impl State {
 
     pub fn template_by_arn(&self, arn: &str) -> Option<&TemplateRec> {
         self.templates.iter().find(|t| s(&t.doc, "arn") == arn)
+    }
+
+    pub fn job(&self, id: &str) -> Option<&JobRec> {
+        self.jobs.iter().find(|j| s(&j.doc, "id") == id)
+    }
+
+    pub fn job_mut(&mut self, id: &str) -> Option<&mut JobRec> {
+        self.jobs.iter_mut().find(|j| s(&j.doc, "id") == id)
     }
 }
