@@ -31,7 +31,8 @@ AWSCLI=$ROOT/bench/.venv/bin/aws
 median_time() {
   local times=() rss=0 out t m
   for _ in $(seq "$RUNS"); do
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+    /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$@" >/dev/null 2>&1
+    out=$(tail -n 1 "$WORK/time.out")
     t=${out% *}; m=${out#* }
     times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
   done
@@ -130,7 +131,8 @@ TOML
 times=(); rss=0
 for i in $(seq "$RUNS"); do
   publish_once "$i"
-  out=$( { /usr/bin/time -f "%e %M" "$CRPACK" -q -C "$UP" publish >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+  /usr/bin/time -f "%e %M" -o "$WORK/time.out" "$CRPACK" -q -C "$UP" publish >/dev/null 2>&1
+  out=$(tail -n 1 "$WORK/time.out")
   times+=("${out% *}"); [ "${out#* }" -gt "$rss" ] && rss=${out#* }
 done
 t=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')

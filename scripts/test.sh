@@ -9,6 +9,8 @@ if [ -f scripts/install-test-deps.sh ]; then
 fi
 if [ -x .venv/bin/python ]; then
   export CRPACK_TEST_PYTHON="$PWD/.venv/bin/python"
+  # In-process sandboxes run jobs on this interpreter's PySpark (else they are simulated).
+  export CRPACK_PYTHON="${CRPACK_PYTHON:-$PWD/.venv/bin/python}"
 fi
 
 cargo test --locked "$@"

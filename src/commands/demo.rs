@@ -200,12 +200,13 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     }
 
     let reviewer_ok = reviewer(out, &seed, &project, lock).await?;
+    let jobs_ok = reviewer_ok && jobs_part(out, &seed, &project, lock).await?;
     sb.stop().await;
     out.line(String::new());
-    if reviewer_ok {
+    if jobs_ok {
         out.line(out.good(
             "demo complete: the service's hashes equal the local build, the reviewer verified and approved, \
-             and the tampered artifact was caught",
+             the tampered artifact was caught, and the approved release ran",
         ));
         Ok(ExitCode::Success)
     } else {
@@ -358,4 +359,157 @@ fn verdict(out: &Output, v: Verdict) -> String {
         Verdict::Match => out.good("match"),
         other => out.bad(&other.as_str().to_uppercase()),
     }
+}
+
+/// Runs a job and waits for it (the demo's own quiet watcher).
+async fn run_and_wait(aws: &Aws, membership: &str, arn: &str) -> Result<crate::jobs::JobReport> {
+    let id = crate::jobs::start(aws, membership, arn, Default::default(), None).await?;
+    let mut attempt = 0;
+    loop {
+        let j = crate::jobs::get(aws, membership, &id).await?;
+        if j.is_terminal() {
+            return Ok(j);
+        }
+        tokio::time::sleep(crate::jobs::poll_interval(attempt)).await;
+        attempt += 1;
+    }
+}
+
+/// The jobs: the tampered template's job fails, a fixed release is verified, approved and run.
+async fn jobs_part(
+    out: &Output,
+    seed: &SeedInfo,
+    project: &Project,
+    lock: &crate::lock::Lock,
+) -> Result<bool> {
+    let author = clients_for(seed, &seed.author.identity).await;
+    let provider = clients_for(seed, &seed.provider.identity).await;
+
+    step(
+        out,
+        10,
+        "tamper with the pinned bytes: the author deletes the version the template pinned",
+    );
+    let ep = lock
+        .artifact(Role::EntryPoint)
+        .ok_or_else(|| Error::Other("the lock has no entry point".into()))?;
+    author
+        .s3
+        .delete_object()
+        .bucket(&ep.bucket)
+        .key(&ep.key)
+        .version_id(&ep.version_id)
+        .send()
+        .await
+        .map_err(|e| aws::describe("DeleteObject (tamper)", &e))?;
+    out.line(format!(
+        "deleted version {} of s3://{}/{}",
+        ep.version_id, ep.bucket, ep.key
+    ));
+    let failed = run_and_wait(&author, &seed.author.membership_id, &lock.template.arn).await?;
+    out.line(format!(
+        "job {} on the tampered template: {} — {}: {}",
+        failed.id,
+        if failed.status == "FAILED" {
+            out.bad("FAILED")
+        } else {
+            failed.status.clone()
+        },
+        failed.error_code.as_deref().unwrap_or(""),
+        failed.error_message.as_deref().unwrap_or("")
+    ));
+
+    step(
+        out,
+        11,
+        "a fixed release: publish under a new prefix, verify and approve it, run a job",
+    );
+    let path = project.manifest_path.clone();
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = text.replace(
+        "prefix = \"templates/audience-overlap\"",
+        "prefix = \"templates/audience-overlap-fixed\"",
+    );
+    crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
+    let project = Project::discover(&project.root)?;
+    let release = publish::publish(
+        &project,
+        Some(&author),
+        &PublishOptions::default(),
+        &Output::silent(),
+    )
+    .await?;
+    let fixed = release
+        .lock
+        .ok_or_else(|| Error::Other("publish wrote no lock".into()))?;
+    out.line(format!("template  {}", fixed.template.arn));
+    let dist = project.root.join("dist");
+    let shared: Vec<PathBuf> = fixed.artifacts.iter().map(|a| dist.join(&a.file_name)).collect();
+    let target = Target {
+        template_arn: fixed.template.arn.clone(),
+        membership_id: Some(seed.provider.membership_id.clone()),
+        collaboration_id: None,
+    };
+    let report = verify::verify(&provider, &target, &Source::Files(shared)).await?;
+    out.line(format!(
+        "verified  {}",
+        if report.ok {
+            out.good("match")
+        } else {
+            out.bad("MISMATCH")
+        }
+    ));
+    if !report.ok {
+        return Ok(false);
+    }
+    rules::apply(
+        &provider,
+        &seed.provider.membership_id,
+        &fixed.template.arn,
+        &report.template.referenced_tables,
+        false,
+        Change::Approve,
+    )
+    .await?;
+    out.line("approved  on orders and customers");
+    let job = run_and_wait(&author, &seed.author.membership_id, &fixed.template.arn).await?;
+    crate::commands::run::print_job(out, &job);
+    // The results, as the result receiver sees them in its bucket.
+    let prefix = format!("{}/{}/", seed.results_key_prefix, job.id);
+    let listed = author
+        .s3
+        .list_objects_v2()
+        .bucket(&seed.results_bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .map_err(|e| aws::describe("ListObjectsV2 (results)", &e))?;
+    for o in listed.contents() {
+        let key = o.key().unwrap_or("");
+        out.line(format!(
+            "  s3://{}/{key}  {} B",
+            seed.results_bucket,
+            o.size().unwrap_or(0)
+        ));
+        if key.ends_with(crate::sandbox::cleanrooms::SIMULATED_MARKER) {
+            let body = author
+                .s3
+                .get_object()
+                .bucket(&seed.results_bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| aws::describe("GetObject (results)", &e))?;
+            let text = body
+                .body
+                .collect()
+                .await
+                .map(|b| b.into_bytes())
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&text);
+            out.line(format!("  {}", text.lines().next().unwrap_or("").trim()));
+            out.line("  (set CRPACK_PYTHON to a python3 with pyspark 3.5.x to run jobs for real)");
+        }
+    }
+    Ok(failed.status == "FAILED" && job.status == "SUCCESS")
 }
