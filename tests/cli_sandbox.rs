@@ -33,7 +33,13 @@ fn start(args: &[&str]) -> (Child, serde_json::Value) {
 
 fn interrupt(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     for _ in 0..100 {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
@@ -48,9 +54,16 @@ fn collaborations(endpoint: &str) -> usize {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let who = crpack::sandbox::identity::AUTHOR;
-        let conf = crpack::aws::static_config(endpoint, "us-east-1", who.access_key_id, who.secret_access_key).await;
+        let conf =
+            crpack::aws::static_config(endpoint, "us-east-1", who.access_key_id, who.secret_access_key).await;
         let aws = crpack::aws::Aws::from_config(conf);
-        aws.cleanrooms.list_collaborations().send().await.unwrap().collaboration_list().len()
+        aws.cleanrooms
+            .list_collaborations()
+            .send()
+            .await
+            .unwrap()
+            .collaboration_list()
+            .len()
     })
 }
 
@@ -92,6 +105,99 @@ fn sandbox_seeds_persists_and_stops_on_ctrl_c() {
         assert!(reader.read_line(&mut line).unwrap() > 0, "{text}");
         text.push_str(&line);
     }
-    assert!(text.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"),
+        "{text}"
+    );
     assert!(interrupt(&mut child).success());
+}
+
+/// `crpack run --cancel-on-interrupt`: Ctrl-C while watching cancels the job, and the command
+/// waits for CANCELLED. Runs against a sandbox process whose jobs wait before starting.
+#[test]
+fn ctrl_c_while_watching_cancels_the_job() {
+    let data = tempfile::tempdir().unwrap();
+    let seed_out = data.path().join("seed.json");
+    let mut cmd = crpack([
+        "--json",
+        "sandbox",
+        "--listen",
+        "127.0.0.1:0",
+        "--seed",
+        "--seed-out",
+        seed_out.to_str().unwrap(),
+    ]);
+    cmd.env("CRPACK_SANDBOX_JOB_DELAY_MS", "20000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut sandbox = cmd.spawn().unwrap();
+    for _ in 0..200 {
+        if seed_out.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seed: crpack::sandbox::seed::SeedInfo =
+        serde_json::from_slice(&std::fs::read(&seed_out).unwrap()).unwrap();
+    let as_who = |cmd: &mut std::process::Command, who: &crpack::sandbox::seed::SeededIdentity| {
+        cmd.env("AWS_ENDPOINT_URL", &seed.endpoint)
+            .env("AWS_REGION", &seed.region)
+            .env("AWS_ACCESS_KEY_ID", &who.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &who.secret_access_key);
+    };
+
+    let dir = data.path().join("proj");
+    crpack::commands::init::scaffold(&dir, "audience-overlap").unwrap();
+    crpack::commands::demo::configure_publish(&dir, &seed, "templates/interrupt").unwrap();
+    let mut publish = crpack(["--json", "publish"]);
+    publish.current_dir(&dir);
+    as_who(&mut publish, &seed.author.identity);
+    let lock = run(&mut publish).expect(0).json()["lock"].clone();
+    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
+    let (ep, bundle) = (dir.join("dist/entrypoint.py"), dir.join("dist/bundle.zip"));
+    let mut approve = crpack([
+        "approve",
+        "--template",
+        &arn,
+        "--membership",
+        &seed.provider.membership_id,
+        "--files",
+    ]);
+    approve.arg(&ep).arg(&bundle);
+    as_who(&mut approve, &seed.provider.identity);
+    run(&mut approve).expect(0);
+
+    let mut watch = crpack([
+        "--json",
+        "run",
+        "--template",
+        &arn,
+        "--membership",
+        &seed.author.membership_id,
+        "--cancel-on-interrupt",
+    ]);
+    watch.stdout(Stdio::piped()).stderr(Stdio::piped());
+    as_who(&mut watch, &seed.author.identity);
+    let mut child = watch.spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("started job") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "run ended early: {seen}");
+        seen.push_str(&line);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["job"]["status"], "CANCELLED", "{job}");
+    assert_eq!(out.status.code(), Some(3), "a cancelled job is not a success");
+    assert!(interrupt(&mut sandbox).success());
 }

@@ -196,6 +196,16 @@ pub async fn fetch_matching(
     }
 }
 
+/// Downloads one version of `exp` into a temporary file.
+async fn fetch_version(aws: &Aws, exp: &ExpectedArtifact, version: &str) -> Result<tempfile::NamedTempFile> {
+    let temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    match download(aws, &exp.bucket, &exp.key, Some(version), Some(temp.path())).await {
+        Ok(_) => Ok(temp),
+        Err(ReadError::Other(e)) => Err(e),
+        Err(ReadError::Denied(w)) | Err(ReadError::NotFound(w)) => Err(Error::Remote(w)),
+    }
+}
+
 /// `--from-s3`: the current version of each artifact. When it does not match, the object's
 /// versions are searched for one that does; both are reported, and archives are explained.
 pub async fn check_current(
@@ -212,14 +222,9 @@ pub async fn check_current(
             .recorded_sha256
             .as_deref()
             .and_then(|r| Sha256Digest::parse(r).ok());
-        let temp = match save {
-            Some(_) => None,
-            None => Some(tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?),
-        };
+        // One streaming pass: hashed as it arrives, written to disk only with --save.
         let saved_to = save.map(|d| d.join(&exp.file_name));
-        // Keep the bytes (in --save or a temporary file) so a mismatch can be explained.
-        let path = saved_to.as_deref().or(temp.as_ref().map(|t| t.path()));
-        match download(aws, &exp.bucket, &exp.key, None, path).await {
+        match download(aws, &exp.bucket, &exp.key, None, saved_to.as_deref()).await {
             Err(e) => checks.push(read_failure(exp, e)?),
             Ok(d) => {
                 let mut c = judge(
@@ -241,8 +246,17 @@ pub async fn check_current(
                                  key is not what was reviewed)",
                                 d.version_id
                             ));
-                            if let Some(p) = path {
-                                describe_difference(&mut c, pinned.path(), p);
+                            // Only on this failure path are the current bytes fetched again
+                            // (that exact version), to explain the difference.
+                            let current = match &saved_to {
+                                Some(p) => Some((p.clone(), None)),
+                                None => fetch_version(aws, exp, &d.version_id)
+                                    .await
+                                    .ok()
+                                    .map(|t| (t.path().to_path_buf(), Some(t))),
+                            };
+                            if let Some((p, _keep)) = current {
+                                describe_difference(&mut c, pinned.path(), &p);
                             }
                         }
                         Ok(None) => {
