@@ -395,3 +395,32 @@ fn a_publish_killed_mid_upload_finishes_on_rerun() {
         sha256_hex(&dir.join("build/pyspark_venv.tar.gz"))
     );
 }
+
+#[test]
+fn throttling_and_server_errors_are_retried() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), "templates/retry");
+    // The second request (GetMembership, Clean Rooms) is throttled; the fifth (HeadObject, S3)
+    // gets a 503. The retried requests get new indices, so each fault fires once.
+    let proxy = FaultProxy::start(&sb.endpoint(), |r| match r.index {
+        1 => Some(FaultProxy::response(
+            429,
+            "Too Many Requests",
+            &[
+                ("x-amzn-errortype", "ThrottlingException"),
+                ("content-type", "application/json"),
+            ],
+            "{\"message\":\"Rate exceeded\"}",
+        )),
+        4 => Some(FaultProxy::response(503, "Service Unavailable", &[], "")),
+        _ => None,
+    });
+    let mut cmd = crpack(["--json", "publish"]);
+    cmd.current_dir(&dir);
+    sb.as_identity(&mut cmd, &sb.seed.author.identity);
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let r = run(&mut cmd).expect(0).json();
+    assert_eq!(r["template_action"], "created");
+    assert_eq!(proxy.injected(), 2, "both faults were hit and retried");
+}

@@ -662,3 +662,52 @@ fn wildcards_missing_rules_policies_and_non_members() {
         r.stderr()
     );
 }
+
+#[test]
+fn approve_rereads_and_retries_on_conflict() {
+    let w = publish_world();
+    let fired = std::sync::atomic::AtomicBool::new(false);
+    // The first rule update is answered with a ConflictException, as when another writer got there
+    // first; approve must re-read the rule and apply the change again.
+    let proxy =
+        FaultProxy::start(&w.sb.endpoint(), move |r| {
+            (r.method == "PATCH"
+            && r.path.starts_with("/configuredTables/")
+            && !fired.swap(true, std::sync::atomic::Ordering::SeqCst))
+        .then(|| {
+            FaultProxy::response(
+                409,
+                "Conflict",
+                &[("x-amzn-errortype", "ConflictException"), ("content-type", "application/json")],
+                "{\"message\":\"the analysis rule was updated concurrently\",\"reason\":\"INVALID_STATE\"}",
+            )
+        })
+        });
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let pm = w.pm();
+    let mut cmd = crpack([
+        "--json",
+        "approve",
+        "--template",
+        &w.arn,
+        "--membership",
+        &pm,
+        "--files",
+        &ep,
+        &bundle,
+    ]);
+    cmd.current_dir(&w.dir);
+    w.sb.as_identity(&mut cmd, &w.sb.seed.provider.identity);
+    // Clean Rooms through the faulty proxy; S3 straight to the sandbox.
+    cmd.env("AWS_ENDPOINT_URL_CLEANROOMS", &proxy.endpoint);
+    let r = run(&mut cmd).expect(0).json();
+    assert_eq!(proxy.injected(), 1);
+    let actions: Vec<&str> = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["added", "added"]);
+    assert_eq!(w.rule("orders").unwrap().allowed_analyses, vec![w.arn.clone()]);
+}

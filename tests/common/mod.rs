@@ -228,3 +228,137 @@ impl Drop for TestSandbox {
         }
     }
 }
+
+/// A fault-injecting HTTP/1.1 proxy on 127.0.0.1 in front of the sandbox: each request runs
+/// through `rule`, which may answer it with a canned response instead of forwarding it. One
+/// request per connection (every response closes), so responses are relayed byte for byte.
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A request as the proxy saw it.
+pub struct SeenRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub index: usize,
+}
+
+impl FaultProxy {
+    pub fn start<F>(upstream: &str, rule: F) -> FaultProxy
+    where
+        F: Fn(&SeenRequest) -> Option<String> + Send + Sync + 'static,
+    {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let rule = Arc::new(rule);
+        let count = Arc::new(AtomicUsize::new(0));
+        let (inj, stp) = (injected.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stp.load(Ordering::SeqCst) {
+                let (mut client, _) = match listener.accept() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                let (rule, inj, upstream, count) =
+                    (rule.clone(), inj.clone(), upstream.clone(), count.clone());
+                std::thread::spawn(move || {
+                    client.set_nonblocking(false).unwrap();
+                    // Read the head, then the body by Content-Length.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 65536];
+                    let head_end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match client.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        match client.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let mut parts = head.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let index = count.fetch_add(1, Ordering::SeqCst);
+                    if let Some(resp) = rule(&SeenRequest { method, path, index }) {
+                        inj.fetch_add(1, Ordering::SeqCst);
+                        let _ = client.write_all(resp.as_bytes());
+                        return;
+                    }
+                    // Forward with `connection: close` and relay the response until EOF.
+                    let mut head_lines: Vec<&str> = head[..head.len() - 4]
+                        .split("\r\n")
+                        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                        .collect();
+                    head_lines.push("connection: close");
+                    let mut req = head_lines.join("\r\n").into_bytes();
+                    req.extend_from_slice(b"\r\n\r\n");
+                    req.extend_from_slice(&buf[head_end..]);
+                    let Ok(mut up) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    if up.write_all(&req).is_err() {
+                        return;
+                    }
+                    let _ = std::io::copy(&mut up, &mut client);
+                });
+            }
+        });
+        FaultProxy {
+            endpoint,
+            injected,
+            stop,
+        }
+    }
+
+    /// A canned HTTP response (the connection closes after it).
+    pub fn response(status: u16, reason: &str, headers: &[(&str, &str)], body: &str) -> String {
+        let mut r = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\nconnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            r.push_str(&format!("{k}: {v}\r\n"));
+        }
+        r.push_str("\r\n");
+        r.push_str(body);
+        r
+    }
+
+    pub fn injected(&self) -> usize {
+        self.injected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
