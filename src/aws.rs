@@ -95,6 +95,22 @@ pub async fn static_config(endpoint: &str, region: &str, access_key: &str, secre
         .await
 }
 
+/// Reads a membership (`GetMembership`), with the error described.
+pub async fn membership(
+    aws: &Aws,
+    membership_id: &str,
+) -> Result<aws_sdk_cleanrooms::types::Membership, Error> {
+    let out = aws
+        .cleanrooms
+        .get_membership()
+        .membership_identifier(membership_id)
+        .send()
+        .await
+        .map_err(|e| describe(&format!("GetMembership {membership_id}"), &e))?;
+    out.membership
+        .ok_or_else(|| Error::Remote(format!("GetMembership {membership_id}: empty response")))
+}
+
 /// Whether a service error has this code.
 pub fn is_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, codes: &[&str]) -> bool {
     err.code().is_some_and(|c| codes.contains(&c))

@@ -129,16 +129,8 @@ pub async fn start(
     params: BTreeMap<String, String>,
     workers: Option<(WorkerType, i32)>,
 ) -> Result<String> {
-    let m = aws
-        .cleanrooms
-        .get_membership()
-        .membership_identifier(membership_id)
-        .send()
-        .await
-        .map_err(|e| aws::describe(&format!("GetMembership {membership_id}"), &e))?;
-    let account = m
-        .membership()
-        .and_then(|m| arn_account(m.arn()))
+    let m = aws::membership(aws, membership_id).await?;
+    let account = arn_account(m.arn())
         .ok_or_else(|| Error::Remote(format!("GetMembership {membership_id}: no account in the ARN")))?
         .to_string();
     let job_params = ProtectedJobParameters::builder()

@@ -14,8 +14,9 @@ use crate::verify::policy::Policy;
 use crate::verify::rules::{self, Change, TableOutcome};
 use crate::verify::{self, Target};
 
-#[derive(Debug, clap::Args)]
-pub struct ApproveArgs {
+/// Which template, on which of your tables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TemplateTables {
     /// The analysis template ARN.
     #[arg(long, value_name = "ARN")]
     pub template: String,
@@ -25,6 +26,22 @@ pub struct ApproveArgs {
     /// Only these of your tables (default: every table of yours the template references).
     #[arg(long = "table", value_name = "NAME")]
     pub tables: Vec<String>,
+}
+
+impl TemplateTables {
+    fn target(&self) -> Target {
+        Target {
+            template_arn: self.template.clone(),
+            membership_id: Some(self.membership.clone()),
+            collaboration_id: None,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub which: TemplateTables,
     /// Your rules (TOML), checked before approving; a violation blocks approval.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -37,15 +54,8 @@ pub struct ApproveArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct RevokeArgs {
-    /// The analysis template ARN.
-    #[arg(long, value_name = "ARN")]
-    pub template: String,
-    /// Your membership in the template's collaboration.
-    #[arg(long, value_name = "ID")]
-    pub membership: String,
-    /// Only these of your tables (default: every table of yours the template references).
-    #[arg(long = "table", value_name = "NAME")]
-    pub tables: Vec<String>,
+    #[command(flatten)]
+    pub which: TemplateTables,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -95,21 +105,17 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
         let aws = Aws::load(&args.aws, None).await?;
-        let target = Target {
-            template_arn: args.template.clone(),
-            membership_id: Some(args.membership.clone()),
-            collaboration_id: None,
-        };
+        let target = args.which.target();
         let report = verify::verify(&aws, &target, &source).await?;
         let violations = policy.map(|p| p.violations(&report.template)).unwrap_or_default();
         let mut tables = Vec::new();
         let go = report.ok && violations.is_empty();
         if go {
-            let (names, explicit) = selected(&args.tables, &report.template.referenced_tables)?;
+            let (names, explicit) = selected(&args.which.tables, &report.template.referenced_tables)?;
             tables = rules::apply(
                 &aws,
-                &args.membership,
-                &args.template,
+                &args.which.membership,
+                &args.which.template,
                 &names,
                 explicit,
                 Change::Approve,
@@ -130,7 +136,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
                 ctx.out.line(format!("{} {v}", ctx.out.bad("policy")));
             }
             if go {
-                print_tables(ctx, &tables, &args.template);
+                print_tables(ctx, &tables, &args.which.template);
             } else {
                 ctx.out
                     .line(ctx.out.bad("not approved: no analysis rule was changed"));
@@ -148,22 +154,18 @@ pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
         let aws = Aws::load(&args.aws, None).await?;
-        let target = Target {
-            template_arn: args.template.clone(),
-            membership_id: Some(args.membership.clone()),
-            collaboration_id: None,
-        };
+        let target = args.which.target();
         // Revoking needs no verification, but the template must be readable to know its tables.
-        let referenced = if args.tables.is_empty() {
+        let referenced = if args.which.tables.is_empty() {
             verify::review(&aws, &target).await?.summary.referenced_tables
         } else {
-            args.tables.clone()
+            args.which.tables.clone()
         };
-        let explicit = !args.tables.is_empty();
+        let explicit = !args.which.tables.is_empty();
         let tables = rules::apply(
             &aws,
-            &args.membership,
-            &args.template,
+            &args.which.membership,
+            &args.which.template,
             &referenced,
             explicit,
             Change::Revoke,
@@ -172,7 +174,7 @@ pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
         if ctx.out.json {
             ctx.out.json(&serde_json::json!({ "ok": true, "tables": tables }));
         } else {
-            print_tables(ctx, &tables, &args.template);
+            print_tables(ctx, &tables, &args.which.template);
         }
         Ok(ExitCode::Success)
     })

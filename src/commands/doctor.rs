@@ -121,24 +121,12 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
         ));
         return checks;
     };
-    let m = match aws
-        .cleanrooms
-        .get_membership()
-        .membership_identifier(membership)
-        .send()
-        .await
-    {
-        Ok(o) => match o.membership {
-            Some(m) => m,
-            None => {
-                checks.push(fail("membership", "empty response", "retry"));
-                return checks;
-            }
-        },
+    let m = match aws::membership(aws, membership).await {
+        Ok(m) => m,
         Err(e) => {
             checks.push(fail(
                 "membership",
-                aws::describe(&format!("GetMembership {membership}"), &e).to_string(),
+                e.to_string(),
                 "check the membership id and that these credentials belong to its account",
             ));
             return checks;

@@ -362,16 +362,7 @@ pub async fn preflight(
     }
     out.info(format!("{:<11} bucket {bucket}: versioning Enabled", "preflight"));
 
-    let membership = aws
-        .cleanrooms
-        .get_membership()
-        .membership_identifier(membership_id)
-        .send()
-        .await
-        .map_err(|e| aws::describe(&format!("GetMembership {membership_id}"), &e))?;
-    let m = membership
-        .membership()
-        .ok_or_else(|| Error::Remote(format!("GetMembership {membership_id}: empty response")))?;
+    let m = aws::membership(aws, membership_id).await?;
     if *m.status() != MembershipStatus::Active {
         return Err(Error::Other(format!(
             "membership {membership_id} is {}, not ACTIVE: templates can only be created in an active membership",

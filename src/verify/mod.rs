@@ -76,16 +76,7 @@ pub async fn collaboration_id(aws: &Aws, target: &Target) -> Result<String> {
         .membership_id
         .as_deref()
         .ok_or_else(|| Error::Usage("pass --membership ID or --collaboration ID".into()))?;
-    let out = aws
-        .cleanrooms
-        .get_membership()
-        .membership_identifier(m)
-        .send()
-        .await
-        .map_err(|e| aws::describe(&format!("GetMembership {m}"), &e))?;
-    out.membership()
-        .map(|m| m.collaboration_id().to_string())
-        .ok_or_else(|| Error::Remote(format!("GetMembership {m}: empty response")))
+    Ok(aws::membership(aws, m).await?.collaboration_id().to_string())
 }
 
 /// Reads the template through the collaboration and summarises it.
