@@ -489,3 +489,25 @@ fn no_color_and_pipes_get_plain_output() {
     .expect(0);
     assert!(!r.stderr().contains('\u{1b}'));
 }
+
+#[test]
+fn quiet_and_verbose_change_only_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    golden_copy(tmp.path());
+    let normal = run_in(tmp.path(), ["build"]).expect(0);
+    assert!(
+        normal.stderr().contains("built 2 artifact(s)"),
+        "{}",
+        normal.stderr()
+    );
+    let quiet = run_in(tmp.path(), ["-q", "build"]).expect(0);
+    assert_eq!(quiet.stderr(), "");
+    assert_eq!(quiet.stdout(), normal.stdout(), "results are the same");
+    let verbose = run_in(tmp.path(), ["-v", "build"]).expect(0);
+    assert!(
+        verbose.stderr().contains("building golden-fixture into"),
+        "{}",
+        verbose.stderr()
+    );
+    run_in(tmp.path(), ["-q", "-v", "build"]).expect(2);
+}

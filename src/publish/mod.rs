@@ -25,6 +25,9 @@ use crate::output::Output;
 use template::{Definition, Placed, RecordedHashes};
 use upload::{UploadAction, object_key};
 
+/// Uploads at least this large get a progress bar (on a terminal).
+const PROGRESS_MIN_BYTES: u64 = 8 << 20;
+
 /// How to publish.
 #[derive(Debug, Clone, Default)]
 pub struct PublishOptions {
@@ -216,7 +219,12 @@ pub async fn publish(
     // upload
     let mut uploads = Vec::new();
     for (p, a) in placed.iter().zip(&built.artifacts) {
-        let bar = out.byte_bar(a.size, &a.file_name);
+        // A bar only where there is something to watch.
+        let bar = if a.size >= PROGRESS_MIN_BYTES {
+            out.byte_bar(a.size, &a.file_name)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
         let done = upload::upload(aws, &p.bucket, &p.key, a, bar).await?;
         out.info(format!(
             "{:<11} {:<12} s3://{}/{}  {} (version {})",
