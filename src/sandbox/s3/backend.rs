@@ -19,6 +19,42 @@ use super::store::{
 };
 use crate::sandbox::identity::{self, Identity};
 
+/// The parts of a GetObject/HeadObject answer that do not depend on which of the two it is.
+struct PreparedRead {
+    v: Version,
+    versioned: bool,
+    file: Option<std::fs::File>,
+    start: u64,
+    len: u64,
+    content_range: Option<String>,
+    checksum: Option<(Algo, String, String)>,
+    parts_count: Option<i32>,
+}
+
+/// Sets the fields GetObjectOutput and HeadObjectOutput have in common.
+macro_rules! fill_read_output {
+    ($out:ident, $p:ident) => {{
+        let v = &$p.v;
+        $out.accept_ranges = Some("bytes".to_owned());
+        $out.content_length = Some(to_i64($p.len));
+        $out.content_range = $p.content_range.clone();
+        $out.e_tag = Some(ETag::Strong(v.etag.clone()));
+        $out.last_modified = Some(ts(v.last_modified_ms));
+        $out.metadata = metadata_out(&v.metadata);
+        $out.parts_count = $p.parts_count;
+        $out.version_id = $p.versioned.then(|| v.version_id.clone());
+        $out.content_type = v.headers.content_type.clone();
+        $out.content_encoding = v.headers.content_encoding.clone();
+        $out.content_disposition = v.headers.content_disposition.clone();
+        $out.content_language = v.headers.content_language.clone();
+        $out.cache_control = v.headers.cache_control.clone();
+        if let Some((algo, value, kind)) = &$p.checksum {
+            set_checksum_field!($out, *algo, Some(value.clone()));
+            $out.checksum_type = Some(ChecksumType::from(kind.clone()));
+        }
+    }};
+}
+
 /// S3's minimum size of every part but the last.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const NULL: &str = "null";
@@ -1115,57 +1151,87 @@ impl Backend {
         }
     }
 
+    /// What GetObject and HeadObject share: the version (after access and conditional checks),
+    /// the byte span to serve, and whether the stored checksum may be reported.
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_read(
+        &self,
+        who: &Identity,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        expected_owner: Option<&str>,
+        open: bool,
+        conditions: (
+            Option<&ETagCondition>,
+            Option<&ETagCondition>,
+            Option<&Timestamp>,
+            Option<&Timestamp>,
+        ),
+        range: Option<&Range>,
+        part_number: Option<i32>,
+        checksum_mode: Option<&ChecksumMode>,
+    ) -> S3Result<PreparedRead> {
+        let (v, versioned, file) = self.lookup(who, bucket, key, version_id, expected_owner, open)?;
+        let (if_match, if_none_match, if_modified_since, if_unmodified_since) = conditions;
+        check_read_conditions(
+            &v,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )?;
+        let (start, len, content_range) = Self::span(&v, range, part_number)?;
+        // Checksums describe whole objects (or whole parts of multipart objects read by number).
+        let whole = content_range.is_none() || (part_number.is_some() && v.parts.is_empty());
+        let checksum = if whole && checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
+            v.checksum
+                .as_ref()
+                .and_then(|c| Algo::parse(&c.algorithm).map(|a| (a, c.value.clone(), c.kind.clone())))
+        } else {
+            None
+        };
+        let parts_count = (!v.parts.is_empty() && part_number.is_some())
+            .then(|| i32::try_from(v.parts.len()).unwrap_or(i32::MAX));
+        Ok(PreparedRead {
+            v,
+            versioned,
+            file,
+            start,
+            len,
+            content_range,
+            checksum,
+            parts_count,
+        })
+    }
+
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let (v, versioned, file) = self.lookup(
+        let p = self.prepare_read(
             who,
             &input.bucket,
             &input.key,
             input.version_id.as_deref(),
             input.expected_bucket_owner.as_deref(),
             true,
+            (
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            input.range.as_ref(),
+            input.part_number,
+            input.checksum_mode.as_ref(),
         )?;
-        check_read_conditions(
-            &v,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let (start, len, content_range) = Self::span(&v, input.range.as_ref(), input.part_number)?;
-        let file = file.ok_or_else(|| internal("object file not opened"))?;
-        let stream = FileStream::new(file, start, len).map_err(internal)?;
-        let whole = content_range.is_none() || (input.part_number.is_some() && v.parts.is_empty());
+        let file = p.file.ok_or_else(|| internal("object file not opened"))?;
+        let stream = FileStream::new(file, p.start, p.len).map_err(internal)?;
         let mut out = GetObjectOutput {
-            accept_ranges: Some("bytes".to_owned()),
             body: Some(StreamingBlob::new(stream)),
-            content_length: Some(to_i64(len)),
-            content_range,
-            e_tag: Some(ETag::Strong(v.etag.clone())),
-            last_modified: Some(ts(v.last_modified_ms)),
-            metadata: metadata_out(&v.metadata),
-            parts_count: (!v.parts.is_empty() && input.part_number.is_some())
-                .then(|| i32::try_from(v.parts.len()).unwrap_or(i32::MAX)),
-            version_id: versioned.then(|| v.version_id.clone()),
-            content_type: v.headers.content_type.clone(),
-            content_encoding: v.headers.content_encoding.clone(),
-            content_disposition: v.headers.content_disposition.clone(),
-            content_language: v.headers.content_language.clone(),
-            cache_control: v.headers.cache_control.clone(),
             ..Default::default()
         };
-        if whole
-            && input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
-            && let Some(c) = &v.checksum
-            && let Some(algo) = Algo::parse(&c.algorithm)
-        {
-            set_checksum_field!(out, algo, Some(c.value.clone()));
-            out.checksum_type = Some(ChecksumType::from(c.kind.clone()));
-        }
+        fill_read_output!(out, p);
         Ok(S3Response::new(out))
     }
 
@@ -1175,51 +1241,25 @@ impl Backend {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let (v, versioned, _) = self.lookup(
+        let p = self.prepare_read(
             who,
             &input.bucket,
             &input.key,
             input.version_id.as_deref(),
             input.expected_bucket_owner.as_deref(),
             false,
+            (
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                input.if_modified_since.as_ref(),
+                input.if_unmodified_since.as_ref(),
+            ),
+            input.range.as_ref(),
+            input.part_number,
+            input.checksum_mode.as_ref(),
         )?;
-        check_read_conditions(
-            &v,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let (_, len, content_range) = Self::span(&v, input.range.as_ref(), input.part_number)?;
-        let whole = content_range.is_none() || (input.part_number.is_some() && v.parts.is_empty());
-        let mut out = HeadObjectOutput {
-            accept_ranges: Some("bytes".to_owned()),
-            content_length: Some(to_i64(len)),
-            content_range,
-            e_tag: Some(ETag::Strong(v.etag.clone())),
-            last_modified: Some(ts(v.last_modified_ms)),
-            metadata: metadata_out(&v.metadata),
-            parts_count: (!v.parts.is_empty() && input.part_number.is_some())
-                .then(|| i32::try_from(v.parts.len()).unwrap_or(i32::MAX)),
-            version_id: versioned.then(|| v.version_id.clone()),
-            content_type: v.headers.content_type.clone(),
-            content_encoding: v.headers.content_encoding.clone(),
-            content_disposition: v.headers.content_disposition.clone(),
-            content_language: v.headers.content_language.clone(),
-            cache_control: v.headers.cache_control.clone(),
-            ..Default::default()
-        };
-        if whole
-            && input
-                .checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
-            && let Some(c) = &v.checksum
-            && let Some(algo) = Algo::parse(&c.algorithm)
-        {
-            set_checksum_field!(out, algo, Some(c.value.clone()));
-            out.checksum_type = Some(ChecksumType::from(c.kind.clone()));
-        }
+        let mut out = HeadObjectOutput::default();
+        fill_read_output!(out, p);
         Ok(S3Response::new(out))
     }
 
