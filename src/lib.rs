@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod lock;
 pub mod manifest;
 pub mod output;
+pub mod platform;
 pub mod publish;
 pub mod pycheck;
 pub mod report;

@@ -511,3 +511,54 @@ fn quiet_and_verbose_change_only_stderr() {
     );
     run_in(tmp.path(), ["-q", "-v", "build"]).expect(2);
 }
+
+#[test]
+fn check_warns_about_native_code_for_another_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    golden_copy(tmp.path());
+    // A venv-pack style archive with an x86_64 CPython 3.9 extension.
+    let archive = tmp.path().join("build/pyspark_venv.tar.gz");
+    fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    let gz = flate2::write::GzEncoder::new(fs::File::create(&archive).unwrap(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for name in [
+        "lib/python3.9/site-packages/numpy/core/_umath.cpython-39-x86_64-linux-gnu.so",
+        "lib/python3.9/site-packages/six.py",
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, &b"x"[..]).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    let toml = fs::read_to_string(tmp.path().join("crpack.toml")).unwrap();
+    fs::write(
+        tmp.path().join("crpack.toml"),
+        toml.replace(
+            "include = [\"lib/geo\", \"data/regions.csv\"]\nexclude = [\"**/tests/**\"]",
+            "archive = \"build/pyspark_venv.tar.gz\"",
+        ),
+    )
+    .unwrap();
+    let j = run_in(tmp.path(), ["--json", "check"]).expect(0).json();
+    let codes: Vec<&str> = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"native-arch") && codes.contains(&"native-python"),
+        "{codes:?}"
+    );
+    let native = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "native-arch")
+        .unwrap();
+    assert_eq!(native["severity"], "warning");
+    assert_eq!(native["file"], "build/pyspark_venv.tar.gz");
+    assert!(native["message"].as_str().unwrap().contains("aarch64"));
+}

@@ -4,11 +4,12 @@ use std::fs;
 
 use serde::Serialize;
 
-use crate::bundle::Plan;
+use crate::bundle::{self, Additional, Plan};
 use crate::cli::Context;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::error::{Error, ExitCode, Result};
 use crate::manifest::{BundleSpec, ErrorMessages, MANIFEST_NAME, Project};
+use crate::platform;
 use crate::pycheck::{self, Declared};
 
 #[derive(Debug, clap::Args)]
@@ -88,8 +89,31 @@ pub fn check_project(project: &Project) -> Result<CheckReport> {
             "referenced_tables is empty: the template cannot read any data",
         ));
     }
-    if let Err(e) = Plan::resolve(project, Some(&project.root.join("dist"))) {
-        diagnostics.push(Diagnostic::error("artifacts", MANIFEST_NAME, e.to_string()));
+    match Plan::resolve(project, Some(&project.root.join("dist"))) {
+        Err(e) => diagnostics.push(Diagnostic::error("artifacts", MANIFEST_NAME, e.to_string())),
+        // Native code that will not load on the runtime (Linux ARM64, Python 3.11).
+        Ok(plan) => {
+            let (file, findings) = match &plan.additional {
+                Additional::Archive { path, .. } => (
+                    path.strip_prefix(&project.root)
+                        .unwrap_or(path)
+                        .display()
+                        .to_string(),
+                    // Not a gzip tar: the archive-format warning below says so.
+                    platform::scan_tar_gz(path).unwrap_or_default(),
+                ),
+                Additional::Zip(files) => (
+                    bundle::BUNDLE_FILE_NAME.to_string(),
+                    platform::scan_names(files.iter().map(|f| f.entry.as_str())),
+                ),
+                Additional::None => (String::new(), Vec::new()),
+            };
+            diagnostics.extend(
+                findings
+                    .into_iter()
+                    .map(|f| Diagnostic::warning(f.code, file.clone(), f.message)),
+            );
+        }
     }
     if let Some(BundleSpec::Archive(a)) = &project.bundle
         && !(a.ends_with(".tar.gz") || a.ends_with(".tgz"))
