@@ -161,11 +161,6 @@ pub fn role_arn(arn: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The 12-digit account in a role ARN.
-pub fn role_arn_account(arn: &str) -> Option<&str> {
-    arn.strip_prefix("arn:aws:iam::")?.split(':').next()
-}
-
 /// Checks a membership id (`MembershipIdentifier`: a lowercase UUID).
 pub fn membership_id(id: &str) -> Result<(), String> {
     if !MEMBERSHIP_ID.is_match(id) {
@@ -275,10 +270,6 @@ mod tests {
         assert!(role_arn("arn:aws-cn:iam::111122223333:role/service-role/x-y-z-long").is_err());
         assert!(role_arn("arn:aws:iam::1:role/a").is_err(), "too short");
         assert!(role_arn("arn:aws:iam::111122223333:user/someone-with-a-name").is_err());
-        assert_eq!(
-            role_arn_account("arn:aws:iam::111122223333:role/x"),
-            Some("111122223333")
-        );
     }
 
     #[test]

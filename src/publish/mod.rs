@@ -7,7 +7,7 @@
 pub mod template;
 pub mod upload;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aws_sdk_cleanrooms::types::{AnalysisTemplate, AnalyticsEngine, MemberAbility, MembershipStatus};
 use aws_sdk_s3::types::BucketVersioningStatus;
@@ -506,14 +506,4 @@ pub async fn version_exists(aws: &Aws, bucket: &str, key: &str, version_id: &str
             &e,
         )),
     }
-}
-
-/// The lock path for a project.
-pub fn default_lock_path(project: &Project) -> PathBuf {
-    project.root.join(LOCK_NAME)
-}
-
-/// Displays a path relative to `base` when inside it.
-pub fn rel(base: &Path, p: &Path) -> String {
-    p.strip_prefix(base).unwrap_or(p).display().to_string()
 }
