@@ -188,12 +188,8 @@ pub async fn fetch_matching(
     let Some(v) = find_matching_version(aws, exp, recorded).await? else {
         return Ok(None);
     };
-    let temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    match download(aws, &exp.bucket, &exp.key, Some(&v), Some(temp.path())).await {
-        Ok(_) => Ok(Some((v, temp))),
-        Err(ReadError::Other(e)) => Err(e),
-        Err(ReadError::Denied(w)) | Err(ReadError::NotFound(w)) => Err(Error::Remote(w)),
-    }
+    let temp = fetch_version(aws, exp, &v).await?;
+    Ok(Some((v, temp)))
 }
 
 /// Downloads one version of `exp` into a temporary file.

@@ -31,6 +31,29 @@ struct PreparedRead {
     parts_count: Option<i32>,
 }
 
+/// Calls `prepare_read` with the fields GetObjectInput and HeadObjectInput have in common.
+macro_rules! prepare_read {
+    ($self:ident, $who:ident, $input:ident, $open:expr) => {
+        $self.prepare_read(
+            $who,
+            &$input.bucket,
+            &$input.key,
+            $input.version_id.as_deref(),
+            $input.expected_bucket_owner.as_deref(),
+            $open,
+            (
+                $input.if_match.as_ref(),
+                $input.if_none_match.as_ref(),
+                $input.if_modified_since.as_ref(),
+                $input.if_unmodified_since.as_ref(),
+            ),
+            $input.range.as_ref(),
+            $input.part_number,
+            $input.checksum_mode.as_ref(),
+        )?
+    };
+}
+
 /// Sets the fields GetObjectOutput and HeadObjectOutput have in common.
 macro_rules! fill_read_output {
     ($out:ident, $p:ident) => {{
@@ -1208,23 +1231,7 @@ impl Backend {
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let p = self.prepare_read(
-            who,
-            &input.bucket,
-            &input.key,
-            input.version_id.as_deref(),
-            input.expected_bucket_owner.as_deref(),
-            true,
-            (
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-                input.if_modified_since.as_ref(),
-                input.if_unmodified_since.as_ref(),
-            ),
-            input.range.as_ref(),
-            input.part_number,
-            input.checksum_mode.as_ref(),
-        )?;
+        let p = prepare_read!(self, who, input, true);
         let file = p.file.ok_or_else(|| internal("object file not opened"))?;
         let stream = FileStream::new(file, p.start, p.len).map_err(internal)?;
         let mut out = GetObjectOutput {
@@ -1241,23 +1248,7 @@ impl Backend {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let p = self.prepare_read(
-            who,
-            &input.bucket,
-            &input.key,
-            input.version_id.as_deref(),
-            input.expected_bucket_owner.as_deref(),
-            false,
-            (
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-                input.if_modified_since.as_ref(),
-                input.if_unmodified_since.as_ref(),
-            ),
-            input.range.as_ref(),
-            input.part_number,
-            input.checksum_mode.as_ref(),
-        )?;
+        let p = prepare_read!(self, who, input, false);
         let mut out = HeadObjectOutput::default();
         fill_read_output!(out, p);
         Ok(S3Response::new(out))
