@@ -26,4 +26,5 @@ pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod validate;
+pub mod venv;
 pub mod verify;
