@@ -388,6 +388,13 @@ impl Wheel {
             .read_dist_info_text("METADATA")?
             .ok_or_else(|| wheel.malformed(format!("{}/METADATA is missing", wheel.dist_info)))?;
         wheel.metadata = parse_metadata(&metadata_text).map_err(|p| wheel.malformed(p))?;
+        // The name becomes a directory (headers go to `include/site/python3.X/{Name}/`).
+        if normalize_name(&wheel.metadata.name) != wheel.name.normalized_name() {
+            return Err(wheel.malformed(format!(
+                "METADATA names the project {:?}, not `{}` as the file name does",
+                wheel.metadata.name, wheel.name.name
+            )));
+        }
 
         if let Some(text) = wheel.read_dist_info_text("entry_points.txt")? {
             wheel.entry_points = parse_entry_points(&text).map_err(|problem| WheelError::EntryPoint {
@@ -848,6 +855,7 @@ pub struct VerifyingReader<R> {
     expected_size: u64,
     expected_sha256: Sha256Digest,
     hasher: Option<Hasher>,
+    /// What did not match (without the label), once something did not.
     failure: Option<String>,
 }
 
@@ -864,16 +872,26 @@ impl<R> VerifyingReader<R> {
         }
     }
 
-    fn fail(&mut self, message: String) -> io::Error {
-        self.failure = Some(message.clone());
-        io::Error::new(io::ErrorKind::InvalidData, message)
+    /// What did not match RECORD, once a read has failed for that reason.
+    pub fn mismatch(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    fn fail(&mut self, detail: String) -> io::Error {
+        self.failure = Some(detail);
+        self.error()
+    }
+
+    fn error(&self) -> io::Error {
+        let detail = self.failure.as_deref().unwrap_or_default();
+        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {detail}", self.label))
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(message) = &self.failure {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, message.clone()));
+        if self.failure.is_some() {
+            return Err(self.error());
         }
         let Some(hasher) = self.hasher.as_mut() else {
             return Ok(0);
@@ -882,11 +900,8 @@ impl<R: Read> Read for VerifyingReader<R> {
         if n > 0 {
             hasher.update(&buf[..n]);
             if hasher.len() > self.expected_size {
-                let message = format!(
-                    "{}: more than the {} bytes RECORD gives",
-                    self.label, self.expected_size
-                );
-                return Err(self.fail(message));
+                let detail = format!("more than the {} bytes RECORD gives", self.expected_size);
+                return Err(self.fail(detail));
             }
             return Ok(n);
         }
@@ -896,12 +911,8 @@ impl<R: Read> Read for VerifyingReader<R> {
         let (actual, len) = hasher.clone().finish();
         self.hasher = None;
         if len != self.expected_size || actual != self.expected_sha256 {
-            let message = format!(
-                "{}: {}",
-                self.label,
-                mismatch(self.expected_size, self.expected_sha256, len, actual)
-            );
-            return Err(self.fail(message));
+            let detail = mismatch(self.expected_size, self.expected_sha256, len, actual);
+            return Err(self.fail(detail));
         }
         Ok(0)
     }
@@ -909,8 +920,7 @@ impl<R: Read> Read for VerifyingReader<R> {
 
 fn mismatch(size: u64, sha256: Sha256Digest, actual_size: u64, actual: Sha256Digest) -> String {
     format!(
-        "RECORD gives {size} bytes with sha256={}, the wheel holds {actual_size} bytes with \
-         sha256={}",
+        "RECORD gives {size} bytes with {}, the wheel holds {actual_size} bytes with {}",
         record_hash(&sha256),
         record_hash(&actual)
     )
@@ -943,10 +953,17 @@ pub fn materialize(wheel: &mut Wheel, planned: &[Planned], dir: &Path) -> Result
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(source) => {
-                            return Err(WheelError::Read {
-                                wheel: wheel_name,
-                                path: member,
-                                source,
+                            return Err(match reader.mismatch() {
+                                Some(problem) => WheelError::Record {
+                                    wheel: wheel_name,
+                                    path: member,
+                                    problem: problem.to_string(),
+                                },
+                                None => WheelError::Read {
+                                    wheel: wheel_name,
+                                    path: member,
+                                    source,
+                                },
                             });
                         }
                     };
@@ -1143,6 +1160,13 @@ fn parse_metadata(text: &str) -> Result<DistMetadata, String> {
     let headers = parse_headers(text);
     let get = |name: &str| header(&headers, name).map(str::trim).filter(|v| !v.is_empty());
     let name = get("Name").ok_or("METADATA has no Name")?.to_string();
+    let edge = |c: char| c.is_ascii_alphanumeric();
+    if !name.starts_with(edge)
+        || !name.ends_with(edge)
+        || !name.chars().all(|c| edge(c) || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(format!("METADATA's Name {name:?} is not a project name"));
+    }
     let version = get("Version").ok_or("METADATA has no Version")?.to_string();
     let classifiers: Vec<&str> = headers
         .iter()
@@ -1636,24 +1660,38 @@ mod tests {
     fn the_tampered_wheel_is_caught_while_streaming() {
         let mut w = Wheel::open(&fixture(TAMPERED)).unwrap();
         let plan = w.plan(&Target::default()).unwrap();
+        let module = find(&plan, &format!("{SITE}/crpack_fixture_tampered.py"));
+        let Content::Zip { index, size, sha256 } = module.content.clone() else {
+            panic!("the module should be streamed from the zip");
+        };
+        let expected = format!(
+            "RECORD gives 18 bytes with {}, the wheel holds 18 bytes with {}",
+            b64(b"VALUE = 'origin'\n\n"),
+            b64(b"VALUE = 'altered'\n")
+        );
+
+        // What a caller streaming the member sees: an InvalidData error that says it all.
+        let mut reader = w.verified_entry(index, size, sha256).unwrap();
+        let e = io::copy(&mut reader, &mut io::sink()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            e.to_string(),
+            format!("{TAMPERED}: crpack_fixture_tampered.py: {expected}")
+        );
+        assert_eq!(reader.mismatch(), Some(expected.as_str()));
+        drop(reader);
+
+        // materialize reports it as a RECORD error, with the fix.
         let dir = tempfile::tempdir().unwrap();
         let e = materialize(&mut w, &plan, dir.path()).unwrap_err();
-        let WheelError::Read { source, path, .. } = &e else {
-            panic!("expected a read error, got {e}");
-        };
-        assert_eq!(source.kind(), io::ErrorKind::InvalidData);
-        assert_eq!(path, "crpack_fixture_tampered.py");
+        assert_eq!(
+            record_problem(&e),
+            ("crpack_fixture_tampered.py", expected.as_str())
+        );
         let message = e.to_string();
-        for part in [
-            TAMPERED,
-            "crpack_fixture_tampered.py",
-            "RECORD gives 18 bytes with sha256=",
-        ] {
-            assert!(message.contains(part), "{part:?} missing from: {message}");
-        }
         assert!(
-            message.contains(&b64(b"VALUE = 'altered'\n")),
-            "the actual hash: {message}"
+            message.starts_with(TAMPERED) && message.contains("download it again"),
+            "{message}"
         );
     }
 
@@ -1903,6 +1941,18 @@ mod tests {
             "{e}"
         );
 
+        let other = b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n".as_slice();
+        let files = [
+            ("demo-1.0.dist-info/METADATA", other, 0o644),
+            ("demo-1.0.dist-info/WHEEL", WHEEL, 0o644),
+        ];
+        let e = open_err(&write_wheel(dir.path(), DEMO, INFO, &files, None));
+        assert!(
+            e.to_string()
+                .contains("METADATA names the project \"other\", not `demo`"),
+            "{e}"
+        );
+
         let files = [("demo-1.0.dist-info/WHEEL", WHEEL, 0o644)];
         let e = open_err(&write_wheel(dir.path(), DEMO, INFO, &files, None));
         assert!(
@@ -2075,6 +2125,11 @@ mod tests {
         let m = parse_metadata("Name: a\nVersion: 1\nLicense: first line\n  second\n").unwrap();
         assert_eq!(m.license.as_deref(), Some("first line"));
         assert!(parse_metadata("Name: a\n").unwrap_err().contains("no Version"));
+        for bad in ["../../etc", "a/b", "-a", "a b", "a."] {
+            let e = parse_metadata(&format!("Name: {bad}\nVersion: 1\n")).unwrap_err();
+            assert!(e.contains("is not a project name"), "{bad}: {e}");
+        }
+        assert!(parse_metadata("Name: Zope.Interface_x-1\nVersion: 1\n").is_ok());
         assert!(parse_metadata("Version: 1\n").unwrap_err().contains("no Name"));
     }
 
