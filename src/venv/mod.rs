@@ -6,3 +6,4 @@
 
 pub mod target;
 pub mod targz;
+pub mod wheel;
