@@ -5,3 +5,4 @@
 //! and installed by crpack itself.
 
 pub mod target;
+pub mod unpack;
