@@ -4,6 +4,8 @@
 //! target is needed: wheels are downloaded for the target, checked against their pinned hashes,
 //! and installed by crpack itself.
 
+pub mod emulate;
 pub mod target;
 pub mod targz;
+pub mod unpack;
 pub mod wheel;
