@@ -4,4 +4,5 @@
 //! target is needed: wheels are downloaded for the target, checked against their pinned hashes,
 //! and installed by crpack itself.
 
+pub mod requirements;
 pub mod target;
