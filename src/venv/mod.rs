@@ -4,5 +4,6 @@
 //! target is needed: wheels are downloaded for the target, checked against their pinned hashes,
 //! and installed by crpack itself.
 
+pub mod fetch;
 pub mod requirements;
 pub mod target;
