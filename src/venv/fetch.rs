@@ -426,20 +426,169 @@ pub fn wanted_wheels(target: &Target) -> String {
     )
 }
 
-/// The `uv` command that writes a hash-pinned lock for the target from `requirements.in`.
-pub fn lock_command(target: &Target) -> String {
-    format!(
-        "uv pip compile --generate-hashes --python-platform {}-manylinux_{}_{} --python-version {} requirements.in -o requirements.txt",
-        target.arch,
-        target.glibc.0,
-        target.glibc.1.min(LOCK_GLIBC_MINOR),
-        target.python_version()
-    )
+/// The `--python-platform` uv is given for the target: the newest manylinux level uv names
+/// (2.17, 2.28, 2.31 … 2.40) that is not newer than the target's glibc.
+pub fn uv_platform(target: &Target) -> String {
+    let (major, minor) = target.glibc;
+    let level = (31..=40)
+        .rev()
+        .chain([28, 17])
+        .find(|&m| major == 2 && m <= minor)
+        .unwrap_or(17);
+    format!("{}-manylinux_2_{level}", target.arch)
 }
 
-/// The manylinux level named to `uv --python-platform`: uv knows a fixed set of levels, and
-/// every uv version that knows aarch64 ones knows 2.28 (at or below the runtime's glibc).
-const LOCK_GLIBC_MINOR: u32 = 28;
+/// The arguments of `uv` that write a hash-pinned lock of `input` for the target into `output`.
+pub fn uv_compile_args(target: &Target, input: &Path, output: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["pip", "compile", "--generate-hashes", "--python-platform"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    args.push(uv_platform(target).into());
+    args.push("--python-version".into());
+    args.push(target.python_version().into());
+    args.push("--no-header".into());
+    args.push(input.into());
+    args.push("-o".into());
+    args.push(output.into());
+    args
+}
+
+/// The `uv` command that writes a hash-pinned lock for the target, for messages.
+pub fn lock_command(target: &Target) -> String {
+    uv_compile_args(
+        target,
+        Path::new("requirements.in"),
+        Path::new("requirements.txt"),
+    )
+    .iter()
+    .fold("uv".to_string(), |mut line, arg| {
+        line.push(' ');
+        line.push_str(&arg.to_string_lossy());
+        line
+    })
+}
+
+/// The environment variable naming the `uv` that writes locks.
+pub const UV_ENV: &str = "CRPACK_UV";
+
+/// Why a lock could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "`{uv}` cannot be run ({detail}); install uv (`python3 -m pip install uv`, or your OS package), or set {UV_ENV} to its path"
+    )]
+    UvMissing { uv: String, detail: String },
+
+    #[error(
+        "`uv pip compile` could not lock {} ({status}):\n{detail}\nfix the requirement or the index settings above and run again",
+        input.display()
+    )]
+    UvFailed {
+        input: PathBuf,
+        status: String,
+        detail: String,
+    },
+
+    #[error(
+        "{}: {source}; check that the directory exists and is writable",
+        path.display()
+    )]
+    Io { path: PathBuf, source: io::Error },
+
+    #[error(
+        "uv wrote a lock for {} that crpack cannot use ({source}); {} was left unchanged",
+        input.display(),
+        output.display()
+    )]
+    Invalid {
+        input: PathBuf,
+        output: PathBuf,
+        source: Box<crate::venv::requirements::RequirementsError>,
+    },
+}
+
+/// Writes a hash-pinned lock of `input` (loose requirements) for the target to `output`, with
+/// uv from `CRPACK_UV` or `PATH`.
+pub fn lock(input: &Path, output: &Path, target: &Target) -> Result<Requirements, LockError> {
+    let uv = std::env::var_os(UV_ENV)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "uv".into());
+    lock_with(input, output, target, &uv)
+}
+
+/// Writes a hash-pinned lock of `input` for the target to `output` with the given `uv`, and
+/// returns it parsed. The lock is written beside `output` and moved into place only when crpack
+/// can use it; the pins already in `output` are kept where they still satisfy `input` (uv
+/// prefers the versions of an existing output file).
+pub fn lock_with(
+    input: &Path,
+    output: &Path,
+    target: &Target,
+    uv: &std::ffi::OsStr,
+) -> Result<Requirements, LockError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LockError::Io { path, source }
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "requirements.txt".into());
+    let staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io_err(&dir))?;
+    if output.exists() {
+        fs::copy(output, staged.path()).map_err(io_err(output))?;
+    }
+    let uv_name = uv.to_string_lossy().into_owned();
+    let result = Command::new(uv)
+        .args(uv_compile_args(target, input, staged.path()))
+        .stdin(Stdio::null())
+        .output();
+    let out = match result {
+        Ok(out) => out,
+        Err(e) => {
+            let detail = if e.kind() == io::ErrorKind::NotFound {
+                "not found".to_string()
+            } else {
+                e.to_string()
+            };
+            return Err(LockError::UvMissing { uv: uv_name, detail });
+        }
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let start = lines.len().saturating_sub(20);
+        return Err(LockError::UvFailed {
+            input: input.to_path_buf(),
+            status: out.status.to_string(),
+            detail: lines[start..].join("\n"),
+        });
+    }
+    crate::venv::requirements::parse_file(staged.path(), target).map_err(|e| LockError::Invalid {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        source: Box::new(e),
+    })?;
+    set_mode(staged.path(), 0o644).map_err(io_err(staged.path()))?;
+    staged.persist(output).map_err(|e| LockError::Io {
+        path: output.to_path_buf(),
+        source: e.error,
+    })?;
+    crate::venv::requirements::parse_file(output, target).map_err(|e| LockError::Invalid {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        source: Box::new(e),
+    })
+}
 
 /// Fetches every requirement for the target, with pip from `CRPACK_PIP_PYTHON` or `python3`.
 pub fn fetch(
@@ -1610,6 +1759,150 @@ mod tests {
         assert_eq!(args.iter().filter(|a| *a == "--platform").count(), 19);
         assert!(joined.contains("--platform manylinux2014_aarch64"));
         assert!(!joined.contains("--platform any"));
+    }
+
+    /// A `uv` that records its arguments and what the output file held before, then writes
+    /// `lock` to it (or fails with `stderr` when `lock` is `None`).
+    fn fake_uv(p: &Project, lock: Option<&str>, stderr: &str) -> OsString {
+        let args = p.dir.path().join("uv-args.txt");
+        let before = p.dir.path().join("uv-saw.txt");
+        let lock_src = p.dir.path().join("lock-to-write.txt");
+        let act = match lock {
+            Some(text) => {
+                fs::write(&lock_src, text).unwrap();
+                format!(
+                    "cat \"$out\" > '{}' 2>/dev/null\ncp '{}' \"$out\"\nexit 0",
+                    before.display(),
+                    lock_src.display()
+                )
+            }
+            None => format!("echo '{stderr}' >&2\nexit 2"),
+        };
+        p.script(
+            "fake-uv",
+            &format!(
+                "prev=\nout=\nfor a in \"$@\"; do\n  echo \"$a\" >> '{}'\n  if [ \"$prev\" = -o ]; then out=$a; fi\n  prev=$a\ndone\n{act}",
+                args.display()
+            ),
+        )
+    }
+
+    fn dir_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn lock_writes_a_checked_lock_and_keeps_existing_pins_visible() {
+        let p = Project::new();
+        let out_dir = p.dir.path().join("locked");
+        fs::create_dir(&out_dir).unwrap();
+        let input = p.dir.path().join("requirements.in");
+        fs::write(&input, "six\n").unwrap();
+        let output = out_dir.join("requirements.txt");
+        fs::write(&output, "six==1.15.0 --hash=sha256:00\n").unwrap();
+        let digest = Sha256Digest::of(b"six");
+        let lock_text = format!(
+            "six==1.16.0 \\\n    --hash=sha256:{}\n    # via -r requirements.in\n",
+            digest.to_hex()
+        );
+        let uv = fake_uv(&p, Some(&lock_text), "");
+
+        let reqs = lock_with(&input, &output, &Target::default(), &uv).unwrap();
+        assert_eq!(fs::read_to_string(&output).unwrap(), lock_text);
+        assert_eq!(reqs.requirements.len(), 1);
+        assert_eq!(reqs.requirements[0].pin(), "six==1.16.0");
+        assert_eq!(reqs.files, std::slice::from_ref(&output));
+        assert_eq!(mode(&output), 0o644);
+        assert_eq!(
+            dir_names(&out_dir),
+            ["requirements.txt"],
+            "no temporary file left"
+        );
+        assert_eq!(
+            fs::read_to_string(p.dir.path().join("uv-saw.txt")).unwrap(),
+            "six==1.15.0 --hash=sha256:00\n",
+            "uv sees the existing pins"
+        );
+        let args = fs::read_to_string(p.dir.path().join("uv-args.txt")).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        assert_eq!(
+            args[..9],
+            [
+                "pip",
+                "compile",
+                "--generate-hashes",
+                "--python-platform",
+                "aarch64-manylinux_2_34",
+                "--python-version",
+                "3.11",
+                "--no-header",
+                input.to_str().unwrap(),
+            ]
+        );
+        assert_eq!(args[9], "-o");
+        assert!(
+            Path::new(args[10]).starts_with(&out_dir),
+            "written beside the output"
+        );
+    }
+
+    #[test]
+    fn an_unusable_lock_leaves_the_output_alone() {
+        let p = Project::new();
+        let input = p.dir.path().join("requirements.in");
+        fs::write(&input, "numpy\n").unwrap();
+        let output = p.dir.path().join("requirements.txt");
+        fs::write(&output, "old\n").unwrap();
+        let uv = fake_uv(&p, Some("numpy>=1.26\n"), "");
+        let err = lock_with(&input, &output, &Target::default(), &uv).unwrap_err();
+        assert!(matches!(err, LockError::Invalid { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("not pinned"), "{message}");
+        assert!(message.contains("left unchanged"), "{message}");
+        assert_eq!(fs::read_to_string(&output).unwrap(), "old\n");
+        assert!(!dir_names(p.dir.path()).iter().any(|n| n.ends_with(".tmp")));
+    }
+
+    #[test]
+    fn a_failing_or_missing_uv_is_explained() {
+        let p = Project::new();
+        let input = p.dir.path().join("requirements.in");
+        fs::write(&input, "nosuchproject\n").unwrap();
+        let output = p.dir.path().join("requirements.txt");
+        let uv = fake_uv(&p, None, "No solution found when resolving dependencies");
+        let err = lock_with(&input, &output, &Target::default(), &uv).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, LockError::UvFailed { .. }), "{message}");
+        assert!(message.contains("No solution found"), "{message}");
+        assert!(message.contains("requirements.in"), "{message}");
+        assert!(!output.exists());
+
+        let err = lock_with(&input, &output, &Target::default(), "/nonexistent/uv".as_ref()).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, LockError::UvMissing { .. }), "{message}");
+        assert!(message.contains("pip install uv"), "{message}");
+        assert!(message.contains(UV_ENV), "{message}");
+        assert!(!output.exists());
+    }
+
+    #[test]
+    fn uv_is_given_the_newest_level_it_knows_for_the_target() {
+        let with_glibc = |minor| Target {
+            glibc: (2, minor),
+            ..Target::default()
+        };
+        assert_eq!(uv_platform(&Target::default()), "aarch64-manylinux_2_34");
+        assert_eq!(uv_platform(&with_glibc(30)), "aarch64-manylinux_2_28");
+        assert_eq!(uv_platform(&with_glibc(17)), "aarch64-manylinux_2_17");
+        assert_eq!(uv_platform(&with_glibc(45)), "aarch64-manylinux_2_40");
+        assert!(lock_command(&Target::default()).starts_with(
+            "uv pip compile --generate-hashes --python-platform aarch64-manylinux_2_34 --python-version 3.11 --no-header requirements.in -o requirements.txt"
+        ));
     }
 
     fn requirement(name: &str, version: &str) -> Requirement {
