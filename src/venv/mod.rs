@@ -5,6 +5,8 @@
 //! and installed by crpack itself.
 
 pub mod emulate;
+pub mod fetch;
+pub mod requirements;
 pub mod target;
 pub mod targz;
 pub mod unpack;
