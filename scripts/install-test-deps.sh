@@ -42,3 +42,11 @@ else
   echo "install-test-deps: WARNING: no Java runtime found; the local-run tests need one." >&2
   echo "install-test-deps: install a JDK 17 (e.g. sudo apt-get install openjdk-17-jre-headless, or brew install openjdk@17) or set JAVA_HOME" >&2
 fi
+
+# An aarch64 CPython 3.11 under qemu-user, for the tests that import environments on the
+# runtime's CPU (Debian's qemu-user-static and debootstrap; about 3 minutes the first time).
+if [ "$(uname -s)" = Linux ] && { [ "$(id -u)" = 0 ] || [ -x "${CRPACK_ARM64_ROOT:-$HOME/.cache/crpack/arm64-root}/usr/bin/python3.11" ]; }; then
+  bash scripts/arm64-root.sh
+else
+  echo "install-test-deps: WARNING: no arm64 root (needs root on Debian/Ubuntu for apt-get); the aarch64 import tests are skipped" >&2
+fi

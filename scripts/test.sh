@@ -13,4 +13,9 @@ if [ -x .venv/bin/python ]; then
   export CRPACK_PYTHON="${CRPACK_PYTHON:-$PWD/.venv/bin/python}"
 fi
 
+arm64_root=${CRPACK_ARM64_ROOT:-$HOME/.cache/crpack/arm64-root}
+if [ -x "$arm64_root/usr/bin/python3.11" ]; then
+  export CRPACK_TEST_ARM64_ROOT="$arm64_root"
+fi
+
 cargo test --locked "$@"

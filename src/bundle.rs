@@ -25,6 +25,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, StagedDir};
 use crate::manifest::{BundleSpec, Project};
 use crate::validate::{self, limits};
+use crate::venv::{EnvBuild, EnvEvent, VenvPlan};
 
 /// The bundle zip's file name in the output directory (and its S3 key's last segment).
 pub const BUNDLE_FILE_NAME: &str = "bundle.zip";
@@ -83,6 +84,12 @@ pub enum BundleError {
     Walk { path: String, message: String },
     #[error("writing the bundle failed: {0}")]
     Zip(String),
+    #[error(
+        "the requirements file {0} does not exist; create it (name==version --hash=sha256:... per line) or fix [bundle] requirements"
+    )]
+    RequirementsMissing(String),
+    #[error(transparent)]
+    Environment(Box<crate::venv::EnvError>),
 }
 
 /// One file to put in the bundle.
@@ -105,6 +112,8 @@ pub struct BuildOutput {
     pub bundle_entries: usize,
     /// The zip timestamp used, as seconds since 1970.
     pub source_date_epoch: i64,
+    /// The environment's inventory, when the additional artifact is a built venv.
+    pub environment: Option<EnvBuild>,
 }
 
 /// The build record's shape (`crpack-build.json`).
@@ -115,6 +124,10 @@ struct BuildRecord<'a> {
     source_date_epoch: i64,
     bundle_entries: usize,
     artifacts: Vec<RecordArtifact<'a>>,
+    /// The environment's target and every wheel's file name, SHA-256 and URL, so anyone can
+    /// fetch exactly those files again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'a EnvBuild>,
 }
 
 #[derive(Debug, Serialize)]
@@ -390,6 +403,12 @@ pub fn copy_hashing(src: &Path, dst: &Path) -> io::Result<(Sha256Digest, u64)> {
     Ok(result)
 }
 
+impl From<crate::venv::EnvError> for BundleError {
+    fn from(e: crate::venv::EnvError) -> Self {
+        BundleError::Environment(Box::new(e))
+    }
+}
+
 /// The files that will make up the template, checked against the limits before any byte is
 /// read or written.
 #[derive(Debug, Clone)]
@@ -403,8 +422,13 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub enum Additional {
     None,
+    /// A virtual environment (the default format).
+    Venv(Box<VenvPlan>),
     Zip(Vec<BundleFile>),
-    Archive { path: PathBuf, size: u64 },
+    Archive {
+        path: PathBuf,
+        size: u64,
+    },
 }
 
 impl Plan {
@@ -426,6 +450,31 @@ impl Plan {
             None => Additional::None,
             Some(BundleSpec::Sources { include, exclude }) => {
                 Additional::Zip(collect_files(root, include, exclude, out_dir)?)
+            }
+            Some(BundleSpec::Venv(spec)) => {
+                let own = if spec.include.is_empty() {
+                    Vec::new()
+                } else {
+                    collect_files(root, &spec.include, &spec.exclude, out_dir)?
+                };
+                let requirements = match &spec.requirements {
+                    None => None,
+                    Some(rel) => {
+                        let path = root.join(rel);
+                        if !path.is_file() {
+                            return Err(BundleError::RequirementsMissing(rel.clone()));
+                        }
+                        Some(
+                            crate::venv::requirements::parse_file(&path, &spec.target)
+                                .map_err(|e| BundleError::from(crate::venv::EnvError::from(e)))?,
+                        )
+                    }
+                };
+                Additional::Venv(Box::new(VenvPlan {
+                    target: spec.target.clone(),
+                    own,
+                    requirements,
+                }))
             }
             Some(BundleSpec::Archive(rel)) => {
                 let path = root.join(rel);
@@ -455,6 +504,7 @@ impl Plan {
             + match &self.additional {
                 Additional::None => 0,
                 Additional::Zip(files) => files.iter().map(|f| f.size).sum(),
+                Additional::Venv(v) => v.own.iter().map(|f| f.size).sum(),
                 Additional::Archive { size, .. } => *size,
             }
     }
@@ -468,6 +518,7 @@ impl Plan {
         match &self.additional {
             Additional::None => {}
             Additional::Zip(files) => sizes.extend(files.iter().map(|f| (f.size, display(root, &f.source)))),
+            Additional::Venv(v) => sizes.extend(v.own.iter().map(|f| (f.size, display(root, &f.source)))),
             Additional::Archive { path, size } => sizes.push((*size, display(root, path))),
         }
         sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
@@ -500,12 +551,47 @@ fn check_symlink_inside(root: &Path, path: &Path, shown: &str) -> Result<(), Bun
     Ok(())
 }
 
+/// The one timestamp every build output carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    /// Seconds since 1970 (`SOURCE_DATE_EPOCH`, else 1980-01-01).
+    pub epoch: i64,
+    /// The same time as a zip date-time.
+    pub dt: DateTime,
+}
+
+impl Stamp {
+    /// `SOURCE_DATE_EPOCH` when set, else 1980-01-01 00:00:00.
+    pub fn from_env() -> Result<Stamp, BundleError> {
+        let (epoch, dt) = zip_timestamp()?;
+        Ok(Stamp { epoch, dt })
+    }
+}
+
+/// What `build_into` wrote.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub artifacts: Vec<Artifact>,
+    /// The environment's inventory, when the additional artifact is a built venv.
+    pub environment: Option<EnvBuild>,
+}
+
 /// Builds the project's artifacts into `out_dir`, replacing it atomically.
 pub fn build(project: &Project, out_dir: &Path) -> Result<BuildOutput> {
+    build_with(project, out_dir, &mut |_| {})
+}
+
+/// Like [`build`], reporting the environment build's progress to `events`.
+pub fn build_with(
+    project: &Project,
+    out_dir: &Path,
+    events: &mut dyn FnMut(EnvEvent),
+) -> Result<BuildOutput> {
     let plan = Plan::resolve(project, Some(out_dir))?;
-    let (epoch, dt) = zip_timestamp()?;
+    let stamp = Stamp::from_env()?;
     let staged = StagedDir::new(out_dir).with_path(out_dir)?;
-    let artifacts = build_into(&plan, staged.path(), dt)?;
+    let built = build_into(&plan, staged.path(), &stamp, events)?;
+    let artifacts = built.artifacts;
     let bundle_entries = match &plan.additional {
         Additional::Zip(files) => files.len(),
         _ => 0,
@@ -513,7 +599,7 @@ pub fn build(project: &Project, out_dir: &Path) -> Result<BuildOutput> {
     let record = BuildRecord {
         crpack_version: env!("CARGO_PKG_VERSION"),
         template: &project.template.name,
-        source_date_epoch: epoch,
+        source_date_epoch: stamp.epoch,
         bundle_entries,
         artifacts: artifacts
             .iter()
@@ -524,6 +610,7 @@ pub fn build(project: &Project, out_dir: &Path) -> Result<BuildOutput> {
                 sha256: a.sha256,
             })
             .collect(),
+        environment: built.environment.as_ref(),
     };
     let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Other(e.to_string()))?;
     fsutil::write_atomic(&staged.path().join(BUILD_RECORD), &json).with_path(out_dir)?;
@@ -539,12 +626,13 @@ pub fn build(project: &Project, out_dir: &Path) -> Result<BuildOutput> {
         out_dir,
         artifacts,
         bundle_entries,
-        source_date_epoch: epoch,
+        source_date_epoch: stamp.epoch,
+        environment: built.environment,
     })
 }
 
 /// Writes the plan's artifacts into `dir` (which exists and is empty) and hashes them.
-pub fn build_into(plan: &Plan, dir: &Path, dt: DateTime) -> Result<Vec<Artifact>> {
+pub fn build_into(plan: &Plan, dir: &Path, stamp: &Stamp, events: &mut dyn FnMut(EnvEvent)) -> Result<Built> {
     let ep_name = plan
         .entry_point
         .file_name()
@@ -561,15 +649,25 @@ pub fn build_into(plan: &Plan, dir: &Path, dt: DateTime) -> Result<Vec<Artifact>
         size,
         sha256: sha,
     }];
+    let mut environment = None;
     let additional = match &plan.additional {
         Additional::None => None,
         Additional::Zip(files) => {
             let dst = dir.join(BUNDLE_FILE_NAME);
             let out = File::create(&dst).with_path(&dst)?;
-            let out = write_zip(files, dt, BufWriter::with_capacity(BUFFER_SIZE, out))?;
+            let out = write_zip(files, stamp.dt, BufWriter::with_capacity(BUFFER_SIZE, out))?;
             drop(out.into_inner().map_err(|e| Error::io(&dst, e.into_error()))?);
             let (sha, size) = Sha256Digest::of_file(&dst).with_path(&dst)?;
             Some((BUNDLE_FILE_NAME.to_string(), dst, sha, size))
+        }
+        Additional::Venv(venv) => {
+            let dst = dir.join(crate::venv::VENV_FILE_NAME);
+            let options = crate::venv::build::BuildOptions::from_env();
+            let env = crate::venv::build::build(venv, &dst, stamp.epoch.max(0) as u64, &options, events)
+                .map_err(BundleError::from)?;
+            let out = (env.file_name.clone(), dst, env.sha256, env.size);
+            environment = Some(env);
+            Some(out)
         }
         Additional::Archive { path, .. } => {
             let name = path
@@ -598,18 +696,39 @@ pub fn build_into(plan: &Plan, dir: &Path, dt: DateTime) -> Result<Vec<Artifact>
     }
     let total: u64 = artifacts.iter().map(|a| a.size).sum();
     if total > limits::TOTAL_ARTIFACT_BYTES {
-        return Err(BundleError::TooLarge {
-            total,
-            limit: limits::TOTAL_ARTIFACT_BYTES,
-            largest: artifacts
+        let largest = match &environment {
+            // Name the packages that take the room, largest first.
+            Some(env) => {
+                let mut by_size: Vec<(u64, String)> = env
+                    .wheels
+                    .iter()
+                    .map(|w| (w.installed_bytes, format!("{} {}", w.name, w.version)))
+                    .collect();
+                by_size.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                by_size
+                    .iter()
+                    .take(5)
+                    .map(|(s, n)| format!("{n} ({s} bytes installed)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+            None => artifacts
                 .iter()
                 .map(|a| format!("{} ({} bytes)", a.file_name, a.size))
                 .collect::<Vec<_>>()
                 .join(", "),
+        };
+        return Err(BundleError::TooLarge {
+            total,
+            limit: limits::TOTAL_ARTIFACT_BYTES,
+            largest,
         }
         .into());
     }
-    Ok(artifacts)
+    Ok(Built {
+        artifacts,
+        environment,
+    })
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub enum Command {
     Check(commands::check::CheckArgs),
     /// Build the entry point and the additional artifact into a directory, with their SHA-256.
     Build(commands::build::BuildArgs),
+    /// Pin loose requirements (requirements.in) with hashes for the runtime's platform (uv).
+    Lock(commands::lock::LockArgs),
     /// Print SHA-256 digests exactly as `sha256sum` does.
     Hash(commands::hash::HashArgs),
     /// Upload the artifacts to S3 and register the PYSPARK_1_0 analysis template.
@@ -126,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => commands::check::run(&ctx, &args),
         Command::Build(args) => commands::build::run(&ctx, &args),
         Command::Hash(args) => commands::hash::run(&ctx, &args),
+        Command::Lock(args) => commands::lock::run(&ctx, &args),
         Command::Publish(args) => commands::publish::run(&ctx, &args),
         Command::Verify(args) => commands::verify::run(&ctx, &args),
         Command::Approve(args) => commands::approve::run_approve(&ctx, &args),

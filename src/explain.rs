@@ -10,7 +10,7 @@
 //! Supported formats: zip, and gzip-compressed tar (e.g. `venv-pack` output). The kind is
 //! decided by content, not by file name.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -151,6 +151,87 @@ pub struct ArchiveDiff {
     pub order_differs: bool,
     /// Differences outside the entries: zip comment, gzip header, trailing bytes, formats.
     pub archive_level: Vec<String>,
+    /// For environments: distributions added, removed, or changed (from the `*.dist-info`
+    /// directories both archives hold), shown before the files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageChange>,
+}
+
+/// How one installed distribution differs between two environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum PackageChange {
+    /// Only in `actual`.
+    Added { name: String, version: String },
+    /// Only in `expected`.
+    Removed { name: String, version: String },
+    /// Installed in both, at another version.
+    Version {
+        name: String,
+        expected_version: String,
+        actual_version: String,
+    },
+    /// The same version, but its installed files differ (its RECORD changed).
+    Files { name: String, version: String },
+}
+
+/// The distributions an environment's entry names show: normalized name → (name, version,
+/// dist-info directory), from `…/site-packages/NAME-VERSION.dist-info/…`.
+fn distributions<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<String, (String, String, String)> {
+    let mut out = BTreeMap::new();
+    for name in names {
+        let mut prefix_len = 0;
+        for part in name.split('/') {
+            if let Some(stem) = part.strip_suffix(".dist-info")
+                && let Some((dist, version)) = stem.rsplit_once('-')
+            {
+                let dir = name[..prefix_len + part.len()].to_string();
+                out.insert(
+                    crate::venv::target::normalize_name(dist),
+                    (dist.to_string(), version.to_string(), dir),
+                );
+                break;
+            }
+            prefix_len += part.len() + 1;
+        }
+    }
+    out
+}
+
+/// Package-level changes between two environments, from their entry names and changes.
+fn package_changes(expected: &[&str], actual: &[&str], changes: &[EntryChange]) -> Vec<PackageChange> {
+    let e = distributions(expected.iter().copied());
+    let a = distributions(actual.iter().copied());
+    let mut out = Vec::new();
+    let keys: BTreeSet<&String> = e.keys().chain(a.keys()).collect();
+    for key in keys {
+        match (e.get(key), a.get(key)) {
+            (None, Some((name, version, _))) => out.push(PackageChange::Added {
+                name: name.clone(),
+                version: version.clone(),
+            }),
+            (Some((name, version, _)), None) => out.push(PackageChange::Removed {
+                name: name.clone(),
+                version: version.clone(),
+            }),
+            (Some((name, ev, _)), Some((_, av, _))) if ev != av => out.push(PackageChange::Version {
+                name: name.clone(),
+                expected_version: ev.clone(),
+                actual_version: av.clone(),
+            }),
+            (Some((name, version, dir)), Some(_)) => {
+                let record = format!("{dir}/RECORD");
+                if changes.iter().any(|c| c.name() == record) {
+                    out.push(PackageChange::Files {
+                        name: name.clone(),
+                        version: version.clone(),
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    out
 }
 
 /// Why an archive could not be read.
@@ -1341,6 +1422,7 @@ fn formats_differ(
         summary,
         order_differs: false,
         archive_level,
+        packages: Vec::new(),
     })
 }
 
@@ -1392,6 +1474,8 @@ fn compare(e: &Listing, a: &Listing) -> ArchiveDiff {
     let order_differs = erank.iter().any(|(name, r)| arank.get(name) != Some(r));
 
     let names: BTreeSet<&str> = emap.keys().chain(amap.keys()).copied().collect();
+    let expected_names: Vec<&str> = emap.keys().copied().collect();
+    let actual_names: Vec<&str> = amap.keys().copied().collect();
     let mut changes = Vec::new();
     let mut identical_entries = 0;
     for name in names {
@@ -1431,6 +1515,7 @@ fn compare(e: &Listing, a: &Listing) -> ArchiveDiff {
             (None, None) => {}
         }
     }
+    let packages = package_changes(&expected_names, &actual_names, &changes);
     ArchiveDiff {
         expected_kind: String::new(),
         actual_kind: String::new(),
@@ -1439,6 +1524,7 @@ fn compare(e: &Listing, a: &Listing) -> ArchiveDiff {
         summary: String::new(),
         order_differs,
         archive_level,
+        packages,
     }
 }
 
@@ -1727,7 +1813,28 @@ fn printable(text: &str) -> String {
 /// Human lines for the report: one per change, one per archive-level difference, then the
 /// summary.
 pub fn render(diff: &ArchiveDiff) -> Vec<String> {
-    let mut lines = Vec::with_capacity(diff.changes.len() + diff.archive_level.len() + 1);
+    let mut lines =
+        Vec::with_capacity(diff.packages.len() + diff.changes.len() + diff.archive_level.len() + 2);
+    if !diff.packages.is_empty() {
+        lines.push("  distributions:".to_string());
+    }
+    for p in &diff.packages {
+        lines.push(match p {
+            PackageChange::Added { name, version } => format!("    added    {name} {version}"),
+            PackageChange::Removed { name, version } => format!("    removed  {name} {version}"),
+            PackageChange::Version {
+                name,
+                expected_version,
+                actual_version,
+            } => format!("    version  {name} {expected_version} → {actual_version}"),
+            PackageChange::Files { name, version } => {
+                format!("    files    {name} {version}: same version, different installed files")
+            }
+        });
+    }
+    if !diff.packages.is_empty() && !diff.changes.is_empty() {
+        lines.push("  files:".to_string());
+    }
     for change in &diff.changes {
         let line = match change {
             EntryChange::Added { name, size, sha256 } => format!(
@@ -1886,6 +1993,70 @@ mod tests {
         }
     }
 
+    /// Environments are explained by distribution first: added, removed, at another version,
+    /// or the same version with other files (its RECORD changed).
+    #[test]
+    fn environments_differ_by_distribution_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, a) = (dir.path().join("e.tar.gz"), dir.path().join("a.tar.gz"));
+        let sp = "lib/python3.11/site-packages";
+        let names = [
+            format!("{sp}/numpy-1.26.4.dist-info/RECORD"),
+            format!("{sp}/six-1.16.0.dist-info/RECORD"),
+            format!("{sp}/Old_Pkg-2.0.dist-info/RECORD"),
+            format!("{sp}/numpy-1.26.3.dist-info/RECORD"),
+            format!("{sp}/six-1.16.0.dist-info/RECORD"),
+            format!("{sp}/new_pkg-0.1.dist-info/RECORD"),
+        ];
+        let leak = |s: &String| -> &'static str { Box::leak(s.clone().into_boxed_str()) };
+        write_tar_gz(
+            &e,
+            &[
+                t(leak(&names[0]), b"n"),
+                t(leak(&names[1]), b"six"),
+                t(leak(&names[2]), b"o"),
+            ],
+            0,
+        );
+        write_tar_gz(
+            &a,
+            &[
+                t(leak(&names[3]), b"n"),
+                t(leak(&names[4]), b"six changed"),
+                t(leak(&names[5]), b"p"),
+            ],
+            0,
+        );
+        let diff = diff_archives(&e, &a).unwrap();
+        assert_eq!(
+            diff.packages,
+            [
+                PackageChange::Added {
+                    name: "new_pkg".into(),
+                    version: "0.1".into()
+                },
+                PackageChange::Version {
+                    name: "numpy".into(),
+                    expected_version: "1.26.4".into(),
+                    actual_version: "1.26.3".into()
+                },
+                PackageChange::Removed {
+                    name: "Old_Pkg".into(),
+                    version: "2.0".into()
+                },
+                PackageChange::Files {
+                    name: "six".into(),
+                    version: "1.16.0".into()
+                },
+            ]
+        );
+        let lines = render(&diff);
+        assert_eq!(lines[0], "  distributions:");
+        assert!(lines[2].contains("numpy 1.26.4 → 1.26.3"), "{lines:?}");
+        let files_at = lines.iter().position(|l| l == "  files:").unwrap();
+        assert_eq!(files_at, 5, "{lines:?}");
+    }
+
     #[test]
     fn identical_archives_have_no_changes() {
         let dir = tempfile::tempdir().unwrap();
@@ -1904,6 +2075,7 @@ mod tests {
                 summary: "0 changed, 0 added, 0 removed, 0 differ only in metadata".into(),
                 order_differs: false,
                 archive_level: vec![],
+                packages: Vec::new(),
             }
         );
         assert_eq!(
@@ -2409,6 +2581,7 @@ mod tests {
                 summary: "different archive formats (zip → tar.gz): no entries compared".into(),
                 order_differs: false,
                 archive_level: vec!["expected is a zip, actual is a gzip tar".into()],
+                packages: Vec::new(),
             }
         );
 
@@ -2596,6 +2769,7 @@ mod tests {
             summary: "0 changed, 0 added, 0 removed, 1 differ only in metadata (mode)".into(),
             order_differs: false,
             archive_level: vec![],
+            packages: Vec::new(),
         };
         assert_eq!(render(&diff)[0], "  metadata evil\\u{1b}[2J.py  mode 0644 → 0755");
         let json = serde_json::to_value(&diff.changes[0]).unwrap();

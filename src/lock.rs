@@ -27,6 +27,10 @@ pub struct Lock {
     pub region: String,
     pub template: LockedTemplate,
     pub artifacts: Vec<LockedArtifact>,
+    /// The wheels installed into the environment (a built venv only): file name, SHA-256 and
+    /// URL of each, so anyone can fetch exactly those files again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<crate::venv::WheelRecord>,
 }
 
 /// The registered template.
@@ -127,6 +131,7 @@ mod tests {
                 key: "p/ba78/entrypoint.py".into(),
                 version_id: "v1".into(),
             }],
+            wheels: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::validate;
+use crate::venv::target::Target;
 
 /// The project file's name.
 pub const MANIFEST_NAME: &str = "crpack.toml";
@@ -92,6 +93,28 @@ struct RawBundle {
     exclude: Vec<Spanned<String>>,
     #[serde(default)]
     archive: Option<Spanned<String>>,
+    #[serde(default)]
+    requirements: Option<Spanned<String>>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default)]
+    target: Option<Spanned<RawTarget>>,
+}
+
+/// `[bundle.target]`: the runtime the environment is built for, when it is not today's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    #[serde(default)]
+    arch: Option<Spanned<String>>,
+    #[serde(default)]
+    glibc: Option<Spanned<String>>,
+    #[serde(default)]
+    python: Option<Spanned<String>>,
+    #[serde(default)]
+    python_full: Option<Spanned<String>>,
+    #[serde(default)]
+    interpreter: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -151,13 +174,30 @@ pub struct Parameter {
 /// `[bundle]`: the one additional artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BundleSpec {
-    /// A deterministic zip built from these files and directories (relative to the root).
+    /// A byte-reproducible virtual environment (`pyspark_venv.tar.gz`, the default format): the
+    /// project's own modules plus the wheels a hash-pinned requirements file names.
+    Venv(VenvSpec),
+    /// `format = "zip"`: a deterministic zip built from these files and directories (relative
+    /// to the root). The service does not document this format.
     Sources {
         include: Vec<String>,
         exclude: Vec<String>,
     },
     /// A prebuilt archive (e.g. venv-pack's `.tar.gz`), passed through byte for byte.
     Archive(String),
+}
+
+/// `[bundle]` with the venv format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenvSpec {
+    /// The project's own files and directories, installed into site-packages (mapped as in the
+    /// zip: each include root's parent is the site-packages root).
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// The hash-pinned requirements file (relative to the root), if any.
+    pub requirements: Option<String>,
+    /// The runtime the environment is for.
+    pub target: Target,
 }
 
 /// `[publish]`.
@@ -333,79 +373,7 @@ impl Project {
 
         let bundle = match raw.bundle {
             None => None,
-            Some(b) => {
-                let span = b.span();
-                let b = b.into_inner();
-                match (b.include, b.archive) {
-                    (Some(_), Some(archive)) => {
-                        return Err(v.invalid(
-                            archive.span(),
-                            "bundle.archive",
-                            "`include` and `archive` are both set, but a template has at most one \
-                             additional artifact; keep one of them"
-                                .to_string(),
-                        ));
-                    }
-                    (None, None) => {
-                        return Err(v.invalid(
-                            span,
-                            "bundle",
-                            "[bundle] needs `include` (files to zip) or `archive` (a prebuilt \
-                             .tar.gz); remove the section for no additional artifact"
-                                .to_string(),
-                        ));
-                    }
-                    (None, Some(archive)) => {
-                        if !b.exclude.is_empty() {
-                            return Err(v.invalid(
-                                b.exclude[0].span(),
-                                "bundle.exclude",
-                                "`exclude` applies to `include`; a prebuilt archive is passed through as it is"
-                                    .to_string(),
-                            ));
-                        }
-                        let rel = v.relative_path(&archive, "bundle.archive")?;
-                        let name = rel.rsplit('/').next().unwrap_or(&rel);
-                        if let Err(m) = validate::s3_key(name) {
-                            return Err(v.invalid(
-                                archive.span(),
-                                "bundle.archive",
-                                format!("the file name becomes part of an S3 key: {m}; rename the file"),
-                            ));
-                        }
-                        Some(BundleSpec::Archive(rel))
-                    }
-                    (Some(include), None) => {
-                        if include.is_empty() {
-                            return Err(v.invalid(
-                                span,
-                                "bundle.include",
-                                "`include` is empty; list files or directories, or remove [bundle]"
-                                    .to_string(),
-                            ));
-                        }
-                        let mut inc = Vec::new();
-                        for i in &include {
-                            inc.push(v.relative_path(i, "bundle.include")?);
-                        }
-                        let mut exc = Vec::new();
-                        for e in &b.exclude {
-                            if let Err(err) = globset::Glob::new(e.get_ref()) {
-                                return Err(v.invalid(
-                                    e.span(),
-                                    "bundle.exclude",
-                                    format!("{:?} is not a valid glob: {err}", e.get_ref()),
-                                ));
-                            }
-                            exc.push(e.get_ref().clone());
-                        }
-                        Some(BundleSpec::Sources {
-                            include: inc,
-                            exclude: exc,
-                        })
-                    }
-                }
-            }
+            Some(b) => Some(v.bundle(b)?),
         };
 
         let publish = match raw.publish {
@@ -622,6 +590,203 @@ impl Validator<'_> {
         }
         Ok(parts.join("/"))
     }
+
+    /// `[bundle]`: which additional artifact, checked for contradictions.
+    fn bundle(&self, b: Spanned<RawBundle>) -> Result<BundleSpec, ProjectError> {
+        let span = b.span();
+        let b = b.into_inner();
+        let format = match &b.format {
+            None => None,
+            Some(f) => match f.get_ref().as_str() {
+                "venv" => Some(BundleFormat::Venv),
+                "zip" => Some(BundleFormat::Zip),
+                other => {
+                    return Err(self.invalid(
+                        f.span(),
+                        "bundle.format",
+                        format!("{other:?} is not a bundle format; use \"venv\" (the default) or \"zip\""),
+                    ));
+                }
+            },
+        };
+        if let Some(archive) = b.archive {
+            let conflict = [
+                (b.include.is_some(), "include"),
+                (b.requirements.is_some(), "requirements"),
+                (b.format.is_some(), "format"),
+                (b.target.is_some(), "target"),
+            ]
+            .into_iter()
+            .find(|(set, _)| *set);
+            if let Some((_, key)) = conflict {
+                return Err(self.invalid(
+                    archive.span(),
+                    "bundle.archive",
+                    format!(
+                        "`archive` and `{key}` are both set, but a template has at most one additional \
+                         artifact: `archive` passes a prebuilt file through, `{key}` builds one; keep one of them"
+                    ),
+                ));
+            }
+            if !b.exclude.is_empty() {
+                return Err(self.invalid(
+                    b.exclude[0].span(),
+                    "bundle.exclude",
+                    "`exclude` applies to `include`; a prebuilt archive is passed through as it is"
+                        .to_string(),
+                ));
+            }
+            let rel = self.relative_path(&archive, "bundle.archive")?;
+            let name = rel.rsplit('/').next().unwrap_or(&rel);
+            if let Err(m) = validate::s3_key(name) {
+                return Err(self.invalid(
+                    archive.span(),
+                    "bundle.archive",
+                    format!("the file name becomes part of an S3 key: {m}; rename the file"),
+                ));
+            }
+            return Ok(BundleSpec::Archive(rel));
+        }
+        if b.include.is_none() && b.requirements.is_none() {
+            return Err(self.invalid(
+                span,
+                "bundle",
+                "[bundle] needs `include` (your modules), `requirements` (a hash-pinned requirements \
+                 file) or `archive` (a prebuilt .tar.gz); remove the section for no additional artifact"
+                    .to_string(),
+            ));
+        }
+        let include = match &b.include {
+            Some(list) if list.is_empty() => {
+                return Err(self.invalid(
+                    span,
+                    "bundle.include",
+                    "`include` is empty; list files or directories, or remove it".to_string(),
+                ));
+            }
+            Some(list) => list
+                .iter()
+                .map(|i| self.relative_path(i, "bundle.include"))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let mut exclude = Vec::new();
+        for e in &b.exclude {
+            if let Err(err) = globset::Glob::new(e.get_ref()) {
+                return Err(self.invalid(
+                    e.span(),
+                    "bundle.exclude",
+                    format!("{:?} is not a valid glob: {err}", e.get_ref()),
+                ));
+            }
+            exclude.push(e.get_ref().clone());
+        }
+        if format == Some(BundleFormat::Zip) {
+            if let Some(r) = &b.requirements {
+                return Err(self.invalid(
+                    r.span(),
+                    "bundle.requirements",
+                    "third-party packages need the venv format: remove `format = \"zip\"` (a zip holds only \
+                     your own modules)"
+                        .to_string(),
+                ));
+            }
+            if let Some(t) = &b.target {
+                return Err(self.invalid(
+                    t.span(),
+                    "bundle.target",
+                    "[bundle.target] applies to the venv format; remove it or `format = \"zip\"`".to_string(),
+                ));
+            }
+            return Ok(BundleSpec::Sources { include, exclude });
+        }
+        let requirements = match &b.requirements {
+            Some(r) => Some(self.relative_path(r, "bundle.requirements")?),
+            None => None,
+        };
+        let target = match b.target {
+            Some(t) => self.target(t.into_inner())?,
+            None => Target::default(),
+        };
+        Ok(BundleSpec::Venv(VenvSpec {
+            include,
+            exclude,
+            requirements,
+            target,
+        }))
+    }
+
+    /// `[bundle.target]`: overrides of today's runtime, each checked for shape.
+    fn target(&self, t: RawTarget) -> Result<Target, ProjectError> {
+        let mut target = Target::default();
+        if let Some(arch) = &t.arch {
+            self.check(arch, "bundle.target.arch", |a| {
+                if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{a:?} is not a CPU name as wheel tags write it (aarch64, x86_64)"
+                    ))
+                }
+            })?;
+            target.arch = arch.get_ref().clone();
+        }
+        let pair = |value: &Spanned<String>, key: &str, example: &str| -> Result<(u32, u32), ProjectError> {
+            value
+                .get_ref()
+                .split_once('.')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .ok_or_else(|| {
+                    self.invalid(
+                        value.span(),
+                        key,
+                        format!(
+                            "{:?} is not a MAJOR.MINOR version like {example}",
+                            value.get_ref()
+                        ),
+                    )
+                })
+        };
+        if let Some(g) = &t.glibc {
+            target.glibc = pair(g, "bundle.target.glibc", "2.34")?;
+        }
+        if let Some(p) = &t.python {
+            target.python = pair(p, "bundle.target.python", "3.11")?;
+            target.interpreter = format!("/usr/bin/python{}", target.python_version());
+            target.python_full = target.python_version();
+        }
+        if let Some(full) = &t.python_full {
+            let prefix = format!("{}.", target.python_version());
+            self.check(full, "bundle.target.python_full", |f| {
+                if f.starts_with(&prefix)
+                    && f[prefix.len()..].bytes().all(|b| b.is_ascii_digit())
+                    && f.len() > prefix.len()
+                {
+                    Ok(())
+                } else {
+                    Err(format!("{f:?} is not a {}.N version", target.python_version()))
+                }
+            })?;
+            target.python_full = full.get_ref().clone();
+        }
+        if let Some(i) = &t.interpreter {
+            self.check(i, "bundle.target.interpreter", |p| {
+                if p.starts_with('/') && !p.contains(char::is_whitespace) {
+                    Ok(())
+                } else {
+                    Err(format!("{p:?} is not an absolute path to the runtime's python"))
+                }
+            })?;
+            target.interpreter = i.get_ref().clone();
+        }
+        Ok(target)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BundleFormat {
+    Venv,
+    Zip,
 }
 
 #[cfg(test)]
@@ -681,10 +846,12 @@ membership_id = "3c6b0ba0-0000-4000-8000-000000000001"
         );
         assert_eq!(
             p.bundle,
-            Some(BundleSpec::Sources {
+            Some(BundleSpec::Venv(VenvSpec {
                 include: vec!["lib".into(), "data/lookup.csv".into()],
                 exclude: vec!["**/tests/**".into()],
-            })
+                requirements: None,
+                target: Target::clean_rooms(),
+            }))
         );
         let publish = p.publish.unwrap();
         assert_eq!(publish.prefix, "templates/audience-overlap");
@@ -771,6 +938,51 @@ membership_id = "3c6b0ba0-0000-4000-8000-000000000001"
             parse(&text).unwrap().bundle,
             Some(BundleSpec::Archive("build/pyspark_venv.tar.gz".into()))
         );
+    }
+
+    #[test]
+    fn bundle_formats_and_targets() {
+        let base = GOOD.split("[bundle]").next().unwrap();
+        let bundle = |body: &str| parse(&format!("{base}[bundle]\n{body}"));
+        // requirements alone make a venv; format = "zip" keeps the zip of modules.
+        match bundle("requirements = \"requirements.txt\"\n").unwrap().bundle {
+            Some(BundleSpec::Venv(v)) => {
+                assert_eq!(v.requirements.as_deref(), Some("requirements.txt"));
+                assert!(v.include.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            bundle("format = \"zip\"\ninclude = [\"lib\"]\n").unwrap().bundle,
+            Some(BundleSpec::Sources { .. })
+        ));
+        // A future runtime.
+        let p = bundle(
+            "include = [\"lib\"]\n[bundle.target]\narch = \"aarch64\"\nglibc = \"2.39\"\npython = \"3.12\"\n",
+        )
+        .unwrap();
+        let Some(BundleSpec::Venv(v)) = p.bundle else {
+            panic!()
+        };
+        assert_eq!((v.target.glibc, v.target.python), ((2, 39), (3, 12)));
+        assert_eq!(v.target.interpreter, "/usr/bin/python3.12");
+        // Contradictions are errors naming the key.
+        let err = |body: &str| {
+            let text = format!("{base}[bundle]\n{body}");
+            invalid(&text)
+        };
+        let (_, key, msg) = err("format = \"zip\"\ninclude = [\"lib\"]\nrequirements = \"r.txt\"\n");
+        assert_eq!(key, "bundle.requirements", "{msg}");
+        assert!(msg.contains("venv"), "{msg}");
+        let (_, key, msg) = err("archive = \"a.tar.gz\"\nrequirements = \"r.txt\"\n");
+        assert_eq!(key, "bundle.archive");
+        assert!(msg.contains("requirements"), "{msg}");
+        let (_, key, _) = err("format = \"wheel\"\ninclude = [\"lib\"]\n");
+        assert_eq!(key, "bundle.format");
+        let (_, key, _) = err("include = [\"lib\"]\n[bundle.target]\nglibc = \"two\"\n");
+        assert_eq!(key, "bundle.target.glibc");
+        let (_, key, _) = err("format = \"zip\"\n");
+        assert_eq!(key, "bundle");
     }
 
     #[test]

@@ -245,3 +245,46 @@ mod tests {
         assert_eq!(table(&rows), ["a    bb  c", "aaa  b   c"]);
     }
 }
+
+/// Whether `c` is a control (Unicode category Cc) or format character (Cf: bidirectional
+/// overrides and isolates, zero-width characters, soft hyphen, tags and the like), which can
+/// make a printed name look like another.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00..=0x1F | 0x7F..=0x9F // Cc
+        | 0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
+/// A name from an archive, an S3 key or a service response, safe to print: every control and
+/// format character is shown as `\u{XXXX}`, so nothing can reorder or hide what follows.
+pub fn escape(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(is_invisible) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape;
+
+    #[test]
+    fn controls_and_bidi_are_escaped() {
+        assert_eq!(escape("plain/name.py"), "plain/name.py");
+        assert_eq!(escape("evil4\u{202E}gnp.py"), "evil4\\u{202E}gnp.py");
+        assert_eq!(escape("a\nb\x1b[31m"), "a\\u{000A}b\\u{001B}[31m");
+        assert_eq!(escape("zero\u{200B}width\u{2066}"), "zero\\u{200B}width\\u{2066}");
+        assert_eq!(escape("café"), "café");
+    }
+}

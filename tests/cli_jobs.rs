@@ -25,7 +25,7 @@ fn publish_and_approve() -> Published {
     let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
     let arn = lock["template"]["arn"].as_str().unwrap().to_string();
     let ep = dir.join("dist/entrypoint.py").display().to_string();
-    let bundle = dir.join("dist/bundle.zip").display().to_string();
+    let bundle = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
     let pm = sb.seed.provider.membership_id.clone();
     sb.provider(
         &dir,
@@ -254,7 +254,7 @@ fn doctor_reports_each_broken_precondition() {
     let arn = lock["template"]["arn"].as_str().unwrap().to_string();
     let pm = sb.seed.provider.membership_id.clone();
     let ep = dir.join("dist/entrypoint.py").display().to_string();
-    let bundle = dir.join("dist/bundle.zip").display().to_string();
+    let bundle = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
     sb.provider(
         &dir,
         &[

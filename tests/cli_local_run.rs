@@ -101,8 +101,8 @@ fn the_scaffold_runs_locally_as_generated() {
             ["silver", "2", "125"]
         ])
     );
-    // analysis_helpers came from the built bundle.zip (lib/ itself is not on sys.path).
-    assert!(dir.join("dist/bundle.zip").is_file());
+    // analysis_helpers came from the built environment (lib/ itself is not on sys.path).
+    assert!(dir.join("dist/pyspark_venv.tar.gz").is_file());
     let out = dir.join("out/overlap");
     assert_eq!(Path::new(overlap["path"].as_str().unwrap()), out);
     assert!(
@@ -141,7 +141,7 @@ fn parameters_override_defaults_and_a_venv_archive_is_importable() {
     fs::remove_dir_all(dir.join("lib")).unwrap();
     let manifest = fs::read_to_string(dir.join("crpack.toml")).unwrap();
     let manifest = manifest.replace(
-        "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]",
+        "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]\nrequirements = \"requirements.txt\"",
         "archive = \"build/pyspark_venv.tar.gz\"",
     );
     assert!(manifest.contains("archive = "), "{manifest}");

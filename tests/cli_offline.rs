@@ -68,7 +68,7 @@ fn init_scaffold_passes_check_and_build() {
     let ep = artifact(&build, "entry_point");
     assert_eq!(ep["file_name"], "entrypoint.py");
     let bundle = artifact(&build, "additional");
-    assert_eq!(bundle["file_name"], "bundle.zip");
+    assert_eq!(bundle["file_name"], "pyspark_venv.tar.gz");
     for a in [ep, bundle] {
         let path = Path::new(a["path"].as_str().unwrap());
         assert_eq!(a["sha256"].as_str().unwrap(), sha256_hex(path));
@@ -218,7 +218,7 @@ fn build_out_dir_and_prebuilt_archive() {
     golden_copy(tmp.path());
     let toml = fs::read_to_string(tmp.path().join("crpack.toml")).unwrap();
     let toml = toml.replace(
-        "include = [\"lib/geo\", \"data/regions.csv\"]\nexclude = [\"**/tests/**\"]",
+        "format = \"zip\"\ninclude = [\"lib/geo\", \"data/regions.csv\"]\nexclude = [\"**/tests/**\"]",
         "archive = \"build/pyspark_venv.tar.gz\"",
     );
     fs::write(tmp.path().join("crpack.toml"), toml).unwrap();
@@ -536,7 +536,7 @@ fn check_warns_about_native_code_for_another_platform() {
     fs::write(
         tmp.path().join("crpack.toml"),
         toml.replace(
-            "include = [\"lib/geo\", \"data/regions.csv\"]\nexclude = [\"**/tests/**\"]",
+            "format = \"zip\"\ninclude = [\"lib/geo\", \"data/regions.csv\"]\nexclude = [\"**/tests/**\"]",
             "archive = \"build/pyspark_venv.tar.gz\"",
         ),
     )

@@ -68,7 +68,7 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
         serde_json::from_slice(&fs::read(dir.join("crpack.lock")).unwrap()).unwrap();
     assert_eq!(&on_disk, lock);
     let sums = std::process::Command::new("sha256sum")
-        .args(["dist/entrypoint.py", "dist/bundle.zip"])
+        .args(["dist/entrypoint.py", "dist/pyspark_venv.tar.gz"])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -344,7 +344,7 @@ fn a_publish_killed_mid_upload_finishes_on_rerun() {
     fs::write(
         dir.join("crpack.toml"),
         toml.replace(
-            "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]",
+            "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]\nrequirements = \"requirements.txt\"",
             "archive = \"build/pyspark_venv.tar.gz\"",
         ),
     )
@@ -354,7 +354,16 @@ fn a_publish_killed_mid_upload_finishes_on_rerun() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let big = block.repeat(160);
-    fs::write(dir.join("build/pyspark_venv.tar.gz"), &big).unwrap();
+    // A real gzip tar (stored, so it stays as large as its content) with the random bytes in it.
+    let out = fs::File::create(dir.join("build/pyspark_venv.tar.gz")).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::none()));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(big.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "lib/python3.11/site-packages/big.bin", &big[..])
+        .unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
     drop(big);
 
     let mut cmd = crpack(["publish"]);

@@ -150,7 +150,7 @@ fn copy_with_flip(from: &str, to: &Path, at: usize) -> String {
 #[test]
 fn verify_from_every_source_matches_and_summarises_the_template() {
     let w = publish_world();
-    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
     let j = w.verify(&["--files", &ep, &bundle]).expect(0).json();
     assert_eq!(j["ok"], true);
     assert_eq!(verdicts(&j), ["entry_point=match", "additional=match"]);
@@ -215,7 +215,7 @@ fn verify_from_every_source_matches_and_summarises_the_template() {
     let j = w.verify(&["--from-s3", "--save", &save_s]).expect(0).json();
     assert_eq!(j["checks"][0]["version_id"], w.lock["artifacts"][0]["version_id"]);
     assert_eq!(
-        fs::read(save.join("bundle.zip")).unwrap(),
+        fs::read(save.join("pyspark_venv.tar.gz")).unwrap(),
         fs::read(&bundle).unwrap()
     );
 
@@ -233,7 +233,7 @@ fn verify_from_every_source_matches_and_summarises_the_template() {
 fn tampering_is_detected_and_blocks_approval() {
     let w = publish_world();
     let tmp = tempfile::tempdir().unwrap();
-    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
 
     // A byte flipped in the entry point.
     let bad_ep = copy_with_flip(&ep, &tmp.path().join("entrypoint.py"), 100);
@@ -250,7 +250,7 @@ fn tampering_is_detected_and_blocks_approval() {
     w.assert_approve_refused(&["--files", &bad_ep, &bundle]);
 
     // A byte flipped in the bundle: explained per entry once the pinned bytes can be read.
-    let bad_zip = tmp.path().join("bundle.zip");
+    let bad_zip = tmp.path().join("pyspark_venv.tar.gz");
     let mut z = fs::read(&bundle).unwrap();
     // Flip a byte inside the compressed data of the first entry (after its 30-byte header + name).
     z[80] ^= 0x40;
@@ -286,7 +286,10 @@ fn tampering_is_detected_and_blocks_approval() {
     let changes = &j["checks"][1]["explanation"]["changes"];
     assert_eq!(changes.as_array().unwrap().len(), 1, "{}", j["checks"][1]);
     assert_eq!(changes[0]["change"], "changed");
-    assert_eq!(changes[0]["name"], "analysis_helpers/__init__.py");
+    assert_eq!(
+        changes[0]["name"],
+        "lib/python3.11/site-packages/analysis_helpers/__init__.py"
+    );
     let human = w.sb.provider(
         &w.dir,
         &[
@@ -429,7 +432,7 @@ fn swapped_artifacts_and_missing_hashes_fail() {
         .expect(1)
         .json();
     assert_eq!(verdicts(&r), ["entry_point=mismatch", "additional=mismatch"]);
-    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
     let r =
         w.sb.provider(
             &w.dir,
@@ -503,7 +506,7 @@ fn approve_preserves_every_other_field_and_revoke_restores_the_rule() {
     w.set_rule("orders", original.clone());
     let customers_before = w.rule("customers").unwrap();
 
-    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
     let r = w.approve(&["--files", &ep, &bundle]).expect(0).json();
     assert_eq!(r["approved"], true);
     let actions: Vec<&str> = r["tables"]
@@ -554,7 +557,7 @@ fn approve_preserves_every_other_field_and_revoke_restores_the_rule() {
 #[test]
 fn wildcards_missing_rules_policies_and_non_members() {
     let w = publish_world();
-    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
 
     // A policy violation blocks approval with exit 1.
     let policy = w.dir.join("policy.toml");
@@ -683,7 +686,7 @@ fn approve_rereads_and_retries_on_conflict() {
             )
         })
         });
-    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("bundle.zip"));
+    let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
     let pm = w.pm();
     let mut cmd = crpack([
         "--json",

@@ -154,7 +154,10 @@ fn ctrl_c_while_watching_cancels_the_job() {
     as_who(&mut publish, &seed.author.identity);
     let lock = run(&mut publish).expect(0).json()["lock"].clone();
     let arn = lock["template"]["arn"].as_str().unwrap().to_string();
-    let (ep, bundle) = (dir.join("dist/entrypoint.py"), dir.join("dist/bundle.zip"));
+    let (ep, bundle) = (
+        dir.join("dist/entrypoint.py"),
+        dir.join("dist/pyspark_venv.tar.gz"),
+    );
     let mut approve = crpack([
         "approve",
         "--template",

@@ -9,7 +9,8 @@ use crate::bundle::{self, BuildOutput};
 use crate::cli::Context;
 use crate::error::{ExitCode, Result};
 use crate::manifest::Project;
-use crate::output::{human_bytes, table};
+use crate::output::{escape, human_bytes, table};
+use crate::venv::{EnvBuild, EnvEvent};
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
@@ -26,6 +27,73 @@ struct BuildJson<'a> {
     source_date_epoch: i64,
     bundle_entries: usize,
     artifacts: &'a [Artifact],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'a EnvBuild>,
+}
+
+/// Renders an environment build's progress on stderr: one line per wheel step, and a byte bar
+/// while the archive is written (on a terminal only).
+pub fn env_progress(ctx: &Context) -> impl FnMut(EnvEvent) + '_ {
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    move |event| match event {
+        EnvEvent::Fetch(f) => ctx.out.info(f.to_string()),
+        EnvEvent::Planned { entries, bytes } => {
+            ctx.out.debug(format!(
+                "writing the environment: {entries} entries, {} installed",
+                human_bytes(bytes)
+            ));
+            if bytes >= 32 << 20 {
+                bar = Some(ctx.out.byte_bar(bytes, "environment"));
+            }
+        }
+        EnvEvent::Written { bytes, total } => {
+            if let Some(b) = &bar {
+                b.set_position(bytes);
+                if bytes >= total {
+                    b.finish_and_clear();
+                }
+            }
+        }
+    }
+}
+
+/// Prints what the environment holds: one row per distribution, then the project's modules.
+pub fn print_environment(ctx: &Context, env: &EnvBuild) {
+    let mut rows = vec![vec![
+        "DISTRIBUTION".to_string(),
+        "VERSION".into(),
+        "KIND".into(),
+        "INSTALLED".into(),
+        "WHEEL".into(),
+    ]];
+    for w in &env.wheels {
+        rows.push(vec![
+            escape(&w.name).into_owned(),
+            escape(&w.version).into_owned(),
+            if w.native { "native" } else { "pure" }.to_string(),
+            human_bytes(w.installed_bytes),
+            escape(&w.file_name).into_owned(),
+        ]);
+    }
+    if env.wheels.is_empty() {
+        ctx.out
+            .line(format!("environment for {}: no third-party packages", env.target));
+    } else {
+        ctx.out.line(format!("environment for {}:", env.target));
+        for line in table(&rows) {
+            ctx.out.line(format!("  {line}"));
+        }
+    }
+    if !env.own_modules.is_empty() {
+        ctx.out.line(format!(
+            "  your modules: {}",
+            env.own_modules
+                .iter()
+                .map(|m| escape(m))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
 }
 
 /// Prints the artifact rows: role, file, size, sha256.
@@ -70,7 +138,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
         artifacts,
         bundle_entries,
         source_date_epoch,
-    } = bundle::build(&project, &out)?;
+        environment,
+    } = bundle::build_with(&project, &out, &mut env_progress(ctx))?;
     if ctx.out.json {
         ctx.out.json(&BuildJson {
             ok: true,
@@ -79,9 +148,13 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
             source_date_epoch,
             bundle_entries,
             artifacts: &artifacts,
+            environment: environment.as_ref(),
         });
     } else {
         print_artifacts(ctx, &artifacts);
+        if let Some(env) = &environment {
+            print_environment(ctx, env);
+        }
         ctx.out.info(format!(
             "built {} artifact(s) into {}{}",
             artifacts.len(),

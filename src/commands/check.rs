@@ -13,7 +13,16 @@ use crate::platform;
 use crate::pycheck::{self, Declared};
 
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// Also build the environment and import every top-level module in it on a real aarch64
+    /// CPython 3.11 through qemu-user (needs qemu-user-static and an arm64 root: see the README).
+    #[arg(long)]
+    pub import_on_arm64: bool,
+    /// The arm64 root with usr/bin/python3.11 (default: CRPACK_ARM64_ROOT, else
+    /// ~/.cache/crpack/arm64-root).
+    #[arg(long, value_name = "DIR", requires = "import_on_arm64")]
+    pub arm64_root: Option<std::path::PathBuf>,
+}
 
 /// The outcome of checking a project.
 #[derive(Debug, Serialize)]
@@ -94,18 +103,37 @@ pub fn check_project(project: &Project) -> Result<CheckReport> {
         // Native code that will not load on the runtime (Linux ARM64, Python 3.11).
         Ok(plan) => {
             let (file, findings) = match &plan.additional {
-                Additional::Archive { path, .. } => (
-                    path.strip_prefix(&project.root)
+                Additional::Archive { path, .. } => {
+                    let shown = path
+                        .strip_prefix(&project.root)
                         .unwrap_or(path)
                         .display()
-                        .to_string(),
-                    // Not a gzip tar: the archive-format warning below says so.
-                    platform::scan_tar_gz(path).unwrap_or_default(),
-                ),
+                        .to_string();
+                    match platform::scan_tar_gz(path) {
+                        Ok(findings) => (shown, findings),
+                        Err(e) => {
+                            diagnostics.push(Diagnostic::error(
+                                "archive-unreadable",
+                                shown.clone(),
+                                format!(
+                                    "{e}; or let crpack build the environment ([bundle] requirements and include)"
+                                ),
+                            ));
+                            (shown, Vec::new())
+                        }
+                    }
+                }
                 Additional::Zip(files) => (
                     bundle::BUNDLE_FILE_NAME.to_string(),
-                    platform::scan_names(files.iter().map(|f| f.entry.as_str())),
+                    scan_own(files, &mut diagnostics),
                 ),
+                Additional::Venv(venv) => {
+                    let mut findings = scan_own(&venv.own, &mut diagnostics);
+                    if let Some(reqs) = &venv.requirements {
+                        findings.extend(scan_cached_wheels(reqs, &venv.target, &mut diagnostics));
+                    }
+                    (crate::venv::VENV_FILE_NAME.to_string(), findings)
+                }
                 Additional::None => (String::new(), Vec::new()),
             };
             diagnostics.extend(
@@ -114,6 +142,14 @@ pub fn check_project(project: &Project) -> Result<CheckReport> {
                     .map(|f| Diagnostic::warning(f.code, file.clone(), f.message)),
             );
         }
+    }
+    if let Some(BundleSpec::Sources { .. }) = &project.bundle {
+        diagnostics.push(Diagnostic::warning(
+            "zip-format",
+            MANIFEST_NAME,
+            "format = \"zip\": Clean Rooms documents the additional artifact as a virtual environment \
+             (venv-pack .tar.gz); remove `format` to build one from the same files",
+        ));
     }
     if let Some(BundleSpec::Archive(a)) = &project.bundle
         && !(a.ends_with(".tar.gz") || a.ends_with(".tgz"))
@@ -140,9 +176,194 @@ pub fn check_project(project: &Project) -> Result<CheckReport> {
     })
 }
 
-pub fn run(ctx: &Context, _args: &CheckArgs) -> Result<ExitCode> {
+/// Native code among the project's own files, judged by each file's header.
+fn scan_own(files: &[bundle::BundleFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<platform::Finding> {
+    let pairs: Vec<(&str, &std::path::Path)> = files
+        .iter()
+        .map(|f| (f.entry.as_str(), f.source.as_path()))
+        .collect();
+    match platform::scan_files(&pairs) {
+        Ok(found) => found,
+        Err(e) => {
+            diagnostics.push(Diagnostic::error("unreadable", MANIFEST_NAME, e.to_string()));
+            Vec::new()
+        }
+    }
+}
+
+/// For requirements whose wheels are already cached: that a wheel fits the target, and the
+/// native code inside it. Requirements not cached yet are checked when the build fetches them.
+fn scan_cached_wheels(
+    reqs: &crate::venv::requirements::Requirements,
+    target: &crate::venv::Target,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<platform::Finding> {
+    let Ok(cache) = crate::venv::fetch::WheelCache::from_env() else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for req in reqs.for_target() {
+        let cached: Vec<std::path::PathBuf> = req
+            .hashes
+            .iter()
+            .filter_map(|h| cache.get(h))
+            .map(|w| w.path)
+            .collect();
+        if cached.is_empty() {
+            continue;
+        }
+        let fitting: Vec<_> = cached
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(crate::venv::target::WheelName::parse)
+                    .is_some_and(|w| target.accepts(&w))
+            })
+            .collect();
+        if fitting.is_empty() {
+            let names: Vec<String> = cached
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            diagnostics.push(Diagnostic::error(
+                "wheel-tags",
+                req.location(),
+                format!(
+                    "{}: the pinned files ({}) have no wheel for {target}; pin a version that ships a \
+                     manylinux aarch64 or py3-none-any wheel for CPython {}",
+                    req.pin(),
+                    names.join(", "),
+                    target.python_version()
+                ),
+            ));
+            continue;
+        }
+        for path in fitting {
+            match platform::scan_zip(path) {
+                Ok(found) => findings.extend(found),
+                Err(e) => diagnostics.push(Diagnostic::error("unreadable", req.location(), e.to_string())),
+            }
+        }
+    }
+    findings
+}
+
+/// `--import-on-arm64`: builds the environment and imports each of its top-level modules on
+/// aarch64 CPython 3.11 under qemu; a module that fails is an error diagnostic.
+fn import_on_arm64(
+    ctx: &Context,
+    project: &Project,
+    args: &CheckArgs,
+    report: &mut CheckReport,
+) -> Result<()> {
+    use crate::venv::emulate::{self, Arm64Root};
+    let root = Arm64Root::locate(args.arm64_root.as_deref()).ok_or_else(|| {
+        Error::Other(
+            "--import-on-arm64 needs qemu-user-static on PATH and an arm64 root with usr/bin/python3.11 \
+             (at --arm64-root, CRPACK_ARM64_ROOT or ~/.cache/crpack/arm64-root): crpack's scripts/arm64-root.sh \
+             installs and makes both on Debian or Ubuntu"
+                .to_string(),
+        )
+    })?;
+    let plan = Plan::resolve(project, Some(&project.root.join("dist")))?;
+    let temp = tempfile::Builder::new()
+        .prefix("crpack-check-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let (archive, modules) = match &plan.additional {
+        Additional::Archive { path, .. } => (path.clone(), None),
+        Additional::Venv(_) => {
+            ctx.out.info("building the environment to import it on aarch64");
+            let stamp = bundle::Stamp::from_env()?;
+            let built = bundle::build_into(
+                &plan,
+                temp.path(),
+                &stamp,
+                &mut crate::commands::build::env_progress(ctx),
+            )?;
+            let env = built
+                .environment
+                .ok_or_else(|| Error::Other("no environment was built".into()))?;
+            let mut modules = env.own_modules.clone();
+            for w in &env.wheels {
+                modules.extend(w.modules.iter().cloned());
+            }
+            (temp.path().join(&env.file_name), Some(modules))
+        }
+        _ => {
+            return Err(Error::Other(
+                "--import-on-arm64 checks a virtual environment: this project's additional artifact is not one \
+                 ([bundle] requirements/include, or archive = a venv-pack .tar.gz)"
+                    .to_string(),
+            ));
+        }
+    };
+    let modules = match modules {
+        Some(m) => m,
+        None => emulate::archive_modules(&archive).map_err(|e| Error::Other(e.to_string()))?,
+    };
+    ctx.out.info(format!(
+        "importing {} module(s) on aarch64 CPython 3.11 under {}",
+        modules.len(),
+        root.qemu().display()
+    ));
+    let results =
+        emulate::import_check_archive(&root, &archive, &modules).map_err(|e| Error::Other(e.to_string()))?;
+    let file = archive
+        .strip_prefix(&project.root)
+        .unwrap_or(&archive)
+        .display()
+        .to_string();
+    for r in &results {
+        if let Some(err) = r.error.as_ref().filter(|_| !r.ok) {
+            report.diagnostics.push(Diagnostic::error(
+                "import-arm64",
+                if modules.is_empty() {
+                    file.clone()
+                } else {
+                    crate::venv::VENV_FILE_NAME.to_string()
+                },
+                format!(
+                    "`import {}` fails on the runtime's CPU and Python (aarch64, CPython 3.11): {}: {}",
+                    crate::output::escape(&r.module),
+                    err.kind,
+                    crate::output::escape(&err.message)
+                ),
+            ));
+        } else {
+            ctx.out
+                .debug(format!("import {} ok on aarch64 ({:.1} s)", r.module, r.seconds));
+        }
+    }
+    report.recount();
+    ctx.out.info(format!(
+        "imported {} of {} module(s) on aarch64",
+        results.iter().filter(|r| r.ok).count(),
+        results.len()
+    ));
+    Ok(())
+}
+
+impl CheckReport {
+    /// Recomputes the counts after diagnostics were added.
+    fn recount(&mut self) {
+        self.errors = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        self.warnings = self.diagnostics.len() - self.errors;
+        self.ok = self.errors == 0;
+    }
+}
+
+pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let project = Project::discover(&ctx.project_dir())?;
-    let report = check_project(&project)?;
+    let mut report = check_project(&project)?;
+    if args.import_on_arm64 {
+        import_on_arm64(ctx, &project, args, &mut report)?;
+    }
     if ctx.out.json {
         ctx.out.json(&report);
     } else {

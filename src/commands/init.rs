@@ -40,6 +40,10 @@ const FILES: &[(&str, &str)] = &[
         "samples/customers.csv",
         include_str!("../../templates/init/samples/customers.csv"),
     ),
+    (
+        "requirements.txt",
+        include_str!("../../templates/init/requirements.txt"),
+    ),
     (".gitignore", include_str!("../../templates/init/gitignore")),
 ];
 

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod hash;
 pub mod init;
 pub mod jobs;
+pub mod lock;
 pub mod publish;
 pub mod run;
 pub mod run_local;

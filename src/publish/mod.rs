@@ -101,7 +101,11 @@ pub async fn publish(
 
     // build
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| project.root.join("dist"));
-    let built = bundle::build(project, &out_dir)?;
+    let built = bundle::build_with(project, &out_dir, &mut |e| {
+        if let crate::venv::EnvEvent::Fetch(f) = e {
+            out.info(f.to_string());
+        }
+    })?;
     let placed: Vec<Placed> = built
         .artifacts
         .iter()
@@ -316,6 +320,11 @@ pub async fn publish(
                 version_id: u.version_id.clone().unwrap_or_default(),
             })
             .collect(),
+        wheels: built
+            .environment
+            .as_ref()
+            .map(|e| e.wheels.clone())
+            .unwrap_or_default(),
     };
     lock.write(&lock_path)?;
     out.info(format!("{:<11} wrote {}", "lock", lock_path.display()));

@@ -477,7 +477,10 @@ def run(spec, warnings):
     work = spec["work_dir"]
     precheck(entry_point)
     zip_path = None
-    if additional:
+    if spec.get("site_packages"):
+        # A venv archive crpack unpacked as environment/, as Spark does with #environment.
+        add_import_dirs(spec["site_packages"])
+    elif additional:
         kind = artifact_kind(additional)
         if kind == "zip":
             zip_path = additional

@@ -383,6 +383,10 @@ fn check_spec(spec: &RunSpec) -> Result<(), RunnerError> {
 struct HarnessSpec<'a> {
     entry_point: PathBuf,
     additional: Option<PathBuf>,
+    /// For a venv archive: its site-packages, already unpacked (safely, by crpack) under
+    /// `work_dir/environment/` as Spark unpacks `spark.archives=...#environment`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    site_packages: Vec<PathBuf>,
     tables: BTreeMap<&'a str, PathBuf>,
     parameters: Option<&'a BTreeMap<String, String>>,
     out_dir: PathBuf,
@@ -454,10 +458,24 @@ fn execute(
         .map_err(|e| RunnerError::Other(format!("cannot create a temporary directory: {e}")))?;
     let harness = work.path().join("crpack_harness.py");
     let spec_path = work.path().join("spec.json");
+    let mut venv_warnings = Vec::new();
+    let site_packages = match spec.additional.as_deref() {
+        Some(a) if artifact_kind(a) == Some(ArtifactKind::TarGz) => {
+            let (dirs, warnings) = unpack_environment(a, &work.path().join("environment"))?;
+            venv_warnings = warnings;
+            dirs
+        }
+        _ => Vec::new(),
+    };
     let result_path = work.path().join("result.json");
     let doc = HarnessSpec {
         entry_point: absolute(&spec.entry_point),
-        additional: spec.additional.as_deref().map(absolute),
+        additional: if site_packages.is_empty() {
+            spec.additional.as_deref().map(absolute)
+        } else {
+            None
+        },
+        site_packages,
         tables: spec
             .tables
             .iter()
@@ -546,9 +564,103 @@ fn execute(
             )));
         }
     };
-    let result: HarnessResult = serde_json::from_str(&text)
+    let mut result: HarnessResult = serde_json::from_str(&text)
         .map_err(|e| RunnerError::Other(format!("the local runner's result is not valid JSON: {e}")))?;
+    result.warnings.splice(0..0, venv_warnings);
     Ok((result, tail))
+}
+
+/// The ELF `e_machine` of the CPU this process runs on, when known.
+fn host_machine() -> Option<u16> {
+    match std::env::consts::ARCH {
+        "x86_64" | "x86" => Some(if cfg!(target_pointer_width = "64") { 62 } else { 3 }),
+        "aarch64" => Some(183),
+        "arm" => Some(40),
+        "riscv64" => Some(243),
+        "powerpc64" => Some(21),
+        "s390x" => Some(22),
+        _ => None,
+    }
+}
+
+/// Unpacks a venv archive into `dest` as Spark would (`#environment`), refusing members that
+/// would land outside it, and returns its site-packages directories plus warnings: the
+/// distributions whose native code is for another CPU than this host's (they run on Clean
+/// Rooms' aarch64, not here).
+fn unpack_environment(archive: &Path, dest: &Path) -> Result<(Vec<PathBuf>, Vec<String>), RunnerError> {
+    crate::venv::unpack::unpack_tar_gz(archive, dest).map_err(|e| {
+        RunnerError::Other(format!(
+            "cannot unpack the environment {}: {e}",
+            archive.display()
+        ))
+    })?;
+    let mut dirs = Vec::new();
+    let lib = dest.join("lib");
+    if let Ok(entries) = std::fs::read_dir(&lib) {
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        names.sort();
+        for p in names {
+            let is_python = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("python3"));
+            let site = p.join("site-packages");
+            if is_python && std::fs::symlink_metadata(&site).is_ok_and(|m| m.is_dir()) {
+                dirs.push(site);
+            }
+        }
+    }
+    if dirs.is_empty() {
+        return Err(RunnerError::Other(format!(
+            "the environment {} has no lib/python3*/site-packages; build it with crpack ([bundle] requirements) \
+             or venv-pack",
+            archive.display()
+        )));
+    }
+    let mut warnings = Vec::new();
+    let host = std::env::consts::ARCH;
+    let host_machine = host_machine();
+    let mut foreign: BTreeMap<String, String> = BTreeMap::new();
+    for site in &dirs {
+        for entry in walkdir::WalkDir::new(site).into_iter().filter_map(|e| e.ok()) {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let mut head = [0u8; 64];
+            let n = std::fs::File::open(entry.path())
+                .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                .unwrap_or(0);
+            if let crate::platform::Binary::Elf {
+                bits64,
+                little_endian,
+                machine,
+            } = crate::platform::identify(&head[..n])
+                && Some(machine) != host_machine
+            {
+                let arch = crate::platform::machine_name(machine, bits64, little_endian);
+                let rel = entry.path().strip_prefix(site).unwrap_or(entry.path());
+                let top = rel
+                    .components()
+                    .next()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                foreign.entry(top).or_insert(arch);
+            }
+        }
+    }
+    if !foreign.is_empty() {
+        let names: Vec<String> = foreign
+            .iter()
+            .map(|(pkg, arch)| format!("{} ({arch})", crate::output::escape(pkg)))
+            .collect();
+        warnings.push(format!(
+            "native code in the environment cannot load on this {host} machine: {}; importing these fails \
+             here although it works on Clean Rooms' Linux aarch64 (`crpack check --import-on-arm64` imports \
+             them on aarch64)",
+            names.join(", ")
+        ));
+    }
+    Ok((dirs, warnings))
 }
 
 /// Turns the harness's document into the run's outcome.

@@ -532,6 +532,27 @@ fn read_events(results: &Path) -> Result<Vec<Event>, EmulateError> {
     Ok(events)
 }
 
+/// The top-level modules a venv archive installs into `lib/python3.11/site-packages`, from
+/// its member names (for a prebuilt archive, whose inventory crpack did not make).
+pub fn archive_modules(archive: &Path) -> io::Result<Vec<String>> {
+    let prefix = format!("{}/", Target::clean_rooms().site_packages());
+    let file = fs::File::open(archive)?;
+    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file)));
+    let mut modules = std::collections::BTreeSet::new();
+    for entry in tar.entries()? {
+        let entry = entry?;
+        let path = entry.path()?;
+        let name = path.to_string_lossy();
+        let name = name.trim_start_matches("./");
+        if let Some(rel) = name.strip_prefix(&prefix)
+            && let Some(m) = super::build::top_level_module(rel.trim_end_matches('/'))
+        {
+            modules.insert(m);
+        }
+    }
+    Ok(modules.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,9 +561,14 @@ mod tests {
     use std::io::Write;
 
     /// The arm64 root of the tests: `CRPACK_TEST_ARM64_ROOT`. Unset, the test says so loudly and
-    /// is skipped; set to something unusable, the test fails.
+    /// is skipped, except in CI (`CI` set), where the test setup always makes one; set to
+    /// something unusable, the test fails.
     fn test_root() -> Option<Arm64Root> {
         let Some(path) = std::env::var_os("CRPACK_TEST_ARM64_ROOT") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the aarch64 tests: scripts/test.sh sets CRPACK_TEST_ARM64_ROOT"
+            );
             eprintln!(
                 "\n**********\n** skipped: run scripts/arm64-root.sh and set CRPACK_TEST_ARM64_ROOT \
                  to the root it prints\n**********\n"

@@ -302,7 +302,7 @@ pub enum FetchError {
     PipFailed { status: String, detail: String },
 
     #[error(
-        "{}:{line}: {requirement}: {wheel} has sha256 {actual}, but the requirement pins {}; nothing was cached. If the project really published new files, regenerate the lock; otherwise the file was tampered with on the way",
+        "{}:{line}: {requirement}: {wheel} has sha256 {actual}, but the requirement pins {}; nothing was cached. The pins may name only files for another platform (add the hash of the file for the runtime's Linux aarch64 / CPython 3.11, e.g. by regenerating the lock for that platform), or the project published new files (regenerate the lock); otherwise the file was tampered with on the way",
         file.display(),
         expected.iter().map(|d| d.to_hex()).collect::<Vec<_>>().join(" or ")
     )]

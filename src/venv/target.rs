@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// The interpreter and platform an environment is built for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// CPU architecture as in platform tags (`aarch64`).
     pub arch: String,
@@ -156,6 +156,20 @@ impl Target {
     }
 }
 
+/// As JSON: `{"arch": "aarch64", "glibc": "2.34", "python": "3.11", ...}`.
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Target", 5)?;
+        s.serialize_field("arch", &self.arch)?;
+        s.serialize_field("glibc", &format!("{}.{}", self.glibc.0, self.glibc.1))?;
+        s.serialize_field("python", &self.python_version())?;
+        s.serialize_field("python_full", &self.python_full)?;
+        s.serialize_field("interpreter", &self.interpreter)?;
+        s.end()
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -194,7 +208,10 @@ impl WheelName {
             [n, v, b, p, a, pl] => (*n, *v, Some(*b), *p, *a, *pl),
             _ => return None,
         };
-        if [name, version, python, abi, platform].iter().any(|s| s.is_empty()) {
+        if [name, version, python, abi, platform]
+            .iter()
+            .any(|s| s.is_empty())
+        {
             return None;
         }
         let split = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
@@ -277,15 +294,29 @@ mod tests {
 
     #[test]
     fn tags_for_the_runtime() {
-        assert!(fits("numpy-1.26.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"));
+        assert!(fits(
+            "numpy-1.26.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"
+        ));
         assert!(fits("six-1.16.0-py2.py3-none-any.whl"));
         assert!(fits("cryptography-43.0.0-cp39-abi3-manylinux_2_28_aarch64.whl"));
         assert!(fits("x-1.0-cp311-cp311-manylinux_2_34_aarch64.whl"));
         assert!(fits("x-1.0-py311-none-any.whl"));
-        assert!(!fits("x-1.0-cp311-cp311-manylinux_2_35_aarch64.whl"), "glibc too new");
-        assert!(!fits("x-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"), "another CPU");
-        assert!(!fits("x-1.0-cp312-cp312-manylinux_2_17_aarch64.whl"), "another Python");
-        assert!(!fits("x-1.0-cp312-abi3-manylinux_2_17_aarch64.whl"), "abi3 from a newer Python");
+        assert!(
+            !fits("x-1.0-cp311-cp311-manylinux_2_35_aarch64.whl"),
+            "glibc too new"
+        );
+        assert!(
+            !fits("x-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+            "another CPU"
+        );
+        assert!(
+            !fits("x-1.0-cp312-cp312-manylinux_2_17_aarch64.whl"),
+            "another Python"
+        );
+        assert!(
+            !fits("x-1.0-cp312-abi3-manylinux_2_17_aarch64.whl"),
+            "abi3 from a newer Python"
+        );
         assert!(!fits("x-1.0-cp311-cp311-musllinux_1_2_aarch64.whl"), "musl");
         assert!(!fits("x-1.0-cp311-cp311-linux_aarch64.whl"), "not a portable tag");
         assert!(!fits("x-1.0-py2-none-any.whl"));
@@ -296,8 +327,12 @@ mod tests {
     fn better_tags_rank_first() {
         let t = Target::default();
         let r = |n: &str| t.rank(&WheelName::parse(n).unwrap()).unwrap();
-        assert!(r("x-1-cp311-cp311-manylinux_2_28_aarch64.whl") < r("x-1-cp311-cp311-manylinux2014_aarch64.whl"));
-        assert!(r("x-1-cp311-cp311-manylinux2014_aarch64.whl") < r("x-1-cp39-abi3-manylinux_2_28_aarch64.whl"));
+        assert!(
+            r("x-1-cp311-cp311-manylinux_2_28_aarch64.whl") < r("x-1-cp311-cp311-manylinux2014_aarch64.whl")
+        );
+        assert!(
+            r("x-1-cp311-cp311-manylinux2014_aarch64.whl") < r("x-1-cp39-abi3-manylinux_2_28_aarch64.whl")
+        );
         assert!(r("x-1-cp39-abi3-manylinux2014_aarch64.whl") < r("x-1-py3-none-any.whl"));
     }
 

@@ -395,12 +395,13 @@ pub fn check_rebuild(
 ) -> Result<(Vec<ArtifactCheck>, tempfile::TempDir)> {
     let project = Project::discover(dir)?;
     let plan = Plan::resolve(&project, None)?;
-    let (epoch, dt) = bundle::zip_timestamp()?;
+    let stamp = bundle::Stamp::from_env()?;
+    let epoch = stamp.epoch;
     let temp = tempfile::Builder::new()
         .prefix("crpack-rebuild-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let built = bundle::build_into(&plan, temp.path(), dt)?;
+    let built = bundle::build_into(&plan, temp.path(), &stamp, &mut |_| {})?.artifacts;
     let mut checks = Vec::new();
     for exp in expected {
         match built.iter().find(|a| a.role == exp.role) {
