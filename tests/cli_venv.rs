@@ -643,3 +643,111 @@ fn lock_pins_for_the_runtime_then_builds() {
         "the same wheels give the same bytes"
     );
 }
+
+/// The author publishes an environment with wheels; the lock lists them; a reviewer rebuilds it
+/// from the author's project (`verify --source`) and gets the recorded hash; a project whose
+/// requirements changed is explained by distribution first.
+#[test]
+fn published_environments_rebuild_for_reviewers() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let dir = sb.project(tmp.path(), "templates/venv");
+    fs::write(
+        dir.join("requirements.txt"),
+        format!(
+            "--no-index\n--find-links {}\n{}\n",
+            wheels().display(),
+            pin("crpack-fixture-pure", PURE)
+        ),
+    )
+    .unwrap();
+    let as_who = |who: &crpack::sandbox::seed::SeededIdentity, dir: &Path, args: &[&str]| {
+        let mut cmd = crpack(args);
+        cmd.current_dir(dir).env("CRPACK_CACHE_DIR", &cache);
+        sb.as_identity(&mut cmd, who);
+        run(&mut cmd)
+    };
+    let published = as_who(&sb.seed.author.identity, &dir, &["--json", "publish"])
+        .expect(0)
+        .json();
+    let lock = &published["lock"];
+    assert_eq!(lock["wheels"][0]["file_name"], PURE, "{lock}");
+    assert_eq!(lock["wheels"][0]["sha256"], hash_of(PURE));
+    assert!(
+        lock["artifacts"][1]["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("/pyspark_venv.tar.gz")
+    );
+    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
+    let pm = sb.seed.provider.membership_id.clone();
+
+    // The reviewer's own checkout of the author's project, elsewhere, with an empty cache of
+    // their own: the same bytes.
+    let review = tmp.path().join("review");
+    copy_tree(&dir, &review);
+    fs::remove_dir_all(review.join("dist")).unwrap();
+    let src = review.display().to_string();
+    let verify = [
+        "--json",
+        "verify",
+        "--template",
+        &arn,
+        "--membership",
+        &pm,
+        "--source",
+        &src,
+    ];
+    let j = as_who(&sb.seed.provider.identity, &review, &verify)
+        .expect(0)
+        .json();
+    assert_eq!(j["checks"][1]["verdict"], "match", "{j}");
+
+    // The author adds a package: the rebuilt environment differs, explained by distribution.
+    let aws = sb.clients(&sb.seed.author.identity);
+    sb.rt
+        .block_on(crpack::commands::demo::grant_read(
+            &aws,
+            &sb.seed.bucket,
+            &sb.seed.provider.identity.account_id,
+        ))
+        .unwrap();
+    fs::write(
+        review.join("requirements.txt"),
+        format!(
+            "--no-index\n--find-links {}\n{}\n{}\n",
+            wheels().display(),
+            pin("crpack-fixture-pure", PURE),
+            pin("crpack-fixture-native", NATIVE_ARM)
+        ),
+    )
+    .unwrap();
+    let j = as_who(&sb.seed.provider.identity, &review, &verify)
+        .expect(1)
+        .json();
+    assert_eq!(j["checks"][1]["verdict"], "mismatch", "{j}");
+    let packages = &j["checks"][1]["explanation"]["packages"];
+    assert_eq!(packages[0]["change"], "added", "{}", j["checks"][1]);
+    assert_eq!(packages[0]["name"], "crpack_fixture_native");
+    let human = as_who(
+        &sb.seed.provider.identity,
+        &review,
+        &[
+            "verify",
+            "--template",
+            &arn,
+            "--membership",
+            &pm,
+            "--source",
+            &src,
+        ],
+    )
+    .expect(1);
+    let out = human.stdout();
+    let dists = out.find("distributions:").expect("distributions first");
+    let added = out
+        .find("added    crpack_fixture_native 1.0.0")
+        .expect("the added package");
+    assert!(dists < added, "{out}");
+}
