@@ -295,3 +295,57 @@ fn without_a_runtime_the_error_is_one_line_that_says_how_to_install() {
     }
     assert!(r.stdout().is_empty(), "{}", r.stdout());
 }
+
+/// An environment with native wheels for the runtime's aarch64: on this x86-64 machine the run
+/// names the package that cannot load here; when the lock also pins the host's wheel of the
+/// same version (a universal lock), the run uses a twin built from the same pins and says so.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn native_environments_run_on_a_host_twin_from_a_universal_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = scaffold(tmp.path());
+    let wheels = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wheels");
+    let hash = |f: &str| common::sha256_hex(&wheels.join(f));
+    let arm = "crpack_fixture_native-1.0.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl";
+    let x86 = "crpack_fixture_native-1.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+    let cache = tmp.path().join("cache");
+    let local = |hashes: &[&str]| {
+        let pins: String = hashes.iter().map(|h| format!(" --hash=sha256:{h}")).collect();
+        fs::write(
+            dir.join("requirements.txt"),
+            format!(
+                "--no-index\n--find-links {}\ncrpack-fixture-native==1.0.0{pins}\n",
+                wheels.display()
+            ),
+        )
+        .unwrap();
+        run(crpack(["--json", "run", "--local"])
+            .current_dir(&dir)
+            .env("CRPACK_PYTHON", python())
+            .env("CRPACK_CACHE_DIR", &cache))
+        .expect(0)
+    };
+    let aarch64_only = local(&[&hash(arm)]);
+    let warnings = aarch64_only.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("cannot load on this x86_64 machine: crpack_fixture_native (AArch64)"),
+        "{warnings}"
+    );
+    assert!(!aarch64_only.stderr().contains("host twin"));
+
+    let universal = local(&[&hash(arm), &hash(x86)]);
+    assert!(
+        universal
+            .stderr()
+            .contains("running on a host twin of the environment")
+            && universal.stderr().contains("x86_64"),
+        "{}",
+        universal.stderr()
+    );
+    let warnings = universal.json()["warnings"].to_string();
+    assert!(!warnings.contains("cannot load"), "{warnings}");
+    // The published environment is still the runtime's.
+    let record: Value =
+        serde_json::from_slice(&fs::read(dir.join("dist/crpack-build.json")).unwrap()).unwrap();
+    assert_eq!(record["environment"]["wheels"][0]["file_name"], arm);
+}

@@ -147,12 +147,32 @@ pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
         project.template.name,
         dist.display()
     ));
-    let built = bundle::build(&project, &dist)?;
-    let additional = built
+    let built = bundle::build_with(&project, &dist, &mut crate::commands::build::env_progress(ctx))?;
+    let mut additional = built
         .artifacts
         .iter()
         .find(|a| a.role == Role::Additional)
         .map(|a| a.path.clone());
+    // Native wheels for the runtime's aarch64 cannot load here: when the lock also pins wheels
+    // for this host (a universal lock), run on a twin built from the same pins for this machine.
+    let twin_dir = tempfile::Builder::new()
+        .prefix("crpack-twin-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut twin_note = None;
+    if let Some(env) = &built.environment
+        && let Some(twin) = host_twin(ctx, &project, env, &runtime.python_version, twin_dir.path())?
+    {
+        twin_note = Some(format!(
+            "running on a host twin of the environment: the same pins, with wheels for {} \
+             (the published environment is for {})",
+            twin.target, env.target
+        ));
+        additional = Some(twin_dir.path().join(&twin.file_name));
+    }
+    if let Some(note) = &twin_note {
+        ctx.out.info(note);
+    }
     let out_dir = match &args.out {
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
         None => project.root.join("out"),
@@ -231,6 +251,77 @@ pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::Success)
+}
+
+/// Builds the environment again for this host's CPU and Python from the same hash-pinned
+/// requirements, when the built one holds native code for another CPU and the lock pins host
+/// wheels too. `None` when no twin is needed or the lock cannot make one (the run then goes on
+/// with the runtime's environment and says which packages cannot load here).
+fn host_twin(
+    ctx: &Context,
+    project: &Project,
+    env: &crate::venv::EnvBuild,
+    python_version: &str,
+    dir: &Path,
+) -> Result<Option<crate::venv::EnvBuild>> {
+    let Some(arch) = host_wheel_arch() else {
+        return Ok(None);
+    };
+    if env.target.arch == arch || !env.wheels.iter().any(|w| w.native) {
+        return Ok(None);
+    }
+    let mut parts = python_version.split('.');
+    let (Some(Ok(major)), Some(Ok(minor))) = (
+        parts.next().map(str::parse::<u32>),
+        parts.next().map(str::parse::<u32>),
+    ) else {
+        return Ok(None);
+    };
+    let plan = bundle::Plan::resolve(project, Some(&project.root.join("dist")))?;
+    let bundle::Additional::Venv(venv) = plan.additional else {
+        return Ok(None);
+    };
+    let Some(reqs) = &venv.requirements else {
+        return Ok(None);
+    };
+    let mut target = venv.target.clone();
+    target.arch = arch.to_string();
+    target.python = (major, minor);
+    target.python_full = python_version.to_string();
+    target.interpreter = format!("/usr/bin/python{major}.{minor}");
+    // Only a lock that pins a file for this host can make a twin: the same versions, checked
+    // against the same hashes.
+    let reqs = crate::venv::requirements::parse_file(&reqs.files[0], &target)
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let twin_plan = crate::venv::VenvPlan {
+        target,
+        own: venv.own.clone(),
+        requirements: Some(reqs),
+    };
+    let dest = dir.join(crate::venv::VENV_FILE_NAME);
+    let stamp = bundle::Stamp::from_env()?;
+    match crate::venv::build::build(
+        &twin_plan,
+        &dest,
+        stamp.epoch.max(0) as u64,
+        &crate::venv::build::BuildOptions::from_env(),
+        &mut |_| {},
+    ) {
+        Ok(twin) => Ok(Some(twin)),
+        Err(e) => {
+            ctx.out.debug(format!("no host twin of the environment: {e}"));
+            Ok(None)
+        }
+    }
+}
+
+/// This machine's CPU as wheel platform tags name it, when wheels exist for it.
+fn host_wheel_arch() -> Option<&'static str> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some("x86_64"),
+        "aarch64" => Some("aarch64"),
+        _ => None,
+    }
 }
 
 fn print_result(ctx: &Context, root: &Path, r: &ResultSet) {
