@@ -409,6 +409,23 @@ impl From<crate::venv::EnvError> for BundleError {
     }
 }
 
+/// The distributions that take the room in an environment, largest first (for the message of
+/// an environment over the service's size limit).
+pub fn largest_packages(env: &EnvBuild) -> String {
+    let mut by_size: Vec<(u64, String)> = env
+        .wheels
+        .iter()
+        .map(|w| (w.installed_bytes, format!("{} {}", w.name, w.version)))
+        .collect();
+    by_size.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    by_size
+        .iter()
+        .take(5)
+        .map(|(s, n)| format!("{n} ({s} bytes installed)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The files that will make up the template, checked against the limits before any byte is
 /// read or written.
 #[derive(Debug, Clone)]
@@ -697,21 +714,7 @@ pub fn build_into(plan: &Plan, dir: &Path, stamp: &Stamp, events: &mut dyn FnMut
     let total: u64 = artifacts.iter().map(|a| a.size).sum();
     if total > limits::TOTAL_ARTIFACT_BYTES {
         let largest = match &environment {
-            // Name the packages that take the room, largest first.
-            Some(env) => {
-                let mut by_size: Vec<(u64, String)> = env
-                    .wheels
-                    .iter()
-                    .map(|w| (w.installed_bytes, format!("{} {}", w.name, w.version)))
-                    .collect();
-                by_size.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-                by_size
-                    .iter()
-                    .take(5)
-                    .map(|(s, n)| format!("{n} ({s} bytes installed)"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+            Some(env) => largest_packages(env),
             None => artifacts
                 .iter()
                 .map(|a| format!("{} ({} bytes)", a.file_name, a.size))
@@ -837,6 +840,46 @@ mod tests {
             z.by_name("p/a.py").unwrap().unix_mode().map(|m| m & 0o777),
             Some(0o644)
         );
+    }
+
+    #[test]
+    fn an_oversized_environment_names_its_largest_packages() {
+        let wheel = |name: &str, bytes: u64| crate::venv::WheelRecord {
+            name: name.into(),
+            version: "1.0".into(),
+            file_name: format!("{name}-1.0-py3-none-any.whl"),
+            sha256: crate::digest::Sha256Digest::of(name.as_bytes()),
+            url: None,
+            native: false,
+            license: None,
+            installed_bytes: bytes,
+            modules: vec![],
+        };
+        let env = EnvBuild {
+            file_name: "pyspark_venv.tar.gz".into(),
+            sha256: crate::digest::Sha256Digest::of(b""),
+            size: 2_000_000_000,
+            target: crate::venv::Target::default(),
+            wheels: ["a", "b", "c", "d", "e", "f"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| wheel(n, (i as u64 + 1) * 100))
+                .collect(),
+            own_modules: vec![],
+            entries: 0,
+        };
+        let text = largest_packages(&env);
+        assert!(
+            text.starts_with("f 1.0 (600 bytes installed), e 1.0 (500"),
+            "{text}"
+        );
+        assert!(!text.contains("a 1.0"), "five at most: {text}");
+        let err = BundleError::TooLarge {
+            total: env.size,
+            limit: limits::TOTAL_ARTIFACT_BYTES,
+            largest: text,
+        };
+        assert!(err.to_string().contains("largest: f 1.0"), "{err}");
     }
 
     #[test]

@@ -349,3 +349,51 @@ fn native_environments_run_on_a_host_twin_from_a_universal_lock() {
         serde_json::from_slice(&fs::read(dir.join("dist/crpack-build.json")).unwrap()).unwrap();
     assert_eq!(record["environment"]["wheels"][0]["file_name"], arm);
 }
+
+/// A prebuilt environment whose members would land outside it — a chain of links that each look
+/// inside but resolve to `/` once made, then a file written through it — is refused before
+/// anything is extracted, and nothing appears outside the run's directory.
+#[cfg(unix)]
+#[test]
+fn an_environment_that_escapes_its_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = scaffold(tmp.path());
+    let archive = dir.join("build/pyspark_venv.tar.gz");
+    fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    let gz = flate2::write::GzEncoder::new(fs::File::create(&archive).unwrap(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let mut link = |name: &str, target: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_cksum();
+        tar.append_link(&mut h, name, target).unwrap();
+    };
+    link("lib/python3.11/site-packages/a", ".");
+    link("lib/python3.11/site-packages/b", "a/..");
+    link("lib/python3.11/site-packages/c", "b/../../../..");
+    let marker = tmp.path().join("escaped-marker");
+    let through = format!(
+        "lib/python3.11/site-packages/c{}",
+        marker.display().to_string().replace("//", "/")
+    );
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, &through, &b"x\n"[..]).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let manifest = fs::read_to_string(dir.join("crpack.toml")).unwrap().replace(
+        "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]\nrequirements = \"requirements.txt\"",
+        "archive = \"build/pyspark_venv.tar.gz\"",
+    );
+    fs::write(dir.join("crpack.toml"), manifest).unwrap();
+    let r = crpack_in(&dir, &["run", "--local"]).expect(3);
+    assert!(
+        r.stderr().contains("cannot unpack the environment") && r.stderr().contains("site-packages/"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!marker.exists(), "nothing was written outside the environment");
+}

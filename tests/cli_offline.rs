@@ -562,3 +562,70 @@ fn check_warns_about_native_code_for_another_platform() {
     assert_eq!(native["file"], "build/pyspark_venv.tar.gz");
     assert!(native["message"].as_str().unwrap().contains("aarch64"));
 }
+
+/// A prebuilt archive that cannot be read (random bytes, truncated, ten bytes) is a check error,
+/// and every gzip member is read: a second member hides no foreign native code.
+#[test]
+fn unreadable_or_concatenated_archives_are_judged_whole() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    golden_copy(tmp.path());
+    let toml = fs::read_to_string(tmp.path().join("crpack.toml"))
+        .unwrap()
+        .replace(
+            "format = \"zip\"\ninclude = [\"lib/geo\", \"data/regions.csv\"]\nexclude = [\"**/tests/**\"]",
+            "archive = \"build/pyspark_venv.tar.gz\"",
+        );
+    fs::write(tmp.path().join("crpack.toml"), toml).unwrap();
+    fs::create_dir_all(tmp.path().join("build")).unwrap();
+    let archive = tmp.path().join("build/pyspark_venv.tar.gz");
+    let member = |name: &str, data: &[u8]| -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    };
+    let good = member("lib/python3.11/site-packages/six.py", b"x = 1\n");
+    let random: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    for (what, bytes) in [
+        ("random", random),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("ten bytes", good[..10].to_vec()),
+    ] {
+        fs::write(&archive, bytes).unwrap();
+        let j = run_in(tmp.path(), ["--json", "check"]).expect(3).json();
+        let unreadable = j["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "archive-unreadable" && d["severity"] == "error");
+        assert!(unreadable, "{what}: {j}");
+    }
+    // An x86-64 ELF in the second gzip member (`cat a.tar.gz b.tar.gz`).
+    let mut elf = vec![0u8; 64];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2; // 64-bit
+    elf[5] = 1; // little-endian
+    elf[18] = 62; // e_machine: x86-64
+    let mut both = member("lib/python3.11/site-packages/six.py", b"x = 1\n");
+    both.extend(member(
+        "lib/python3.11/site-packages/_fast.cpython-311-aarch64-linux-gnu.so",
+        &elf,
+    ));
+    fs::write(&archive, both).unwrap();
+    let j = run_in(tmp.path(), ["--json", "check"]).expect(0).json();
+    let arch = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "native-arch")
+        .unwrap_or_else(|| panic!("the second member was not read: {j}"));
+    assert!(arch["message"].as_str().unwrap().contains("_fast"), "{arch}");
+}

@@ -103,6 +103,12 @@ fn the_environment_is_byte_reproducible_and_pinned() {
     let file = fs::File::options().write(true).open(&f).unwrap();
     file.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000_000))
         .unwrap();
+    // Nor the permission bits a stricter umask gives (read-only for the owner here).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let first = build(&one, &tmp.path().join("cache-a"));
     let mut cmd = crpack_env(&two, &tmp.path().join("cache-b"), &["--json", "build"]);
     cmd.env("RAYON_NUM_THREADS", "1");

@@ -23,15 +23,12 @@ UNDECLARED_TABLE. Logs (Spark's and ours) go to stderr.
 import ast
 import datetime
 import decimal
-import glob
 import importlib.util
 import inspect
 import json
 import os
-import platform
 import shutil
 import sys
-import tarfile
 import traceback
 
 HARNESS_FILE = os.path.abspath(__file__)
@@ -179,49 +176,8 @@ def artifact_kind(path):
     return None
 
 
-def prepare_archive(archive, work_dir, warnings):
-    """Extracts the site-packages of a venv-pack .tar.gz; returns the directories to import from."""
-    dest = os.path.join(work_dir, "venv")
-    os.makedirs(dest, exist_ok=True)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = []
-            for m in tar.getmembers():
-                if "site-packages" not in m.name.split("/"):
-                    continue
-                if hasattr(tarfile, "data_filter"):
-                    try:
-                        m = tarfile.data_filter(m, dest)
-                    except tarfile.FilterError:
-                        continue
-                    if m is None:
-                        continue
-                elif m.name.startswith("/") or ".." in m.name.split("/") or m.issym() or m.islnk():
-                    continue
-                members.append(m)
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(dest, members=members, filter="fully_trusted")
-            else:
-                tar.extractall(dest, members=members)
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise InputError("cannot unpack the additional artifact %s: %s" % (archive, e))
-    dirs = sorted(glob.glob(os.path.join(dest, "lib", "python3*", "site-packages")))
-    dirs += sorted(glob.glob(os.path.join(dest, "*", "lib", "python3*", "site-packages")))
-    if not dirs:
-        raise InputError(
-            "the additional artifact %s has no lib/python3*/site-packages; build it with venv-pack "
-            "(python3 -m venv ... && pip install venv-pack && venv-pack -o pyspark_venv.tar.gz)" % archive
-        )
-    native = []
-    for d in dirs:
-        for root, _, files in os.walk(d):
-            native += [os.path.relpath(os.path.join(root, f), d) for f in files if f.endswith(".so")]
-    if native:
-        warnings.append(
-            "the venv archive holds %d native extension module(s) (e.g. %s): Clean Rooms needs them "
-            "built for Linux ARM64, and builds for another platform may not load on this machine "
-            "(%s %s)" % (len(native), sorted(native)[0], platform.system(), platform.machine())
-        )
+def check_site_packages(dirs, warnings):
+    """Warns when the environment's site-packages are for another Python than this one."""
     wanted = "python%d.%d" % sys.version_info[:2]
     for d in dirs:
         version = os.path.basename(os.path.dirname(d))
@@ -479,7 +435,7 @@ def run(spec, warnings):
     zip_path = None
     if spec.get("site_packages"):
         # A venv archive crpack unpacked as environment/, as Spark does with #environment.
-        add_import_dirs(spec["site_packages"])
+        add_import_dirs(check_site_packages(spec["site_packages"], warnings))
     elif additional:
         kind = artifact_kind(additional)
         if kind == "zip":
@@ -490,7 +446,8 @@ def run(spec, warnings):
                 shutil.copyfile(additional, zip_path)
             add_import_dirs([zip_path])
         elif kind == "tar.gz":
-            add_import_dirs(prepare_archive(additional, work, warnings))
+            # crpack unpacks environments itself (refusing members that would leave it).
+            raise InputError("the environment %s was not unpacked by crpack" % additional)
         else:
             raise InputError("the additional artifact %s is neither a zip nor a venv-pack .tar.gz" % additional)
 
