@@ -92,6 +92,23 @@ fn list_with_python(archive: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Python's tarfile (the `data` filter) unpacks the environment's site-packages into `dest`.
+fn unpack_site_packages(archive: &Path, dest: &Path) {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, tarfile\n\
+             t = tarfile.open(sys.argv[1])\n\
+             site = [m for m in t if m.name.startswith('lib/python3.11/site-packages/')]\n\
+             t.extractall(sys.argv[2], members=site, filter='data')",
+        ])
+        .arg(archive)
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(status.success(), "python's tarfile unpacks the environment");
+}
+
 #[test]
 fn the_environment_is_byte_reproducible_and_pinned() {
     let tmp = tempfile::tempdir().unwrap();
@@ -230,19 +247,7 @@ fn site_packages_equal_what_pip_installs() {
     );
     build(&dir, &tmp.path().join("cache"));
     let unpacked = tmp.path().join("unpacked");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, tarfile\n\
-             t = tarfile.open(sys.argv[1])\n\
-             site = [m for m in t if m.name.startswith('lib/python3.11/site-packages/')]\n\
-             t.extractall(sys.argv[2], members=site, filter='data')",
-        ])
-        .arg(dir.join("dist/pyspark_venv.tar.gz"))
-        .arg(&unpacked)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    unpack_site_packages(&dir.join("dist/pyspark_venv.tar.gz"), &unpacked);
     let pip_dir = tmp.path().join("pip");
     let out = Command::new("python3")
         .args([
@@ -561,19 +566,7 @@ fn a_real_native_environment_runs_on_aarch64() {
         "{numpy}"
     );
     let unpacked = tmp.path().join("env");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, tarfile\n\
-             t = tarfile.open(sys.argv[1])\n\
-             site = [m for m in t if m.name.startswith('lib/python3.11/site-packages/')]\n\
-             t.extractall(sys.argv[2], members=site, filter='data')",
-        ])
-        .arg(dir.join("dist/pyspark_venv.tar.gz"))
-        .arg(&unpacked)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    unpack_site_packages(&dir.join("dist/pyspark_venv.tar.gz"), &unpacked);
     let qemu = if Command::new("qemu-aarch64-static")
         .arg("--version")
         .output()
