@@ -481,13 +481,37 @@ fn no_color_and_pipes_get_plain_output() {
     golden_copy(tmp.path());
     let r = run_in(tmp.path(), ["build"]).expect(0);
     assert!(!r.stdout().contains('\u{1b}'), "no escape codes when piped");
+    // The fixture's zip format is a warning: its label is coloured when colour is forced, even
+    // into a pipe, and plain when it is refused.
     let forced = run_in(tmp.path(), ["--color", "always", "check"]).expect(0);
-    let _ = forced; // colour is only used for findings; the clean fixture has none
-    let r = run(crpack(["--color", "auto", "build"])
-        .current_dir(tmp.path())
-        .env("NO_COLOR", "1"))
-    .expect(0);
-    assert!(!r.stderr().contains('\u{1b}'));
+    assert!(forced.stdout().contains("\u{1b}["), "{:?}", forced.stdout());
+    let never = run_in(tmp.path(), ["--color", "never", "check"]).expect(0);
+    assert!(!never.stdout().contains('\u{1b}') && never.stdout().contains("warning["));
+}
+
+/// On a real terminal (`script` gives the process one), `auto` colours the findings unless
+/// `NO_COLOR` is set.
+#[cfg(target_os = "linux")]
+#[test]
+fn no_color_is_honoured_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    golden_copy(tmp.path());
+    let on_tty = |no_color: bool| {
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &format!("{} --color auto check", bin().display()), "/dev/null"])
+            .current_dir(tmp.path())
+            .env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.output().expect("script (util-linux) runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("warning\u{1b}[0m[zip-format]"), "{coloured:?}");
+    let plain = on_tty(true);
+    assert!(plain.contains("warning[") && !plain.contains('\u{1b}'), "{plain:?}");
 }
 
 #[test]

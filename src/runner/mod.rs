@@ -912,10 +912,9 @@ mod tests {
             ])
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: no python3 >= 3.9");
-            return None;
-        }
+        // python3 is part of the test setup (the README's test command installs it): a missing
+        // one fails these tests rather than passing them unchecked.
+        assert!(ok, "these tests need python3 >= 3.9 on PATH");
         let dir = tempfile::tempdir().unwrap();
         let s = spec(dir.path());
         std::fs::write(&s.entry_point, source).unwrap();
