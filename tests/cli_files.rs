@@ -1,14 +1,16 @@
-//! What crpack leaves on disk: no staging directories after a killed build, and the modes a
-//! plain create gives under the user's umask.
+//! What crpack leaves on disk: no staging directories after a killed build, the modes a plain
+//! create gives under the user's umask, and no temporary state after the sandbox is stopped by
+//! a signal.
 
 #![cfg(unix)]
 
 mod common;
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -239,5 +241,82 @@ fn the_lock_gets_the_mode_of_a_plain_create() {
         sb.as_identity(&mut cmd, &sb.seed.author.identity);
         run(&mut cmd).expect(0);
         assert_eq!(mode(&dir.join("crpack.lock")), want, "umask {mask}");
+    }
+}
+
+/// Starts `crpack --json sandbox` with its temporary directory under `tmpdir`; returns once it
+/// has printed where it listens.
+#[allow(clippy::zombie_processes)]
+fn start_sandbox(tmpdir: &Path) -> Child {
+    let mut child = crpack(["--json", "sandbox", "--listen", "127.0.0.1:0"])
+        .env("TMPDIR", tmpdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut doc = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("sandbox exited ({status:?}) before printing its endpoint: {doc}");
+        }
+        doc.push_str(&line);
+        if serde_json::from_str::<serde_json::Value>(&doc).is_ok() {
+            return child;
+        }
+    }
+}
+
+fn signal_and_wait(child: &mut Child, signal: &str) -> ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("the sandbox did not stop on SIG{signal}");
+}
+
+fn sandbox_dirs(tmpdir: &Path) -> Vec<String> {
+    fs::read_dir(tmpdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("crpack-sandbox-"))
+        .collect()
+}
+
+#[test]
+fn the_sandbox_stops_cleanly_on_sigterm_sighup_and_sigint() {
+    for signal in ["TERM", "HUP", "INT"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = start_sandbox(tmp.path());
+        assert_eq!(
+            sandbox_dirs(tmp.path()).len(),
+            1,
+            "the sandbox keeps its state under TMPDIR"
+        );
+        let status = signal_and_wait(&mut child, signal);
+        let mut stderr = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?}\n{stderr}");
+        assert!(stderr.contains("stopping the sandbox"), "{stderr}");
+        assert_eq!(
+            sandbox_dirs(tmp.path()),
+            Vec::<String>::new(),
+            "SIG{signal} removes the temporary state"
+        );
     }
 }
