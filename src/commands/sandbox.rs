@@ -1,4 +1,5 @@
-//! `crpack sandbox`: serve the local S3 + Clean Rooms endpoint until Ctrl-C.
+//! `crpack sandbox`: serve the local S3 + Clean Rooms endpoint until Ctrl-C, SIGTERM or SIGHUP;
+//! each stops it the same way, removing its temporary state.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ fn env_lines(endpoint: &str, who: &identity::Identity) -> Vec<String> {
 pub fn run(ctx: &Context, args: &SandboxArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
+        // Listening before the sandbox exists: a stop request that arrives while it starts is
+        // honoured once it has started, not answered by the default action (dying uncleaned).
+        let mut stop = StopSignals::install()?;
         let sb = Sandbox::start(SandboxOptions {
             listen: args.listen,
             data_dir: args.data.clone(),
@@ -117,11 +121,64 @@ pub fn run(ctx: &Context, args: &SandboxArgs) -> Result<ExitCode> {
             }
             ctx.out.info("press Ctrl-C to stop");
         }
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| Error::Other(format!("cannot wait for Ctrl-C: {e}")))?;
-        ctx.out.info("stopping the sandbox");
+        let why = stop.wait().await;
+        ctx.out.info(format!("stopping the sandbox ({why})"));
         sb.stop().await;
         Ok(ExitCode::Success)
     })
+}
+
+/// The signals that stop the sandbox cleanly.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers (inside the runtime).
+    fn install() -> Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| {
+                    Error::Other(format!(
+                        "cannot listen for {name} ({e}), so the sandbox could not stop cleanly; \
+                         check that signals are not blocked for crpack"
+                    ))
+                })
+            };
+            Ok(StopSignals {
+                interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+                terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+                hangup: listen(SignalKind::hangup(), "SIGHUP")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// Waits for the first stop request; returns its name.
+    async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "Ctrl-C",
+                _ = self.terminate.recv() => "SIGTERM",
+                _ = self.hangup.recv() => "SIGHUP",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                // Nothing can ask this process to stop cleanly: serve until it is killed.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
 }
