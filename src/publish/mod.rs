@@ -2,14 +2,19 @@
 //! lock. Rerunning with nothing changed uploads nothing and creates nothing; a run that died
 //! half-way finishes on the next run without duplicates (keys are content-addressed, uploads
 //! conditional, the template name derives from the definition, and the lock is written last,
-//! atomically).
+//! atomically). For the same reason a lost CreateAnalysisTemplate answer, or a concurrent
+//! publish of the same definition, ends on the one template holding the derived name, once its
+//! definition is checked to be ours.
 
 pub mod template;
 pub mod upload;
 
 use std::path::PathBuf;
 
-use aws_sdk_cleanrooms::types::{AnalysisTemplate, AnalyticsEngine, MemberAbility, MembershipStatus};
+use aws_sdk_cleanrooms::operation::create_analysis_template::CreateAnalysisTemplateError;
+use aws_sdk_cleanrooms::types::{
+    AnalysisTemplate, AnalyticsEngine, ConflictExceptionReason, MemberAbility, MembershipStatus,
+};
 use aws_sdk_s3::types::BucketVersioningStatus;
 use serde::Serialize;
 
@@ -255,21 +260,8 @@ pub async fn publish(
         });
     }
 
-    // register (or find the template an interrupted run created)
-    let (template, action) = match find_by_name(aws, &cfg.membership_id, &name).await? {
-        Some(t) => {
-            out.info(format!(
-                "{:<11} found {} from an earlier run",
-                "register",
-                t.arn()
-            ));
-            (t, "reused")
-        }
-        None => (create(aws, &definition, &name).await?, "created"),
-    };
-    if action == "created" {
-        out.info(format!("{:<11} created {}", "register", template.arn()));
-    }
+    // register (or find the template an interrupted run, a lost answer or a twin created)
+    let (template, action) = register(aws, &definition, &name, out).await?;
 
     // cross-check
     let recorded = RecordedHashes::from_metadata(template.source_metadata());
@@ -470,7 +462,97 @@ async fn find_by_name(aws: &Aws, membership_id: &str, name: &str) -> Result<Opti
     Ok(None)
 }
 
-async fn create(aws: &Aws, def: &Definition, name: &str) -> Result<AnalysisTemplate> {
+/// Finds the template under the derived name or creates it; returns it with `created` or
+/// `reused`. The name is a digest of the whole definition, so a template already holding it is
+/// ours when its definition equals ours: an interrupted run's, one created by an attempt whose
+/// answer was lost (the SDK's retry then gets a ConflictException), or a concurrent publish's.
+/// Those are reused; one that differs is refused.
+async fn register(
+    aws: &Aws,
+    def: &Definition,
+    name: &str,
+    out: &Output,
+) -> Result<(AnalysisTemplate, &'static str)> {
+    if let Some(t) = find_by_name(aws, &def.membership_id, name).await? {
+        ensure_same(def, &t)?;
+        out.info(format!(
+            "{:<11} found {} already registered under this name (by an earlier run or a concurrent \
+             publish), with this definition",
+            "register",
+            t.arn()
+        ));
+        return Ok((t, "reused"));
+    }
+    match create(aws, def, name).await? {
+        Created::New(t) => {
+            out.info(format!("{:<11} created {}", "register", t.arn()));
+            Ok((*t, "created"))
+        }
+        Created::Conflict {
+            error,
+            already_exists,
+        } => {
+            // Eventually consistent listings may trail the write that took the name.
+            let mut attempt = 0;
+            let found = loop {
+                match find_by_name(aws, &def.membership_id, name).await? {
+                    Some(t) => break Some(t),
+                    None if already_exists && attempt < CONFLICT_LOOKUPS => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt))).await;
+                    }
+                    None => break None,
+                }
+            };
+            // Not under this name: the conflict has another cause; report it as the service said.
+            let t = found.ok_or(error)?;
+            ensure_same(def, &t)?;
+            out.info(format!(
+                "{:<11} found {} after CreateAnalysisTemplate answered that the name is taken (by an attempt \
+                 whose answer was lost, or by a concurrent publish); its definition is this one",
+                "register",
+                t.arn()
+            ));
+            Ok((t, "reused"))
+        }
+    }
+}
+
+/// Extra ListAnalysisTemplates rounds after an ALREADY_EXISTS conflict finds nothing.
+const CONFLICT_LOOKUPS: u32 = 2;
+
+/// An existing template under the derived name must be this definition.
+fn ensure_same(def: &Definition, t: &AnalysisTemplate) -> Result<()> {
+    let differences = def.differences(t);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "membership {} already has a template named {} ({}) that differs from this definition: {}. The name \
+         derives from a digest of the definition, so that template was made some other way (by hand or by \
+         another tool) and crpack will not take it for this one. Delete it (`aws cleanrooms \
+         delete-analysis-template --membership-identifier {} --analysis-template-identifier {}`) or change \
+         [template] name, then publish again",
+        def.membership_id,
+        t.name(),
+        t.arn(),
+        differences.join("; "),
+        def.membership_id,
+        t.id()
+    )))
+}
+
+/// What CreateAnalysisTemplate did.
+enum Created {
+    New(Box<AnalysisTemplate>),
+    /// A ConflictException, described; `already_exists` when its reason is ALREADY_EXISTS.
+    Conflict {
+        error: Error,
+        already_exists: bool,
+    },
+}
+
+async fn create(aws: &Aws, def: &Definition, name: &str) -> Result<Created> {
     let res = aws
         .cleanrooms
         .create_analysis_template()
@@ -492,8 +574,18 @@ async fn create(aws: &Aws, def: &Definition, name: &str) -> Result<AnalysisTempl
     match res {
         Ok(o) => o
             .analysis_template
+            .map(|t| Created::New(Box::new(t)))
             .ok_or_else(|| Error::Remote("CreateAnalysisTemplate: empty response".into())),
-        Err(e) => Err(aws::describe(&format!("CreateAnalysisTemplate {name}"), &e)),
+        Err(e) => {
+            let error = aws::describe(&format!("CreateAnalysisTemplate {name}"), &e);
+            match e.as_service_error() {
+                Some(CreateAnalysisTemplateError::ConflictException(c)) => Ok(Created::Conflict {
+                    error,
+                    already_exists: c.reason() == Some(&ConflictExceptionReason::AlreadyExists),
+                }),
+                _ => Err(error),
+            }
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cleanrooms::types::{
     AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisSourceMetadata,
-    AnalysisTemplateArtifact, AnalysisTemplateArtifacts, ErrorMessageConfiguration, ErrorMessageType,
-    ParameterType, S3Location,
+    AnalysisTemplate, AnalysisTemplateArtifact, AnalysisTemplateArtifacts, ErrorMessageConfiguration,
+    ErrorMessageType, ParameterType, S3Location,
 };
 use serde::Serialize;
 
@@ -145,6 +145,150 @@ impl Definition {
                 .map(Some)
                 .map_err(|e| Error::Other(e.to_string())),
         }
+    }
+}
+
+impl Definition {
+    /// How an existing template differs from this definition, one message per differing field
+    /// (empty when it is this definition): format, source (entry point, additional artifacts,
+    /// role), referenced tables, parameters (names, types, defaults), error messages, and the
+    /// hashes recorded in `sourceMetadata`. Description and tags are not compared: the
+    /// description can be edited after creation and tags are not part of the template.
+    pub fn differences(&self, t: &AnalysisTemplate) -> Vec<String> {
+        let mut out = Vec::new();
+        if t.format().as_str() != self.format {
+            out.push(format!(
+                "format: the existing template has {}, ours is {}",
+                t.format().as_str(),
+                self.format
+            ));
+        }
+
+        let location = |a: &AnalysisTemplateArtifact| match a.location() {
+            Some(l) => format!("s3://{}/{}", l.bucket(), l.key()),
+            None => "(no location)".to_string(),
+        };
+        let ours = |role: Role| {
+            self.artifact(role)
+                .map(|p| format!("s3://{}/{}", p.bucket, p.key))
+        };
+        match t.source() {
+            Some(AnalysisSource::Artifacts(a)) => {
+                let theirs = a.entry_point().map(location);
+                if theirs != ours(Role::EntryPoint) {
+                    out.push(format!(
+                        "source entry point: the existing template has {}, ours is {}",
+                        theirs.as_deref().unwrap_or("none"),
+                        ours(Role::EntryPoint).as_deref().unwrap_or("none")
+                    ));
+                }
+                let theirs: Vec<String> = a.additional_artifacts().iter().map(location).collect();
+                let ours: Vec<String> = ours(Role::Additional).into_iter().collect();
+                if theirs != ours {
+                    let list = |v: &[String]| {
+                        if v.is_empty() {
+                            "none".to_string()
+                        } else {
+                            v.join(", ")
+                        }
+                    };
+                    out.push(format!(
+                        "source additional artifacts: the existing template has {}, ours {}",
+                        list(&theirs),
+                        list(&ours)
+                    ));
+                }
+                if a.role_arn() != self.role_arn {
+                    out.push(format!(
+                        "role: the existing template reads its artifacts with {}, ours is {}",
+                        a.role_arn(),
+                        self.role_arn
+                    ));
+                }
+            }
+            Some(AnalysisSource::Text(_)) => {
+                out.push("source: the existing template has SQL text, ours is artifacts in S3".into())
+            }
+            _ => out.push("source: the existing template has no artifacts, ours is artifacts in S3".into()),
+        }
+
+        // Which tables a template may read does not depend on their order.
+        let mut theirs: Vec<&str> = t
+            .schema()
+            .map(|s| s.referenced_tables().iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut ours: Vec<&str> = self.referenced_tables.iter().map(String::as_str).collect();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        if theirs != ours {
+            out.push(format!(
+                "referenced tables: the existing template has [{}], ours [{}]",
+                theirs.join(", "),
+                ours.join(", ")
+            ));
+        }
+
+        let theirs = t.analysis_parameters();
+        for (name, default) in &self.parameters {
+            match theirs.iter().find(|p| p.name() == name) {
+                None => out.push(format!(
+                    "parameter {name}: the existing template does not have it"
+                )),
+                Some(p) => {
+                    if *p.r#type() != ParameterType::String {
+                        out.push(format!(
+                            "parameter {name} type: the existing template has {}, ours is STRING",
+                            p.r#type().as_str()
+                        ));
+                    }
+                    if p.default_value() != default.as_deref() {
+                        let show =
+                            |d: Option<&str>| d.map(|d| format!("{d:?}")).unwrap_or_else(|| "none".into());
+                        out.push(format!(
+                            "parameter {name} default: the existing template has {}, ours {}",
+                            show(p.default_value()),
+                            show(default.as_deref())
+                        ));
+                    }
+                }
+            }
+        }
+        for p in theirs {
+            if !self.parameters.iter().any(|(n, _)| n == p.name()) {
+                out.push(format!(
+                    "parameter {}: the existing template has it, ours does not",
+                    p.name()
+                ));
+            }
+        }
+
+        let theirs = match t.error_message_configuration().map(|c| c.r#type()) {
+            None => "basic".to_string(),
+            Some(ErrorMessageType::Detailed) => "detailed".to_string(),
+            Some(other) => other.as_str().to_ascii_lowercase(),
+        };
+        let ours = match self.error_messages {
+            ErrorMessages::Basic => "basic",
+            ErrorMessages::Detailed => "detailed",
+        };
+        if theirs != ours {
+            out.push(format!(
+                "error messages: the existing template has {theirs}, ours {ours}"
+            ));
+        }
+
+        let local: Vec<(Role, &str, Sha256Digest)> = self
+            .artifacts
+            .iter()
+            .map(|a| (a.role, a.file_name.as_str(), a.sha256))
+            .collect();
+        out.extend(
+            RecordedHashes::from_metadata(t.source_metadata())
+                .mismatches(&local)
+                .into_iter()
+                .map(|m| format!("sourceMetadata: {m}")),
+        );
+        out
     }
 }
 
@@ -287,5 +431,115 @@ mod tests {
         assert!(m[0].contains("b.zip"));
         let m = rec.mismatches(&[(Role::EntryPoint, "e.py", sha)]);
         assert_eq!(m.len(), 1, "an extra recorded hash is a difference: {m:?}");
+    }
+
+    /// The template the service would hold for `d`.
+    fn registered(d: &Definition) -> AnalysisTemplate {
+        let hashes = |p: &Placed| {
+            aws_sdk_cleanrooms::types::Hash::builder()
+                .sha256(p.sha256.to_hex())
+                .build()
+        };
+        let mut meta = aws_sdk_cleanrooms::types::AnalysisTemplateArtifactMetadata::builder()
+            .entry_point_hash(hashes(d.artifact(Role::EntryPoint).unwrap()));
+        if let Some(a) = d.artifact(Role::Additional) {
+            meta = meta.additional_artifact_hashes(hashes(a));
+        }
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        AnalysisTemplate::builder()
+            .id("t")
+            .arn("arn:aws:cleanrooms:us-east-1:111111111111:membership/m/analysistemplate/t")
+            .collaboration_id("c")
+            .collaboration_arn("arn:aws:cleanrooms:us-east-1:111111111111:collaboration/c")
+            .membership_id("m")
+            .membership_arn("arn:aws:cleanrooms:us-east-1:111111111111:membership/m")
+            .name(d.registered_name())
+            .create_time(now)
+            .update_time(now)
+            .schema(d.schema())
+            .format(AnalysisFormat::Pyspark10)
+            .source(d.source().unwrap())
+            .source_metadata(AnalysisSourceMetadata::Artifacts(meta.build()))
+            .set_analysis_parameters(d.parameters().unwrap())
+            .set_error_message_configuration(d.error_message_configuration().unwrap())
+            .build()
+            .unwrap()
+    }
+
+    fn full_def() -> Definition {
+        let mut d = def("audience-overlap", b"one");
+        d.referenced_tables = vec!["orders".into(), "customers".into()];
+        d.parameters = vec![
+            ("min_customers".into(), Some("1".into())),
+            ("segment".into(), None),
+        ];
+        d.artifacts.push(placed(Role::Additional, b"venv"));
+        d.artifacts[1].key = "k2".into();
+        d
+    }
+
+    #[test]
+    fn the_same_definition_has_no_differences() {
+        let d = full_def();
+        assert_eq!(d.differences(&registered(&d)), Vec::<String>::new());
+        // The order of referenced tables does not matter.
+        let mut swapped = d.clone();
+        swapped.referenced_tables.reverse();
+        assert!(d.differences(&registered(&swapped)).is_empty());
+        let mut detailed = d.clone();
+        detailed.error_messages = ErrorMessages::Detailed;
+        assert!(detailed.differences(&registered(&detailed)).is_empty());
+    }
+
+    #[test]
+    fn every_differing_field_is_named() {
+        let ours = full_def();
+        let mut other = ours.clone();
+        other.parameters[0].1 = Some("5".into());
+        other.parameters.push(("extra".into(), None));
+        other.referenced_tables.pop();
+        other.role_arn = "arn:aws:iam::111111111111:role/other".into();
+        other.error_messages = ErrorMessages::Detailed;
+        other.artifacts[0].key = "elsewhere.py".into();
+        other.artifacts[1] = placed(Role::Additional, b"other venv");
+        let d = ours.differences(&registered(&other));
+        let has = |s: &str| d.iter().any(|m| m.starts_with(s));
+        assert!(
+            has("parameter min_customers default: the existing template has \"5\", ours \"1\""),
+            "{d:#?}"
+        );
+        assert!(has("parameter extra: the existing template has it"), "{d:#?}");
+        assert!(has("referenced tables:"), "{d:#?}");
+        assert!(has("role:"), "{d:#?}");
+        assert!(
+            has("error messages: the existing template has detailed, ours basic"),
+            "{d:#?}"
+        );
+        assert!(
+            has("source entry point: the existing template has s3://b/elsewhere.py"),
+            "{d:#?}"
+        );
+        assert!(has("sourceMetadata: additional"), "{d:#?}");
+        assert!(!has("format"), "{d:#?}");
+        assert!(
+            has("source additional artifacts: the existing template has s3://b/k,"),
+            "{d:#?}"
+        );
+        assert_eq!(d.len(), 8, "{d:#?}");
+
+        let mut fewer = ours.clone();
+        fewer.artifacts.pop();
+        fewer.parameters.remove(1);
+        let d = ours.differences(&registered(&fewer));
+        let has = |s: &str| d.iter().any(|m| m.starts_with(s));
+        assert!(
+            has("source additional artifacts: the existing template has none, ours s3://b/k2"),
+            "{d:#?}"
+        );
+        assert!(
+            has("parameter segment: the existing template does not have it"),
+            "{d:#?}"
+        );
+        assert!(has("sourceMetadata:"), "{d:#?}");
     }
 }
