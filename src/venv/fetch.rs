@@ -539,11 +539,17 @@ pub fn lock_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "requirements.txt".into());
-    let staged = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io_err(&dir))?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // A new lock gets the mode a plain create gives (the umask applies); copying an existing
+        // one below keeps its mode.
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let staged = builder.tempfile_in(&dir).map_err(io_err(&dir))?;
     if output.exists() {
         fs::copy(output, staged.path()).map_err(io_err(output))?;
     }
@@ -578,7 +584,6 @@ pub fn lock_with(
         output: output.to_path_buf(),
         source: Box::new(e),
     })?;
-    set_mode(staged.path(), 0o644).map_err(io_err(staged.path()))?;
     staged.persist(output).map_err(|e| LockError::Io {
         path: output.to_path_buf(),
         source: e.error,
