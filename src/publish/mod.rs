@@ -4,6 +4,7 @@
 //! conditional, the template name derives from the definition, and the lock is written last,
 //! atomically).
 
+pub mod tables;
 pub mod template;
 pub mod upload;
 
