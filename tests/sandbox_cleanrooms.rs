@@ -1466,11 +1466,13 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
                 .membership_identifier(&info.author.membership_id)
                 .format(cr::AnalysisFormat::Pyspark10)
                 .schema(
+                    // Not a TableAlias (a trailing hyphen). A well-formed name of a table that is
+                    // not associated yet is accepted, like the service does (sandbox_unassociated.rs).
                     cr::AnalysisSchema::builder()
-                        .referenced_tables("payments")
+                        .referenced_tables("payments-")
                         .build(),
                 )
-                .name("unknown table")
+                .name("malformed table")
                 .source(pyspark_source(
                     &info,
                     "templates/analysis-1.py",

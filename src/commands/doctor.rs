@@ -29,8 +29,11 @@ pub struct DoctorArgs {
 pub struct Check {
     pub name: String,
     pub ok: bool,
+    /// Passed, but something needs doing before it all works (`ok` stays true: a warning does
+    /// not fail `doctor`).
+    pub warning: bool,
     pub detail: String,
-    /// How to fix it (failed checks).
+    /// How to fix it (failed checks and warnings).
     pub fix: Option<String>,
 }
 
@@ -38,6 +41,7 @@ fn pass(name: &str, detail: impl Into<String>) -> Check {
     Check {
         name: name.into(),
         ok: true,
+        warning: false,
         detail: detail.into(),
         fix: None,
     }
@@ -47,6 +51,17 @@ fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check 
     Check {
         name: name.into(),
         ok: false,
+        warning: false,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        ok: true,
+        warning: true,
         detail: detail.into(),
         fix: Some(fix.into()),
     }
@@ -213,12 +228,20 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
                     Some(s) => s,
                     None => continue,
                 },
+                // Clean Rooms accepts templates naming tables to be associated later, so this
+                // does not block publishing; a job cannot read the table until it is associated.
                 Err(e) if aws::status(&e) == Some(404) => {
-                    checks.push(fail(
+                    checks.push(warn(
                         &name,
-                        "not in the collaboration's schemas",
-                        "the table's owner must associate it (CreateConfiguredTableAssociation) under this name, \
-                         or fix referenced_tables",
+                        format!(
+                            "not associated with collaboration {collab_id} yet: templates may name it, \
+                             but a job cannot read it until it is"
+                        ),
+                        format!(
+                            "the table's owner must associate its configured table with the collaboration \
+                             under the name {table} (CreateConfiguredTableAssociation), or fix referenced_tables \
+                             in crpack.toml"
+                        ),
                     ));
                     continue;
                 }
@@ -311,10 +334,12 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
         ctx.out.json(&serde_json::json!({"ok": ok, "checks": checks}));
     } else {
         for c in &checks {
-            let mark = if c.ok {
-                ctx.out.good("ok  ")
-            } else {
+            let mark = if !c.ok {
                 ctx.out.bad("FAIL")
+            } else if c.warning {
+                ctx.out.caution("warn")
+            } else {
+                ctx.out.good("ok  ")
             };
             ctx.out.line(format!("{mark} {:<24} {}", c.name, c.detail));
             if let Some(f) = &c.fix {

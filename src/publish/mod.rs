@@ -6,6 +6,7 @@
 //! publish of the same definition, ends on the one template holding the derived name, once its
 //! definition is checked to be ours.
 
+pub mod tables;
 pub mod template;
 pub mod upload;
 

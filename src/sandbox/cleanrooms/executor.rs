@@ -46,7 +46,7 @@
 //! | code | when |
 //! |---|---|
 //! | `ANALYSIS_TEMPLATE_NOT_ALLOWED` | a referenced table does not allow the template (no `CUSTOM` rule, the ARN not in `allowedAnalyses`, or no `DIRECT_JOB` analysis method); the message names the table |
-//! | `TABLE_NOT_FOUND` | a referenced table is no longer associated with the collaboration, or its configured table is gone |
+//! | `RESOURCE_NOT_FOUND` | a referenced table is not associated with the collaboration (not yet: templates may name tables to be associated later; or no longer), or its configured table is gone; the message names the table and the fix |
 //! | `ARTIFACT_VERIFICATION_FAILED` | a pinned artifact version is gone, unreadable, or no longer hashes to the recorded SHA-256; the message names `s3://bucket/key` and the version |
 //! | `TABLE_DATA_NOT_FOUND` | a table's data object (see step 3) is missing or unreadable, or the table is not a Glue table |
 //! | `SCRIPT_ERROR` | the runner reported a contract violation (message `<runner code>: <message>`) or the script raised (its message; the traceback too when the template's `errorMessageConfiguration` is `DETAILED`) |
@@ -90,7 +90,10 @@ pub(crate) const ACTIVE_STATUSES: [&str; 2] = ["SUBMITTED", "STARTED"];
 /// The stable `error.code` values (see the module documentation).
 pub mod codes {
     pub const ANALYSIS_TEMPLATE_NOT_ALLOWED: &str = "ANALYSIS_TEMPLATE_NOT_ALLOWED";
-    pub const TABLE_NOT_FOUND: &str = "TABLE_NOT_FOUND";
+    /// A referenced table is not associated with the collaboration, or its configured table is
+    /// gone. One of the codes the API reference documents for `ProtectedJobError.code` ("a
+    /// referenced resource doesn't exist"); see `check_tables`.
+    pub const RESOURCE_NOT_FOUND: &str = "RESOURCE_NOT_FOUND";
     pub const ARTIFACT_VERIFICATION_FAILED: &str = "ARTIFACT_VERIFICATION_FAILED";
     pub const TABLE_DATA_NOT_FOUND: &str = "TABLE_DATA_NOT_FOUND";
     pub const SCRIPT_ERROR: &str = "SCRIPT_ERROR";
@@ -425,21 +428,35 @@ fn check_tables(
 ) -> Result<Vec<TablePlan>, Failure> {
     let mut plans = Vec::new();
     for name in referenced {
+        // CreateAnalysisTemplate accepts tables that are not associated yet, so the job is where
+        // an unassociated table surfaces. The API reference documents these values of
+        // `ProtectedJobError.code`: MALFORMED_SCRIPT, RESOURCE_NOT_FOUND ("a referenced resource
+        // doesn't exist"), INVALID_RESOURCE (it exists but cannot be used), RESOURCE_ACCESS_DENIED
+        // (a permission is missing), INSUFFICIENT_COMPUTE, TRANSIENT_ERROR, INTERNAL_ERROR and
+        // UNKNOWN_ERROR. A table name with no association in the collaboration is a referenced
+        // resource that does not exist there, so RESOURCE_NOT_FOUND: not INVALID_RESOURCE (there
+        // is nothing to be misconfigured) and not RESOURCE_ACCESS_DENIED (that is what the
+        // analysis rule check below is about). Starting the job again after the owner associates
+        // the table succeeds, so the message says exactly that.
         let association = state
             .associations
             .iter()
             .find(|a| a.collaboration_id == collaboration_id && s(&a.doc, "name") == name)
             .ok_or_else(|| {
                 failure(
-                    codes::TABLE_NOT_FOUND,
-                    format!("table {name} is not associated with collaboration {collaboration_id}"),
+                    codes::RESOURCE_NOT_FOUND,
+                    format!(
+                        "table {name} is not associated with collaboration {collaboration_id}: analysis template {template_arn} references it, but no member has associated a configured table under that name; the table's owner must associate it (CreateConfiguredTableAssociation with name {name}), then start the job again"
+                    ),
                 )
             })?;
         let table_id = s(&association.doc, "configuredTableId");
         let table = state.table(table_id).ok_or_else(|| {
             failure(
-                codes::TABLE_NOT_FOUND,
-                format!("table {name}: configured table {table_id} no longer exists"),
+                codes::RESOURCE_NOT_FOUND,
+                format!(
+                    "table {name}: configured table {table_id} no longer exists; its owner must associate an existing configured table as {name}, then start the job again"
+                ),
             )
         })?;
         table_allows(&table.doc, &table.rules, name, template_arn, runner_account)

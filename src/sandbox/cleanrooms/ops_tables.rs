@@ -563,13 +563,3 @@ pub(crate) fn list_schemas(inner: &Inner, caller: &Identity, input: &Doc) -> Res
     })?;
     page_response("ListSchemas", "schemaSummaries", items, input)
 }
-
-/// The names of the schemas (table associations) of a collaboration.
-pub(crate) fn schema_names(state: &State, collaboration_id: &str) -> Vec<String> {
-    state
-        .associations
-        .iter()
-        .filter(|a| a.collaboration_id == collaboration_id)
-        .map(|a| s(&a.doc, "name").to_string())
-        .collect()
-}

@@ -6,9 +6,15 @@
 //! membership (exists, is the caller's, is active), format against source (`SQL` needs
 //! `source.text`, `PYSPARK_1_0` needs `source.artifacts`, a `SPARK` collaboration and a creator
 //! who can receive results, as the user guide requires), unique
-//! parameter names, referenced tables (a PySpark template may only reference the
-//! collaboration's tables), a unique name within the membership (`ConflictException`), and
-//! finally reads every artifact from S3 to pin its version and SHA-256.
+//! parameter names, a unique name within the membership (`ConflictException`), and finally
+//! reads every artifact from S3 to pin its version and SHA-256.
+//!
+//! Referenced tables are checked against the model only (`TableAlias`): like the service, the
+//! sandbox accepts a template that names a table no member has associated with the
+//! collaboration yet (the console offers "tables to be associated later"; the model's
+//! `AnalysisTemplateValidationStatusDetail` only *recommends* associating tables first). Such a
+//! table cannot be read until it is associated: a protected job on the template fails when it
+//! starts (see the [`executor`](super::executor)).
 
 use serde_json::{Value, json};
 
@@ -17,7 +23,6 @@ use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::model::model;
 use super::ops_collab::{own_membership, readable_collaboration};
-use super::ops_tables::schema_names;
 use super::state::{Doc, State, TemplateRec, s};
 use super::{Inner, arn, copy_members, new_id, now, page_response};
 use crate::sandbox::identity::Identity;
@@ -124,29 +129,6 @@ fn precheck(state: &State, caller: &Identity, input: &Doc) -> Result<Target, Api
             return Err(ApiError::invalid(format!(
                 "the creator of a PYSPARK_1_0 analysis template must be the member who receives results: membership {membership_id} lacks CAN_RECEIVE_RESULTS"
             )));
-        }
-        let tables = schema_names(state, collaboration_id);
-        let referenced = input
-            .get("schema")
-            .and_then(|sc| sc.get("referencedTables"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (i, t) in referenced.iter().enumerate() {
-            let t = t.as_str().unwrap_or_default();
-            if !tables.iter().any(|n| n == t) {
-                return Err(ApiError::field(
-                    &format!("schema.referencedTables.{}.member", i + 1),
-                    format!(
-                        "table {t} is not in collaboration {collaboration_id} (its tables: {})",
-                        if tables.is_empty() {
-                            "none".to_string()
-                        } else {
-                            tables.join(", ")
-                        }
-                    ),
-                ));
-            }
         }
     }
     if let Some(params) = input.get("analysisParameters").and_then(Value::as_array) {
