@@ -498,9 +498,13 @@ fn no_color_is_honoured_on_a_terminal() {
     golden_copy(tmp.path());
     let on_tty = |no_color: bool| {
         let mut cmd = std::process::Command::new("script");
-        cmd.args(["-qec", &format!("{} --color auto check", bin().display()), "/dev/null"])
-            .current_dir(tmp.path())
-            .env_remove("NO_COLOR");
+        cmd.args([
+            "-qec",
+            &format!("{} --color auto check", bin().display()),
+            "/dev/null",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("NO_COLOR");
         if no_color {
             cmd.env("NO_COLOR", "1");
         }
@@ -511,7 +515,10 @@ fn no_color_is_honoured_on_a_terminal() {
     let coloured = on_tty(false);
     assert!(coloured.contains("warning\u{1b}[0m[zip-format]"), "{coloured:?}");
     let plain = on_tty(true);
-    assert!(plain.contains("warning[") && !plain.contains('\u{1b}'), "{plain:?}");
+    assert!(
+        plain.contains("warning[") && !plain.contains('\u{1b}'),
+        "{plain:?}"
+    );
 }
 
 #[test]

@@ -433,3 +433,27 @@ fn a_malformed_table_name_is_still_refused() {
     assert!(e.is_validation_exception(), "{text}");
     assert!(text.contains("schema.referencedTables"), "{text}");
 }
+
+/// `crpack publish` registers a template naming a table no member has associated yet, and says
+/// which one, with the fix.
+#[test]
+fn publish_warns_about_tables_to_be_associated_later() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), "templates/later");
+    let toml = std::fs::read_to_string(dir.join("crpack.toml")).unwrap().replace(
+        "referenced_tables = [\"orders\", \"customers\"]",
+        "referenced_tables = [\"orders\", \"customers\", \"payments\"]",
+    );
+    assert!(toml.contains("\"payments\"]"), "{toml}");
+    std::fs::write(dir.join("crpack.toml"), toml).unwrap();
+    let r = sb.author(&dir, &["--json", "publish"]).expect(0);
+    let json = r.json();
+    assert_eq!(json["template_action"], "created");
+    let warnings = json["warnings"].to_string();
+    assert!(
+        warnings.contains("not associated with the collaboration yet: payments"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("orders,") && !warnings.contains("customers;"), "{warnings}");
+}

@@ -225,6 +225,22 @@ pub async fn publish(
 
     // preflight
     let collaboration_id = preflight(aws, &cfg.bucket, &cfg.membership_id, out, &mut warnings).await?;
+    // The service accepts tables to be associated later; a job cannot read them until then.
+    let missing =
+        tables::unassociated_tables(aws, &cfg.membership_id, &project.template.referenced_tables).await?;
+    if !missing.is_empty() {
+        let w = format!(
+            "referenced table(s) not associated with the collaboration yet: {}; the template is accepted, but \
+             jobs cannot read them until each table's owner associates its configured table under that name",
+            missing
+                .iter()
+                .map(|t| crate::output::escape(t).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        out.warn(&w);
+        warnings.push(w);
+    }
 
     // upload
     let mut uploads = Vec::new();
