@@ -24,6 +24,7 @@ use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 use crate::digest::{Hasher, Sha256Digest};
+use crate::output::escape;
 
 /// At most this many entries are read from one archive.
 pub const MAX_ENTRIES: usize = 200_000;
@@ -237,36 +238,73 @@ fn package_changes(expected: &[&str], actual: &[&str], changes: &[EntryChange]) 
 /// Why an archive could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error("{}: not a zip or a gzip-compressed tar archive", path.display())]
-    NotAnArchive { path: PathBuf },
-    #[error("{}: corrupt {format}: {reason}", path.display())]
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    NotAnArchive {
+        path: PathBuf,
+    },
     Corrupt {
         path: PathBuf,
         format: &'static str,
         reason: String,
     },
-    #[error("{}: cannot read this {format}: {reason}", path.display())]
     Unsupported {
         path: PathBuf,
         format: &'static str,
         reason: String,
     },
-    #[error(
-        "{}: more than {limit} entries; crpack stops reading there (a broken or hostile archive?)",
-        path.display()
-    )]
-    TooManyEntries { path: PathBuf, limit: usize },
-    #[error(
-        "{}: {what} exceed {limit} bytes; crpack stops reading there (a zip bomb or a hostile archive?)",
-        path.display()
-    )]
+    TooManyEntries {
+        path: PathBuf,
+        limit: usize,
+    },
     TooLarge {
         path: PathBuf,
         what: &'static str,
         limit: u64,
     },
+}
+
+impl ExplainError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ExplainError::Io { path, .. }
+            | ExplainError::NotAnArchive { path }
+            | ExplainError::Corrupt { path, .. }
+            | ExplainError::Unsupported { path, .. }
+            | ExplainError::TooManyEntries { path, .. }
+            | ExplainError::TooLarge { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path (for callers that name the file another way, e.g. by
+    /// the S3 object a temporary file was downloaded from).
+    pub fn reason(&self) -> String {
+        match self {
+            ExplainError::Io { source, .. } => source.to_string(),
+            ExplainError::NotAnArchive { .. } => "not a zip or a gzip-compressed tar archive".to_string(),
+            ExplainError::Corrupt { format, reason, .. } => format!("corrupt {format}: {reason}"),
+            ExplainError::Unsupported { format, reason, .. } => {
+                format!("cannot read this {format}: {reason}")
+            }
+            ExplainError::TooManyEntries { limit, .. } => {
+                format!(
+                    "more than {limit} entries; crpack stops reading there (a broken or hostile archive?)"
+                )
+            }
+            ExplainError::TooLarge { what, limit, .. } => format!(
+                "{what} exceed {limit} bytes; crpack stops reading there (a zip bomb or a hostile archive?)"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for ExplainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path().display(), self.reason())
+    }
 }
 
 /// The bounds applied while reading one archive (the `MAX_*` constants; smaller in tests).
@@ -1797,29 +1835,18 @@ fn summary(diff: &ArchiveDiff) -> String {
     line
 }
 
-/// Control characters (terminal escapes in hostile names) shown escaped.
-fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Human lines for the report: one per change, one per archive-level difference, then the
-/// summary.
+/// summary. Entry names, versions and header text come from the archives, so every control and
+/// format character in a line (a terminal escape, a bidirectional override) is shown escaped.
 pub fn render(diff: &ArchiveDiff) -> Vec<String> {
+    let printable = |line: String| escape(&line).into_owned();
     let mut lines =
         Vec::with_capacity(diff.packages.len() + diff.changes.len() + diff.archive_level.len() + 2);
     if !diff.packages.is_empty() {
         lines.push("  distributions:".to_string());
     }
     for p in &diff.packages {
-        lines.push(match p {
+        lines.push(printable(match p {
             PackageChange::Added { name, version } => format!("    added    {name} {version}"),
             PackageChange::Removed { name, version } => format!("    removed  {name} {version}"),
             PackageChange::Version {
@@ -1830,7 +1857,7 @@ pub fn render(diff: &ArchiveDiff) -> Vec<String> {
             PackageChange::Files { name, version } => {
                 format!("    files    {name} {version}: same version, different installed files")
             }
-        });
+        }));
     }
     if !diff.packages.is_empty() && !diff.changes.is_empty() {
         lines.push("  files:".to_string());
@@ -1867,12 +1894,12 @@ pub fn render(diff: &ArchiveDiff) -> Vec<String> {
                 format!("  metadata {name}  {}", differences.join("; "))
             }
         };
-        lines.push(printable(&line));
+        lines.push(printable(line));
     }
     for level in &diff.archive_level {
-        lines.push(printable(&format!("  archive  {level}")));
+        lines.push(printable(format!("  archive  {level}")));
     }
-    lines.push(diff.summary.clone());
+    lines.push(printable(diff.summary.clone()));
     lines
 }
 
@@ -2760,6 +2787,39 @@ mod tests {
     }
 
     #[test]
+    fn render_escapes_bidirectional_controls_in_names_and_distributions() {
+        let digest = Sha256Digest::of(b"x");
+        let diff = ArchiveDiff {
+            expected_kind: "tar.gz".into(),
+            actual_kind: "tar.gz".into(),
+            changes: vec![EntryChange::Added {
+                name: "evil4\u{202E}gnp.py".into(),
+                size: 1,
+                sha256: digest,
+            }],
+            identical_entries: 0,
+            summary: "0 changed, 1 added, 0 removed, 0 differ only in metadata".into(),
+            order_differs: false,
+            archive_level: vec!["gzip comment \"a\u{2066}b\" → none".into()],
+            packages: vec![PackageChange::Added {
+                name: "pkg\u{200B}".into(),
+                version: "1.0\u{202E}".into(),
+            }],
+        };
+        let lines = render(&diff);
+        assert_eq!(lines[1], "    added    pkg\\u{200B} 1.0\\u{202E}");
+        assert!(
+            lines[3].starts_with("  added    evil4\\u{202E}gnp.py  1 bytes"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[4], "  archive  gzip comment \"a\\u{2066}b\" → none");
+        assert!(
+            lines.iter().all(|l| !l.chars().any(crate::output::is_invisible)),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn render_escapes_control_characters_and_serde_tags_changes() {
         let diff = ArchiveDiff {
             expected_kind: "zip".into(),
@@ -2771,7 +2831,10 @@ mod tests {
             archive_level: vec![],
             packages: Vec::new(),
         };
-        assert_eq!(render(&diff)[0], "  metadata evil\\u{1b}[2J.py  mode 0644 → 0755");
+        assert_eq!(
+            render(&diff)[0],
+            "  metadata evil\\u{001B}[2J.py  mode 0644 → 0755"
+        );
         let json = serde_json::to_value(&diff.changes[0]).unwrap();
         assert_eq!(
             json,

@@ -23,8 +23,23 @@ pub enum ProjectError {
         start.display()
     )]
     NotFound { start: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}; check that it is a readable file", path.display())]
     Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{}:{line}: not UTF-8 text: invalid UTF-8 at byte offset {offset} (line {line}, byte {column} of \
+         the line); TOML files must be UTF-8: re-save the file as UTF-8 (e.g. with `iconv -f latin1 -t utf-8`) \
+         or retype the character there",
+        path.display()
+    )]
+    NotUtf8 {
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 1-based byte within that line.
+        column: usize,
+        /// 0-based byte offset in the file.
+        offset: usize,
+    },
     #[error("{}: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("{}:{line}: `{key}`: {message}", path.display())]
@@ -46,6 +61,19 @@ pub enum ErrorMessages {
     /// Detailed messages; they may expose data to the result receiver, so every data provider
     /// must approve the template.
     Detailed,
+}
+
+/// Where the first byte that is not UTF-8 lies, as line, byte within the line and offset.
+fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> ProjectError {
+    let offset = e.valid_up_to();
+    let before = &bytes[..offset];
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    ProjectError::NotUtf8 {
+        path: path.to_path_buf(),
+        line: before.iter().filter(|b| **b == b'\n').count() + 1,
+        column: offset - line_start + 1,
+        offset,
+    }
 }
 
 // ---- The file as written (spans kept for error lines) ----
@@ -258,10 +286,11 @@ impl Project {
 
     /// Loads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Project, ProjectError> {
-        let text = fs::read_to_string(path).map_err(|source| ProjectError::Read {
+        let bytes = fs::read(path).map_err(|source| ProjectError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))?;
         let root = std::path::absolute(path)
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -792,6 +821,31 @@ enum BundleFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_located() {
+        let bytes = b"[template]\nname = \"caf\xe9\"\n".to_vec();
+        let e = String::from_utf8(bytes.clone()).unwrap_err().utf8_error();
+        let err = not_utf8(Path::new("crpack.toml"), &bytes, e);
+        assert!(
+            matches!(
+                err,
+                ProjectError::NotUtf8 {
+                    line: 2,
+                    column: 12,
+                    offset: 22,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("crpack.toml:2: not UTF-8 text"), "{text}");
+        assert!(
+            text.contains("byte offset 22") && text.contains("iconv"),
+            "{text}"
+        );
+    }
 
     const GOOD: &str = r#"
 [template]

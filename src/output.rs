@@ -93,19 +93,20 @@ impl Output {
         }
     }
 
-    /// A warning on stderr (shown even with `-q`).
+    /// A warning on stderr (shown even with `-q`). Control and format characters in the text
+    /// are escaped (line breaks and tabs kept): warnings quote names and service messages.
     pub fn warn(&self, text: impl AsRef<str>) {
         let label = self.paint_err(
             "warning",
             Style::new().bold().fg_color(Some(AnsiColor::Yellow.into())),
         );
-        eprintln!("{label}: {}", text.as_ref());
+        eprintln!("{label}: {}", escape_text(text.as_ref()));
     }
 
-    /// An error on stderr.
+    /// An error on stderr, escaped like [`Output::warn`].
     pub fn error(&self, text: impl AsRef<str>) {
         let label = self.paint_err("error", Style::new().bold().fg_color(Some(AnsiColor::Red.into())));
-        eprintln!("{label}: {}", text.as_ref());
+        eprintln!("{label}: {}", escape_text(text.as_ref()));
     }
 
     /// The JSON result document on stdout (only with `--json`).
@@ -275,9 +276,36 @@ pub fn escape(name: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Free text that may span lines (an error, a warning), safe to print: like [`escape`], but line
+/// feeds and tabs are kept as they are.
+pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| is_invisible(c) && !matches!(c, '\n' | '\t');
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod escape_tests {
-    use super::escape;
+    use super::{escape, escape_text};
+
+    #[test]
+    fn text_keeps_its_lines() {
+        assert_eq!(escape_text("a\n\tb"), "a\n\tb");
+        assert_eq!(
+            escape_text("x\u{202E}y\r\x1b[2J\n"),
+            "x\\u{202E}y\\u{000D}\\u{001B}[2J\n"
+        );
+    }
 
     #[test]
     fn controls_and_bidi_are_escaped() {

@@ -9,6 +9,7 @@ use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
 use crate::commands::verify::{SourceArgs, print_report};
 use crate::error::{Error, ExitCode, Result};
+use crate::output::escape;
 use crate::report::VerifyReport;
 use crate::verify::policy::Policy;
 use crate::verify::rules::{self, Change, TableOutcome};
@@ -69,7 +70,9 @@ struct ApproveJson<'a> {
     tables: &'a [TableOutcome],
 }
 
+/// One line per table; table names come from the service and are escaped.
 fn print_tables(ctx: &Context, tables: &[TableOutcome], arn: &str) {
+    let arn = escape(arn);
     for t in tables {
         let what = match t.action.as_str() {
             "added" => format!("allowed {arn}"),
@@ -77,9 +80,9 @@ fn print_tables(ctx: &Context, tables: &[TableOutcome], arn: &str) {
             "already_approved" => "already allows this template: nothing changed".to_string(),
             "not_approved" => "does not allow this template: nothing changed".to_string(),
             "not_yours" => "belongs to another member: skipped".to_string(),
-            other => other.to_string(),
+            other => escape(other).into_owned(),
         };
-        ctx.out.line(format!("table {:<16} {what}", t.table));
+        ctx.out.line(format!("table {:<16} {what}", escape(&t.table)));
     }
 }
 
@@ -90,6 +93,7 @@ fn selected(named: &[String], referenced: &[String]) -> Result<(Vec<String>, boo
     }
     for n in named {
         if !referenced.contains(n) {
+            let referenced: Vec<_> = referenced.iter().map(|r| escape(r)).collect();
             return Err(Error::Usage(format!(
                 "the template does not reference table {n:?} (it references: {})",
                 referenced.join(", ")
@@ -133,7 +137,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
         } else {
             print_report(ctx, &report);
             for v in &violations {
-                ctx.out.line(format!("{} {v}", ctx.out.bad("policy")));
+                ctx.out.line(format!("{} {}", ctx.out.bad("policy"), escape(v)));
             }
             if go {
                 print_tables(ctx, &tables, &args.which.template);

@@ -5,6 +5,8 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_cleanrooms::types::{
     AnalysisMethod, AnalyticsEngine, MemberAbility, MembershipStatus, SelectedAnalysisMethod,
 };
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::types::BucketVersioningStatus;
 use serde::Serialize;
 
@@ -13,6 +15,7 @@ use crate::cli::{AwsArgs, Context};
 use crate::error::{ExitCode, Result};
 use crate::jobs::arn_account;
 use crate::manifest::Project;
+use crate::output::{escape, escape_text};
 use crate::validate;
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,20 @@ fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check 
         warning: true,
         detail: detail.into(),
         fix: Some(fix.into()),
+    }
+}
+
+/// The fix for a failed call: `when_refused` when the service answered and refused (a client
+/// error: the resource, the name or the permission is wrong); otherwise there was no usable
+/// answer (network, endpoint, throttling, an unparsable response) and the message says why.
+fn remote_fix<E>(err: &SdkError<E, HttpResponse>, when_refused: &str) -> String {
+    match (err, aws::status(err)) {
+        (SdkError::ServiceError(_), Some(s)) if (400..500).contains(&s) && s != 429 => {
+            when_refused.to_string()
+        }
+        _ => "fix what the message names (the endpoint, the network, or wait out throttling), then run \
+              crpack doctor again"
+            .to_string(),
     }
 }
 
@@ -122,7 +139,7 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
             Err(e) => checks.push(fail(
                 name,
                 aws::describe(&format!("GetBucketVersioning {}", p.bucket), &e).to_string(),
-                "create the bucket or fix [publish] bucket",
+                remote_fix(&e, "create the bucket or fix [publish] bucket"),
             )),
         }
     }
@@ -136,13 +153,30 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
         ));
         return checks;
     };
-    let m = match aws::membership(aws, membership).await {
-        Ok(m) => m,
+    let found = aws
+        .cleanrooms
+        .get_membership()
+        .membership_identifier(membership)
+        .send()
+        .await;
+    let m = match found.map(|o| o.membership) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            checks.push(fail(
+                "membership",
+                format!("GetMembership {membership}: empty response"),
+                "check that the endpoint is the Clean Rooms service (AWS_ENDPOINT_URL)",
+            ));
+            return checks;
+        }
         Err(e) => {
             checks.push(fail(
                 "membership",
-                e.to_string(),
-                "check the membership id and that these credentials belong to its account",
+                aws::describe(&format!("GetMembership {membership}"), &e).to_string(),
+                remote_fix(
+                    &e,
+                    "check the membership id and that these credentials belong to its account",
+                ),
             ));
             return checks;
         }
@@ -208,7 +242,7 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
         Err(e) => checks.push(fail(
             "analytics engine",
             aws::describe(&format!("GetCollaboration {collab_id}"), &e).to_string(),
-            "check access to the collaboration",
+            remote_fix(&e, "check access to the collaboration"),
         )),
     }
 
@@ -249,7 +283,10 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
                     checks.push(fail(
                         &name,
                         aws::describe(&format!("GetSchema {table}"), &e).to_string(),
-                        "retry",
+                        remote_fix(
+                            &e,
+                            "check the table name in referenced_tables and access to the collaboration",
+                        ),
                     ));
                     continue;
                 }
@@ -267,7 +304,7 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
                 .flat_map(|d| {
                     d.reasons()
                         .iter()
-                        .map(|r| format!("{}: {}", r.code().as_str(), r.message()))
+                        .map(|r| format!("{}: {}", escape(r.code().as_str()), escape(r.message())))
                 })
                 .collect();
             let ready = s
@@ -341,9 +378,15 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
             } else {
                 ctx.out.good("ok  ")
             };
-            ctx.out.line(format!("{mark} {:<24} {}", c.name, c.detail));
+            // Details quote service responses and names: escaped, their own line breaks kept
+            // (a crpack.toml syntax error spans lines).
+            ctx.out.line(format!(
+                "{mark} {:<24} {}",
+                escape(&c.name),
+                escape_text(&c.detail)
+            ));
             if let Some(f) = &c.fix {
-                ctx.out.line(format!("     {:<24} fix: {f}", ""));
+                ctx.out.line(format!("     {:<24} fix: {}", "", escape_text(f)));
             }
         }
     }

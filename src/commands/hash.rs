@@ -31,23 +31,41 @@ struct HashFailure {
     message: String,
 }
 
-/// The bytes `sha256sum` prints for a path: names with `\`, LF or CR are escaped and the line
-/// is prefixed with `\`.
+/// The line `sha256sum` prints for a path, made safe for a terminal. `sha256sum` marks a line
+/// whose name it escaped with a leading `\`, and escapes `\` as `\\`, LF as `\n` and CR as `\r`;
+/// crpack does the same, and on such a line also shows every other control or format character
+/// (bidirectional overrides, zero-width characters, terminal escapes; not the tab), which
+/// `sha256sum` prints raw, as `\u{XXXX}`. Names without those characters, and bytes that are not
+/// UTF-8, are printed exactly as `sha256sum` prints them.
 pub fn sha256sum_line(digest: &Sha256Digest, path: &Path) -> Vec<u8> {
     let raw = path_bytes(path);
-    let needs_escape = raw.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'));
+    let hidden = |c: char| c != '\t' && crate::output::is_invisible(c);
+    let needs_escape = raw.utf8_chunks().any(|chunk| {
+        chunk
+            .valid()
+            .chars()
+            .any(|c| matches!(c, '\\' | '\n' | '\r') || hidden(c))
+    });
     let mut line = Vec::with_capacity(raw.len() + 68);
     if needs_escape {
         line.push(b'\\');
     }
     line.extend_from_slice(digest.to_hex().as_bytes());
     line.extend_from_slice(b"  ");
-    for &b in &raw {
-        match (needs_escape, b) {
-            (true, b'\\') => line.extend_from_slice(b"\\\\"),
-            (true, b'\n') => line.extend_from_slice(b"\\n"),
-            (true, b'\r') => line.extend_from_slice(b"\\r"),
-            _ => line.push(b),
+    if !needs_escape {
+        line.extend_from_slice(&raw);
+    } else {
+        for chunk in raw.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\\' => line.extend_from_slice(b"\\\\"),
+                    '\n' => line.extend_from_slice(b"\\n"),
+                    '\r' => line.extend_from_slice(b"\\r"),
+                    c if hidden(c) => line.extend_from_slice(format!("\\u{{{:04X}}}", c as u32).as_bytes()),
+                    c => line.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            line.extend_from_slice(chunk.invalid());
         }
     }
     line.push(b'\n');
@@ -114,7 +132,9 @@ pub fn run(ctx: &Context, args: &HashArgs) -> Result<ExitCode> {
             }
             Err(e) => {
                 let message = io_message(&e);
-                ctx.out.error(format!("{}: {message}", path.display()));
+                let name = path.display().to_string();
+                ctx.out
+                    .error(format!("{}: {message}", crate::output::escape(&name)));
                 failures.push(HashFailure {
                     path: path.display().to_string(),
                     message,
@@ -159,5 +179,39 @@ mod tests {
             sha256sum_line(&d, Path::new("c\rr")),
             format!("\\{hex}  c\\rr\n").into_bytes()
         );
+        assert_eq!(
+            sha256sum_line(&d, Path::new("tab\there")),
+            format!("{hex}  tab\there\n").into_bytes()
+        );
+    }
+
+    #[test]
+    fn invisible_characters_are_escaped_on_an_escaped_line() {
+        let d = Sha256Digest::of(b"x");
+        let hex = d.to_hex();
+        assert_eq!(
+            sha256sum_line(&d, Path::new("evil4\u{202E}gnp.py")),
+            format!("\\{hex}  evil4\\u{{202E}}gnp.py\n").into_bytes()
+        );
+        assert_eq!(
+            sha256sum_line(&d, Path::new("a\\b\x1b[2J")),
+            format!("\\{hex}  a\\\\b\\u{{001B}}[2J\n").into_bytes()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn bytes_that_are_not_utf8_stay_as_they_are() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = Sha256Digest::of(b"x");
+        let hex = d.to_hex();
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9");
+        let mut want = format!("{hex}  caf").into_bytes();
+        want.extend_from_slice(b"\xe9\n");
+        assert_eq!(sha256sum_line(&d, Path::new(name)), want);
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9\n");
+        let mut want = format!("\\{hex}  caf").into_bytes();
+        want.extend_from_slice(b"\xe9\\n\n");
+        assert_eq!(sha256sum_line(&d, Path::new(name)), want);
     }
 }

@@ -7,7 +7,7 @@ use crate::cli::{AwsArgs, Context};
 use crate::commands::run::print_job;
 use crate::error::{ExitCode, Result};
 use crate::jobs;
-use crate::output::table;
+use crate::output::{escape, table};
 
 #[derive(Debug, clap::Args)]
 pub struct JobsArgs {
@@ -84,10 +84,13 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
                     ctx.out.json(&serde_json::json!({"ok": true, "jobs": list}));
                 } else {
                     let mut rows = vec![vec!["JOB".into(), "STATUS".into(), "CREATED".into()]];
-                    rows.extend(
-                        list.iter()
-                            .map(|j| vec![j.id.clone(), j.status.clone(), j.created.clone()]),
-                    );
+                    rows.extend(list.iter().map(|j| {
+                        vec![
+                            escape(&j.id).into_owned(),
+                            escape(&j.status).into_owned(),
+                            escape(&j.created).into_owned(),
+                        ]
+                    }));
                     table(&rows).into_iter().for_each(|l| ctx.out.line(l));
                     ctx.out.info(format!("{} job(s)", list.len()));
                 }
@@ -115,7 +118,8 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
                 if ctx.out.json {
                     ctx.out.json(&serde_json::json!({"ok": true, "job": j}));
                 } else {
-                    ctx.out.line(format!("job {} is {}", j.id, j.status));
+                    ctx.out
+                        .line(format!("job {} is {}", escape(&j.id), escape(&j.status)));
                 }
                 Ok(ExitCode::Success)
             }

@@ -9,7 +9,7 @@ use crate::cli::{AwsArgs, Context};
 use crate::commands::run_local::{self, LocalArgs};
 use crate::error::{Error, ExitCode, Result};
 use crate::jobs::{self, JobReport, WorkerType};
-use crate::output::Output;
+use crate::output::{Output, escape};
 use crate::verify::{self, Target};
 
 #[derive(Debug, clap::Args)]
@@ -41,19 +41,20 @@ pub struct RunArgs {
     pub aws: AwsArgs,
 }
 
-/// Prints a job for humans.
+/// Prints a job for humans. Everything in it came from the service, so it is escaped.
 pub fn print_job(out: &Output, j: &JobReport) {
+    let status = escape(&j.status);
     let status = match j.status.as_str() {
-        "SUCCESS" => out.good(&j.status),
-        "FAILED" | "CANCELLED" => out.bad(&j.status),
-        _ => j.status.clone(),
+        "SUCCESS" => out.good(&status),
+        "FAILED" | "CANCELLED" => out.bad(&status),
+        _ => status.into_owned(),
     };
-    out.line(format!("job       {}", j.id));
+    out.line(format!("job       {}", escape(&j.id)));
     out.line(format!("status    {status}"));
     if let Some(t) = &j.template_arn {
-        out.line(format!("template  {t}"));
+        out.line(format!("template  {}", escape(t)));
     }
-    out.line(format!("created   {}", j.created));
+    out.line(format!("created   {}", escape(&j.created)));
     if let Some(d) = j.duration_ms {
         out.line(format!("duration  {:.1} s", d as f64 / 1000.0));
     }
@@ -61,16 +62,17 @@ pub fn print_job(out: &Output, j: &JobReport) {
         out.line(format!("billed    {u:.3} CRPU"));
     }
     if let Some(l) = &j.result_location {
-        out.line(format!("results   {l}"));
+        out.line(format!("results   {}", escape(l)));
     }
     if !j.result_members.is_empty() {
+        let members: Vec<_> = j.result_members.iter().map(|m| escape(m)).collect();
         out.line(format!(
             "results   delivered to account(s) {}",
-            j.result_members.join(", ")
+            members.join(", ")
         ));
     }
     if let (Some(c), Some(m)) = (&j.error_code, &j.error_message) {
-        out.line(format!("error     {c}: {m}"));
+        out.line(format!("error     {}: {}", escape(c), escape(m)));
     }
 }
 
@@ -116,13 +118,15 @@ pub async fn watch(
         let j = jobs::get(aws, membership, job_id).await?;
         if j.status != last_status {
             if !ctx.out.show_progress() {
-                ctx.out.info(format!("job {job_id}: {}", j.status));
+                ctx.out
+                    .info(format!("job {}: {}", escape(job_id), escape(&j.status)));
             }
             last_status = j.status.clone();
         }
         spinner.set_message(format!(
-            "job {job_id}: {} ({:.0} s)",
-            j.status,
+            "job {}: {} ({:.0} s)",
+            escape(job_id),
+            escape(&j.status),
             started.elapsed().as_secs_f64()
         ));
         if j.is_terminal() {
@@ -211,13 +215,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
                 ctx.out
                     .json(&serde_json::json!({"ok": true, "job_id": id, "membership_id": membership}));
             } else {
+                let id = escape(&id);
                 ctx.out.line(format!(
                     "started job {id}; follow it with `crpack jobs show {id} --membership {membership}`"
                 ));
             }
             return Ok(ExitCode::Success);
         }
-        ctx.out.info(format!("started job {id}"));
+        ctx.out.info(format!("started job {}", escape(&id)));
         let job = watch(ctx, &aws, &membership, &id, args.cancel_on_interrupt).await?;
         if ctx.out.json {
             ctx.out

@@ -6,6 +6,7 @@ use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
 use crate::error::{Error, ExitCode, Result};
 use crate::explain;
+use crate::output::escape;
 use crate::report::{Verdict, VerifyReport};
 use crate::verify::{self, Source, Target};
 
@@ -85,23 +86,26 @@ impl TargetArgs {
     }
 }
 
-/// Prints the review summary and the verdicts.
+/// Prints the review summary and the verdicts. Everything the template, S3 or the archives
+/// supplied (names, description, keys, versions, messages) is escaped before it is printed, so
+/// a bidirectional override or a terminal escape cannot disguise what a reviewer approves.
 pub fn print_report(ctx: &Context, r: &VerifyReport) {
     let out = &ctx.out;
     let t = &r.template;
-    out.line(format!("template    {}", out.strong(&t.name)));
-    out.line(format!("arn         {}", t.arn));
+    out.line(format!("template    {}", out.strong(&escape(&t.name))));
+    out.line(format!("arn         {}", escape(&t.arn)));
     if let Some(d) = &t.description {
-        out.line(format!("description {d}"));
+        out.line(format!("description {}", escape(d)));
     }
-    out.line(format!("creator     account {}", t.creator_account_id));
+    out.line(format!("creator     account {}", escape(&t.creator_account_id)));
     let format = if t.format == "PYSPARK_1_0" {
         t.format.clone()
     } else {
-        out.bad(&t.format)
+        out.bad(&escape(&t.format))
     };
     out.line(format!("format      {format}"));
-    out.line(format!("tables      {}", t.referenced_tables.join(", ")));
+    let tables: Vec<_> = t.referenced_tables.iter().map(|n| escape(n)).collect();
+    out.line(format!("tables      {}", tables.join(", ")));
     if t.parameters.is_empty() {
         out.line("parameters  (none)");
     }
@@ -109,10 +113,11 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
         out.line(format!(
             "{}{} ({}{})",
             if i == 0 { "parameters  " } else { "            " },
-            p.name,
-            p.kind,
+            escape(&p.name),
+            escape(&p.kind),
             p.default
                 .as_ref()
+                // Debug quoting escapes control and format characters too (as `\u{202e}`).
                 .map(|d| format!(", default {d:?}"))
                 .unwrap_or_default()
         ));
@@ -120,12 +125,12 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
     let errors = if t.error_messages == "DETAILED" {
         out.caution("DETAILED (may expose data to the result receiver)")
     } else {
-        t.error_messages.clone()
+        escape(&t.error_messages).into_owned()
     };
     out.line(format!("errors      {errors}"));
     out.line(format!(
         "role        {}",
-        t.role_arn.as_deref().unwrap_or("(not shown)")
+        t.role_arn.as_deref().map_or("(not shown)".into(), escape)
     ));
     out.line(String::new());
     out.line(format!("verdicts (source: {})", r.source));
@@ -134,22 +139,30 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
             Verdict::Match => out.good("match     "),
             other => out.bad(&format!("{:<10}", other.as_str().to_uppercase())),
         };
-        out.line(format!("  {v}{:<12} {}", c.role.as_str(), c.location));
+        out.line(format!("  {v}{:<12} {}", c.role.as_str(), escape(&c.location)));
         out.line(format!(
             "            expected {}",
-            c.expected_sha256.as_deref().unwrap_or("(none recorded)")
+            c.expected_sha256
+                .as_deref()
+                .map_or("(none recorded)".into(), escape)
         ));
         if let Some(a) = &c.actual_sha256 {
             out.line(format!(
                 "            actual   {a}{}",
-                c.checked.as_ref().map(|p| format!("  ({p})")).unwrap_or_default()
+                c.checked
+                    .as_ref()
+                    .map(|p| format!("  ({})", escape(p)))
+                    .unwrap_or_default()
             ));
         }
         if let Some(v) = &c.matching_version_id {
-            out.line(format!("            version {v} holds the recorded bytes"));
+            out.line(format!(
+                "            version {} holds the recorded bytes",
+                escape(v)
+            ));
         }
         if let Some(d) = &c.detail {
-            out.line(format!("            {d}"));
+            out.line(format!("            {}", escape(d)));
         }
         if let Some(e) = &c.explanation {
             for l in explain::render(e) {
@@ -158,7 +171,7 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
         }
     }
     for p in &r.problems {
-        out.line(format!("  {} {p}", out.bad("problem")));
+        out.line(format!("  {} {}", out.bad("problem"), escape(p)));
     }
     for w in &r.warnings {
         out.warn(w);

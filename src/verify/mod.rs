@@ -491,8 +491,20 @@ async fn explain_local(aws: &Aws, expected: &[ExpectedArtifact], checks: &mut [A
         };
         match s3::fetch_matching(aws, exp, recorded).await {
             Ok(Some((version, temp))) => {
+                let pinned = s3::version_name(exp, &version);
+                let local_name = local.display().to_string();
                 check.matching_version_id = Some(version);
-                describe_difference(check, temp.path(), &local);
+                describe_difference(
+                    check,
+                    Compared {
+                        path: temp.path(),
+                        name: &pinned,
+                    },
+                    Compared {
+                        path: &local,
+                        name: &local_name,
+                    },
+                );
             }
             Ok(None) => {
                 check.detail = Some(join(
@@ -517,26 +529,55 @@ fn join(a: Option<String>, b: &str) -> String {
     }
 }
 
+/// A file to compare, and what to call it in messages: a temporary download is named by the
+/// S3 object version it holds, not by a path that is gone once the command ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Compared<'a> {
+    pub path: &'a Path,
+    pub name: &'a str,
+}
+
 /// Fills in the explanation of how `actual` differs from `expected`: per entry for archives,
 /// the first differing line for text.
-pub fn describe_difference(check: &mut ArtifactCheck, expected: &Path, actual: &Path) {
-    match (explain::sniff(expected), explain::sniff(actual)) {
-        (Ok(a), Ok(b)) if a != explain::ArchiveKind::Other || b != explain::ArchiveKind::Other => {
-            match explain::diff_archives(expected, actual) {
-                Ok(d) => check.explanation = Some(d),
-                Err(e) => {
-                    check.detail = Some(join(
-                        check.detail.take(),
-                        &format!("cannot compare the archives: {e}"),
-                    ))
-                }
+pub fn describe_difference(check: &mut ArtifactCheck, expected: Compared<'_>, actual: Compared<'_>) {
+    let name_of = |path: &Path| {
+        if path == expected.path {
+            expected.name
+        } else {
+            actual.name
+        }
+    };
+    let unreadable = |check: &mut ArtifactCheck, side: Compared<'_>, e: std::io::Error| {
+        check.detail = Some(join(
+            check.detail.take(),
+            &format!("cannot read {} to explain the difference: {e}", side.name),
+        ));
+    };
+    let kinds = match (explain::sniff(expected.path), explain::sniff(actual.path)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) => return unreadable(check, expected, e),
+        (_, Err(e)) => return unreadable(check, actual, e),
+    };
+    if kinds.0 != explain::ArchiveKind::Other || kinds.1 != explain::ArchiveKind::Other {
+        match explain::diff_archives(expected.path, actual.path) {
+            Ok(d) => check.explanation = Some(d),
+            Err(e) => {
+                check.detail = Some(join(
+                    check.detail.take(),
+                    &format!(
+                        "cannot compare the archives: {}: {}",
+                        name_of(e.path()),
+                        e.reason()
+                    ),
+                ))
             }
         }
-        _ => {
-            if let (Ok(a), Ok(b)) = (std::fs::read(expected), std::fs::read(actual)) {
-                check.detail = Some(join(check.detail.take(), &first_difference(&a, &b)));
-            }
-        }
+        return;
+    }
+    match (std::fs::read(expected.path), std::fs::read(actual.path)) {
+        (Ok(a), Ok(b)) => check.detail = Some(join(check.detail.take(), &first_difference(&a, &b))),
+        (Err(e), _) => unreadable(check, expected, e),
+        (_, Err(e)) => unreadable(check, actual, e),
     }
 }
 

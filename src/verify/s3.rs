@@ -7,7 +7,7 @@ use std::path::Path;
 
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
 
-use super::{absent, describe_difference, judge};
+use super::{Compared, absent, describe_difference, judge};
 use crate::aws::{self, Aws};
 use crate::digest::{Hasher, Sha256Digest};
 use crate::error::{Error, Result};
@@ -49,8 +49,11 @@ async fn download(
         Ok(r) => r,
         Err(e) => {
             let what = format!(
-                "GetObject s3://{bucket}/{key}{}",
-                version.map(|v| format!("?versionId={v}")).unwrap_or_default()
+                "GetObject {}",
+                crate::output::escape(&format!(
+                    "s3://{bucket}/{key}{}",
+                    version.map(|v| format!("?versionId={v}")).unwrap_or_default()
+                ))
             );
             return Err(match aws::status(&e) {
                 Some(403) => ReadError::Denied(what),
@@ -69,8 +72,13 @@ async fn download(
     let mut body = resp.body;
     let mut hasher = Hasher::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk
-            .map_err(|e| ReadError::Other(Error::Remote(format!("reading s3://{bucket}/{key}: {e}"))))?;
+        let chunk = chunk.map_err(|e| {
+            ReadError::Other(Error::Remote(format!(
+                "reading {}: the download broke off: {}; retry",
+                crate::output::escape(&format!("s3://{bucket}/{key}")),
+                aws::source_chain(&e)
+            )))
+        })?;
         hasher.update(&chunk);
         if let (Some(f), Some(p)) = (file.as_mut(), save) {
             f.write_all(&chunk)
@@ -125,7 +133,15 @@ async fn versions(aws: &Aws, bucket: &str, key: &str) -> Result<Vec<String>> {
             .set_version_id_marker(version_marker.clone())
             .send()
             .await
-            .map_err(|e| aws::describe(&format!("ListObjectVersions s3://{bucket}/{key}"), &e))?;
+            .map_err(|e| {
+                aws::describe(
+                    &format!(
+                        "ListObjectVersions {}",
+                        crate::output::escape(&format!("s3://{bucket}/{key}"))
+                    ),
+                    &e,
+                )
+            })?;
         out.extend(
             page.versions()
                 .iter()
@@ -159,24 +175,40 @@ async fn find_matching_version(
             .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await;
-        let stored = head.ok().and_then(|h| {
-            let full = h.checksum_type().is_none_or(|t| *t == ChecksumType::FullObject);
-            h.checksum_sha256()
-                .filter(|_| full)
-                .and_then(|c| Sha256Digest::parse(c).ok())
-        });
+        let stored = match head {
+            Ok(h) => {
+                let full = h.checksum_type().is_none_or(|t| *t == ChecksumType::FullObject);
+                h.checksum_sha256()
+                    .filter(|_| full)
+                    .and_then(|c| Sha256Digest::parse(c).ok())
+            }
+            // Not readable this way: downloading may still be allowed.
+            Err(e) if matches!(aws::status(&e), Some(400 | 403 | 404)) => None,
+            Err(e) => {
+                return Err(aws::describe(
+                    &format!("HeadObject {}", crate::output::escape(&version_name(exp, &v))),
+                    &e,
+                ));
+            }
+        };
         let digest = match stored {
             Some(d) => Some(d),
-            None => download(aws, &exp.bucket, &exp.key, Some(&v), None)
-                .await
-                .ok()
-                .map(|d| d.digest),
+            None => match download(aws, &exp.bucket, &exp.key, Some(&v), None).await {
+                Ok(d) => Some(d.digest),
+                Err(ReadError::Denied(_) | ReadError::NotFound(_)) => None,
+                Err(ReadError::Other(e)) => return Err(e),
+            },
         };
         if digest == Some(recorded) {
             return Ok(Some(v));
         }
     }
     Ok(None)
+}
+
+/// How messages name one version of an artifact's object.
+pub fn version_name(exp: &ExpectedArtifact, version: &str) -> String {
+    format!("{}?versionId={version}", exp.location())
 }
 
 /// Downloads the version of `exp` that hashes to `recorded` into a temporary file.
@@ -252,7 +284,19 @@ pub async fn check_current(
                                     .map(|t| (t.path().to_path_buf(), Some(t))),
                             };
                             if let Some((p, _keep)) = current {
-                                describe_difference(&mut c, pinned.path(), &p);
+                                let (pinned_name, current_name) =
+                                    (version_name(exp, &v), version_name(exp, &d.version_id));
+                                describe_difference(
+                                    &mut c,
+                                    Compared {
+                                        path: pinned.path(),
+                                        name: &pinned_name,
+                                    },
+                                    Compared {
+                                        path: &p,
+                                        name: &current_name,
+                                    },
+                                );
                             }
                         }
                         Ok(None) => {
