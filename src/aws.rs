@@ -39,7 +39,8 @@ impl Aws {
         }
         let config = loader.load().await;
         if config.region().is_none() {
-            return Err(Error::Usage(
+            // Configuration, not the command line: exit 3.
+            return Err(Error::Other(
                 "no AWS region configured: pass --region, set AWS_REGION, or add `region` to [publish]"
                     .into(),
             ));

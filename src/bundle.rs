@@ -73,7 +73,8 @@ pub enum BundleError {
     },
     #[error(
         "the artifacts total {total} bytes, over the service's limit of {limit} bytes for all artifacts of a template; \
-         largest: {largest}"
+         largest: {largest}; drop or replace the largest (a lighter package, fewer data files), or read large \
+         data from the referenced tables instead of shipping it"
     )]
     TooLarge { total: u64, limit: u64, largest: String },
     #[error("the archive {0} does not exist; build it (e.g. venv-pack -o {0}) or fix [bundle] archive")]

@@ -660,3 +660,24 @@ fn unreadable_or_concatenated_archives_are_judged_whole() {
         .unwrap_or_else(|| panic!("the second member was not read: {j}"));
     assert!(arch["message"].as_str().unwrap().contains("_fast"), "{arch}");
 }
+
+/// A missing region is configuration, not a usage error: exit 3 with the fix.
+#[test]
+fn no_region_is_a_configuration_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run_in(
+        tmp.path(),
+        [
+            "jobs",
+            "list",
+            "--membership",
+            "3c6b0ba0-0000-4000-8000-000000000001",
+        ],
+    )
+    .expect(3);
+    assert!(
+        r.stderr().contains("no AWS region configured") && r.stderr().contains("--region"),
+        "{}",
+        r.stderr()
+    );
+}

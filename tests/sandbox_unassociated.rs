@@ -455,5 +455,8 @@ fn publish_warns_about_tables_to_be_associated_later() {
         warnings.contains("not associated with the collaboration yet: payments"),
         "{warnings}"
     );
-    assert!(!warnings.contains("orders,") && !warnings.contains("customers;"), "{warnings}");
+    assert!(
+        !warnings.contains("orders,") && !warnings.contains("customers;"),
+        "{warnings}"
+    );
 }

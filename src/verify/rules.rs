@@ -115,8 +115,10 @@ pub async fn apply(
     for table in tables {
         let Some((_, ct)) = mine.iter().find(|(n, _)| n == table) else {
             if explicit {
-                return Err(Error::Usage(format!(
-                    "table {table:?} is not one of your configured table associations in membership {membership_id}"
+                // The membership's remote state, not the command line: exit 3.
+                return Err(Error::Remote(format!(
+                    "table {table:?} is not one of your configured table associations in membership {membership_id}; \
+                     name one of yours with --table, or associate the configured table first"
                 )));
             }
             outcomes.push(TableOutcome {
