@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # crpack benchmarks against the standard tools, in one run on this machine.
 #
-#   bash bench/run.sh            # full run (1 GiB hash, 10,000-file build, 512 MiB upload/verify)
+#   bash bench/run.sh            # full run (1 GiB hash, 10,000-file build, numpy + pandas +
+#                                # pyarrow environment, 512 MiB upload/verify)
 #   QUICK=1 bash bench/run.sh    # smaller inputs, for a smoke test of the script
 #
 # Prints a Markdown table (also written to bench/results.md). Each timing is the median of
 # RUNS runs (default 3) with warm page cache; peak memory is the maximum resident set size.
-# Needs: a release build (built here), sha256sum, openssl, zip, /usr/bin/time; installs the AWS
-# CLI into bench/.venv from PyPI if it is not there.
+# Needs: a release build (built here), sha256sum, openssl, zip, tar, /usr/bin/time, python3 with
+# pip; installs the AWS CLI and venv-pack into bench/.venv from PyPI if they are not there. The
+# environment workload downloads its wheels (bench/env-requirements.txt, and the same versions
+# for the host) on its first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,7 +28,12 @@ if [ ! -x bench/.venv/bin/aws ]; then
   python3 -m venv bench/.venv
   bench/.venv/bin/pip install --quiet --disable-pip-version-check awscli
 fi
+if [ ! -x bench/.venv/bin/venv-pack ]; then
+  echo "== installing venv-pack into bench/.venv" >&2
+  bench/.venv/bin/pip install --quiet --disable-pip-version-check venv-pack
+fi
 AWSCLI=$ROOT/bench/.venv/bin/aws
+VENVPACK=$ROOT/bench/.venv/bin/venv-pack
 
 # median_time CMD...: prints "<median seconds> <max peak RSS KiB>" over $RUNS runs.
 median_time() {
@@ -89,6 +97,60 @@ TREE_MB=$(du -sm "$PROJ/lib" | cut -f1)
 read -r t m < <(median_time "$CRPACK" -C "$PROJ" build --out "$WORK/build-out"); row "build ${FILES} files / ${TREE_MB} MB" "$t" "crpack build" "$(mib "$m") peak"
 read -r t m < <(median_time bash -c "cd '$PROJ/lib' && rm -f '$WORK/zip-out.zip' && zip -X -r -q '$WORK/zip-out.zip' pkg"); row "build ${FILES} files / ${TREE_MB} MB" "$t" "zip -X -r -q" "$(mib "$m") peak"
 
+# ---- building the environment ----
+# numpy + pandas + pyarrow for Linux aarch64 / CPython 3.11 from a warm wheel cache (QUICK: numpy
+# alone), against pip installing the same wheel files into a directory for that platform plus
+# tar czf, and venv-pack (the documented recipe) of a host venv with the same versions.
+if [ -n "${QUICK:-}" ]; then ENV_PKGS="numpy"; else ENV_PKGS="numpy pandas pyarrow python-dateutil pytz six tzdata"; fi
+echo "== building an environment of: $ENV_PKGS" >&2
+PY=$(python3 -c 'import sys; print(sys.executable)')
+export CRPACK_CACHE_DIR=$WORK/env-cache
+EP=$WORK/env-project
+rm -rf "$EP"
+"$CRPACK" -q init "$EP" --name bench-env >/dev/null
+# The pinned lines (with their --hash continuation lines) of the packages in ENV_PKGS.
+awk -v keep=" $ENV_PKGS " '/^[^ #]/ {split($1, a, "=="); k = index(keep, " " a[1] " ") > 0} /^[^#]/ && k' \
+  bench/env-requirements.txt > "$EP/env-requirements.txt"
+sed -i 's|^requirements = .*|requirements = "env-requirements.txt"|' "$EP/crpack.toml"
+grep -q '^requirements = "env-requirements.txt"$' "$EP/crpack.toml"
+# Warm the cache (pip downloads the aarch64 wheels the first time); not timed.
+"$CRPACK" -q -C "$EP" build >/dev/null
+PINS=$(awk '/^[^ #]/ {print $1}' "$EP/env-requirements.txt" | tr '\n' ' ')
+WHEELS=()
+for h in $(grep -o 'sha256:[0-9a-f]*' "$EP/env-requirements.txt" | cut -d: -f2); do
+  WHEELS+=("$(ls "$CRPACK_CACHE_DIR/wheels/sha256/${h:0:2}/$h/"*.whl)")
+done
+WHEEL_MB=$(du -cm "${WHEELS[@]}" | tail -n 1 | cut -f1)
+ENV_LABEL="env $(echo "$ENV_PKGS" | awk '{print $1 ($2 ? " + " $2 : "") ($3 ? " + " $3 : "")}') ($([ "${#WHEELS[@]}" -gt 1 ] && echo "${#WHEELS[@]} wheels" || echo "1 wheel"), ${WHEEL_MB} MB)"
+need() { [ -s "$1" ] || { echo "bench: $1 was not written; run the command above by hand to see why" >&2; exit 1; }; }
+size_mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN {printf "%.0f MiB", b / 1048576}'; }
+
+read -r t m < <(median_time "$CRPACK" -C "$EP" build)
+row "$ENV_LABEL" "$t" "crpack build (aarch64, warm cache)" "$(mib "$m") peak, archive $(size_mib "$EP/dist/pyspark_venv.tar.gz")"
+
+# The same wheel files, installed for the target by pip (offline, no .pyc, like crpack), then
+# packed with tar czf; rm of the previous run's output included.
+PIPT=$WORK/pip-target
+read -r t m < <(median_time bash -c "rm -rf '$PIPT' '$WORK/pip-target.tar.gz' && '$PY' -m pip install --quiet --disable-pip-version-check --no-index --no-compile --no-deps --target '$PIPT' --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp --only-binary=:all: ${WHEELS[*]} && tar czf '$WORK/pip-target.tar.gz' -C '$PIPT' .")
+need "$WORK/pip-target.tar.gz"
+row "$ENV_LABEL" "$t" "pip install --target --platform manylinux2014_aarch64 (same wheels), then tar czf" "$(mib "$m") peak, archive $(size_mib "$WORK/pip-target.tar.gz")"
+
+# venv-pack of a host (x86_64) venv with the same versions from the index, pip's cache warm.
+HV=$WORK/host-venv
+if [ ! -f "$HV/.complete" ] || [ "$(cat "$HV/.complete")" != "$PINS" ]; then
+  rm -rf "$HV"
+  "$PY" -m venv "$HV"
+  "$HV/bin/pip" install --quiet --disable-pip-version-check $PINS
+  echo "$PINS" > "$HV/.complete"
+fi
+read -r t m < <(median_time "$VENVPACK" -q -f -p "$HV" -o "$WORK/venv-pack.tar.gz")
+row "$ENV_LABEL" "$t" "venv-pack -o (of a host venv with the same versions)" "$(mib "$m") peak, archive $(size_mib "$WORK/venv-pack.tar.gz")"
+HV2=$WORK/host-venv-2
+read -r t m < <(median_time bash -c "rm -rf '$HV2' && '$PY' -m venv '$HV2' && '$HV2/bin/pip' install --quiet --disable-pip-version-check $PINS && '$VENVPACK' -q -f -p '$HV2' -o '$WORK/venv-pack-2.tar.gz'")
+need "$WORK/venv-pack-2.tar.gz"
+row "$ENV_LABEL" "$t" "python3 -m venv + pip install (host, pip cache warm) + venv-pack -o" "$(mib "$m") peak, archive $(size_mib "$WORK/venv-pack-2.tar.gz")"
+unset CRPACK_CACHE_DIR
+
 # ---- upload and verify against the sandbox ----
 echo "== uploading and verifying ${UP_MB} MiB through the sandbox" >&2
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -108,8 +170,13 @@ PY
 )"
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 UP=$WORK/upload-project
-rm -rf "$UP"; mkdir -p "$UP/src" "$UP/build"
-head -c $((UP_MB << 20)) /dev/urandom > "$UP/build/pyspark_venv.tar.gz"
+rm -rf "$UP"; mkdir -p "$UP/src" "$UP/build" "$UP/venv/lib/python3.11/site-packages"
+# A gzip tar (publish checks the archive's native code first) of UP_MB random bytes, so the
+# archive is UP_MB too.
+printf 'home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.11\n' > "$UP/venv/pyvenv.cfg"
+head -c $((UP_MB << 20)) /dev/urandom > "$UP/venv/lib/python3.11/site-packages/blob.bin"
+tar cf - -C "$UP/venv" . | gzip -1 > "$UP/build/pyspark_venv.tar.gz"
+rm -rf "$UP/venv"
 printf 'def entrypoint(context):\n    return {"results": {}}\n' > "$UP/src/entry.py"
 publish_once() {
   # A fresh prefix per run, so every run uploads.
