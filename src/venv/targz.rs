@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
+use std::sync::{Arc, mpsc};
 
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use rayon::prelude::*;
@@ -131,10 +132,13 @@ pub fn mtime_from(value: Option<&str>) -> Result<u64, TargzError> {
 /// buffered input and leaves the gzip stream unterminated.
 pub struct ParallelGzWriter<W: Write> {
     out: W,
-    pool: Option<rayon::ThreadPool>,
+    pool: Option<Arc<rayon::ThreadPool>>,
     block_size: usize,
     batch_blocks: usize,
     pending: Vec<u8>,
+    /// The batch being compressed in the background while the next one fills: its blocks'
+    /// results arrive here, in order.
+    inflight: Option<mpsc::Receiver<Vec<BlockResult>>>,
     crc: Crc,
     header_written: bool,
     failed: bool,
@@ -160,10 +164,11 @@ impl<W: Write> ParallelGzWriter<W> {
     fn build(out: W, pool: Option<rayon::ThreadPool>, threads: usize, block_size: usize) -> Self {
         ParallelGzWriter {
             out,
-            pool,
+            pool: pool.map(Arc::new),
             block_size,
             batch_blocks: threads.saturating_mul(2).clamp(1, MAX_BATCH_BLOCKS),
             pending: Vec::new(),
+            inflight: None,
             crc: Crc::new(),
             header_written: false,
             failed: false,
@@ -206,39 +211,85 @@ impl<W: Write> ParallelGzWriter<W> {
         Ok(())
     }
 
-    /// Compresses the buffered blocks in parallel and writes them in order.
+    /// Compresses the buffered blocks in parallel and writes them in order, waiting for the
+    /// batch in flight first.
     fn compress_pending(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let result = self.compress_pending_inner();
+        let result = self.wait_inflight().and_then(|()| {
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            let batch = std::mem::take(&mut self.pending);
+            let results = match &self.pool {
+                Some(pool) => pool.install(|| compress_batch(&batch, self.block_size)),
+                None => compress_batch(&batch, self.block_size),
+            };
+            self.write_results(results)
+        });
         if result.is_err() {
             self.failed = true;
         }
         result
     }
 
-    fn compress_pending_inner(&mut self) -> io::Result<()> {
+    /// Hands the full batch to the pool and returns at once, so the caller fills the next batch
+    /// while this one compresses; the results are written, in order, before the next batch
+    /// is handed over. The output does not depend on this overlap.
+    fn compress_in_background(&mut self) -> io::Result<()> {
+        let result = self.wait_inflight().map(|()| {
+            let batch = std::mem::replace(
+                &mut self.pending,
+                Vec::with_capacity(self.block_size * self.batch_blocks),
+            );
+            let block_size = self.block_size;
+            let (tx, rx) = mpsc::channel();
+            let job = move || {
+                // The receiver is gone only when the writer was dropped: nothing to report to.
+                let _ = tx.send(compress_batch(&batch, block_size));
+            };
+            match &self.pool {
+                Some(pool) => pool.spawn(job),
+                None => rayon::spawn(job),
+            }
+            self.inflight = Some(rx);
+        });
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn wait_inflight(&mut self) -> io::Result<()> {
+        let Some(rx) = self.inflight.take() else {
+            return Ok(());
+        };
+        let results = rx
+            .recv()
+            .map_err(|_| io::Error::other("a compression thread stopped before finishing its batch"))?;
+        self.write_results(results)
+    }
+
+    fn write_results(&mut self, results: Vec<BlockResult>) -> io::Result<()> {
         self.write_header()?;
-        let blocks: Vec<&[u8]> = self.pending.chunks(self.block_size).collect();
-        let run = || {
-            blocks
-                .par_iter()
-                .map(|block| compress_block(block))
-                .collect::<Vec<io::Result<(Vec<u8>, Crc)>>>()
-        };
-        let compressed = match &self.pool {
-            Some(pool) => pool.install(run),
-            None => run(),
-        };
-        for result in compressed {
+        for result in results {
             let (bytes, crc) = result?;
             self.out.write_all(&bytes)?;
             self.crc.combine(&crc);
         }
-        self.pending.clear();
         Ok(())
     }
+}
+
+/// One compressed block and the CRC of its input.
+type BlockResult = io::Result<(Vec<u8>, Crc)>;
+
+/// Compresses a batch's blocks in parallel on the current pool, in order.
+fn compress_batch(batch: &[u8], block_size: usize) -> Vec<BlockResult> {
+    batch
+        .chunks(block_size)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|block| compress_block(block))
+        .collect()
 }
 
 /// One block as raw deflate ended with a sync flush, and its CRC.
@@ -278,7 +329,7 @@ impl<W: Write> Write for ParallelGzWriter<W> {
         let n = buf.len().min(batch - self.pending.len());
         self.pending.extend_from_slice(&buf[..n]);
         if self.pending.len() == batch {
-            self.compress_pending()?;
+            self.compress_in_background()?;
         }
         Ok(n)
     }
