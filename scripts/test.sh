@@ -11,6 +11,8 @@ if [ -x .venv/bin/python ]; then
   export CRPACK_TEST_PYTHON="$PWD/.venv/bin/python"
   # In-process sandboxes run jobs on this interpreter's PySpark (else they are simulated).
   export CRPACK_PYTHON="${CRPACK_PYTHON:-$PWD/.venv/bin/python}"
+  # The environment builds download wheels with this interpreter's pip (the setup installs it).
+  export CRPACK_PIP_PYTHON="${CRPACK_PIP_PYTHON:-$PWD/.venv/bin/python}"
 fi
 
 arm64_root=${CRPACK_ARM64_ROOT:-$HOME/.cache/crpack/arm64-root}
