@@ -250,7 +250,7 @@ impl FaultProxy {
     where
         F: Fn(&SeenRequest) -> Option<String> + Send + Sync + 'static,
     {
-        use std::io::{Read, Write};
+        use std::io::Write;
         use std::net::{TcpListener, TcpStream};
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -277,33 +277,9 @@ impl FaultProxy {
                     (rule.clone(), inj.clone(), upstream.clone(), count.clone());
                 std::thread::spawn(move || {
                     client.set_nonblocking(false).unwrap();
-                    // Read the head, then the body by Content-Length.
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 65536];
-                    let head_end = loop {
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p + 4;
-                        }
-                        match client.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    let Some((buf, head, head_end)) = read_request(&mut client) else {
+                        return;
                     };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
-                    while buf.len() < head_end + len {
-                        match client.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
                     let mut parts = head.split_whitespace();
                     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                     let index = count.fetch_add(1, Ordering::SeqCst);
@@ -361,4 +337,38 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Reads one HTTP/1.1 request from `client`: the head, then the body by Content-Length.
+/// Returns the raw bytes, the head as text and where the body starts; `None` when the peer
+/// closed first.
+pub fn read_request(client: &mut std::net::TcpStream) -> Option<(Vec<u8>, String, usize)> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some((buf, head, head_end))
 }
