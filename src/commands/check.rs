@@ -310,20 +310,16 @@ fn import_on_arm64(
     ));
     let results =
         emulate::import_check_archive(&root, &archive, &modules).map_err(|e| Error::Other(e.to_string()))?;
-    let file = archive
-        .strip_prefix(&project.root)
-        .unwrap_or(&archive)
-        .display()
-        .to_string();
+    // A prebuilt archive by its path in the project; a built one by its file name in dist/.
+    let file = match archive.strip_prefix(&project.root) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => crate::venv::VENV_FILE_NAME.to_string(),
+    };
     for r in &results {
         if let Some(err) = r.error.as_ref().filter(|_| !r.ok) {
             report.diagnostics.push(Diagnostic::error(
                 "import-arm64",
-                if modules.is_empty() {
-                    file.clone()
-                } else {
-                    crate::venv::VENV_FILE_NAME.to_string()
-                },
+                file.clone(),
                 format!(
                     "`import {}` fails on the runtime's CPU and Python (aarch64, CPython 3.11): {}: {}",
                     crate::output::escape(&r.module),
