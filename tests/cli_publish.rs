@@ -28,17 +28,7 @@ fn versions(sb: &TestSandbox, prefix: &str) -> Vec<(String, String)> {
 }
 
 fn template_count(sb: &TestSandbox) -> usize {
-    let aws = sb.clients(&sb.seed.author.identity);
-    sb.rt
-        .block_on(
-            aws.cleanrooms
-                .list_analysis_templates()
-                .membership_identifier(&sb.seed.author.membership_id)
-                .send(),
-        )
-        .unwrap()
-        .analysis_template_summaries()
-        .len()
+    sb.author_templates().len()
 }
 
 #[test]

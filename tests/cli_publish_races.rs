@@ -125,19 +125,7 @@ fn is_create_template(method: &str, path: &str) -> bool {
 
 /// `(name, arn)` of every template in the author's membership.
 fn templates(sb: &TestSandbox) -> Vec<(String, String)> {
-    let aws = sb.clients(&sb.seed.author.identity);
-    sb.rt
-        .block_on(
-            aws.cleanrooms
-                .list_analysis_templates()
-                .membership_identifier(&sb.seed.author.membership_id)
-                .send(),
-        )
-        .unwrap()
-        .analysis_template_summaries()
-        .iter()
-        .map(|s| (s.name().to_string(), s.arn().to_string()))
-        .collect()
+    sb.author_templates()
 }
 
 /// `crpack ARGS` in `dir` as the author, with Clean Rooms calls sent to `cleanrooms`.

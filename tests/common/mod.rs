@@ -212,6 +212,23 @@ impl TestSandbox {
             .block_on(crpack::commands::demo::clients_for(&self.seed, who))
     }
 
+    /// `(name, arn)` of every analysis template in the author's membership.
+    pub fn author_templates(&self) -> Vec<(String, String)> {
+        let aws = self.clients(&self.seed.author.identity);
+        self.rt
+            .block_on(
+                aws.cleanrooms
+                    .list_analysis_templates()
+                    .membership_identifier(&self.seed.author.membership_id)
+                    .send(),
+            )
+            .unwrap()
+            .analysis_template_summaries()
+            .iter()
+            .map(|s| (s.name().to_string(), s.arn().to_string()))
+            .collect()
+    }
+
     /// A scaffolded project configured to publish into the seeded world.
     pub fn project(&self, parent: &Path, prefix: &str) -> PathBuf {
         let dir = parent.join("proj");
