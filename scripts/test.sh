@@ -20,4 +20,4 @@ if [ -x "$arm64_root/usr/bin/python3.11" ]; then
   export CRPACK_TEST_ARM64_ROOT="$arm64_root"
 fi
 
-cargo test --locked "$@"
+cargo test --workspace --locked "$@"

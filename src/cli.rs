@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
-use crate::error::{Error, ExitCode};
 use crate::output::{ColorChoice, Output};
+use crpack_core::error::{Error, ExitCode};
 
 /// Bundle, publish, verify and approve AWS Clean Rooms PySpark analysis templates.
 #[derive(Debug, Parser)]
@@ -52,9 +52,20 @@ pub struct AwsArgs {
     pub region: Option<String>,
 }
 
+impl AwsArgs {
+    /// The plain options the core loads clients from.
+    pub fn options(&self) -> crpack_core::aws::AwsOptions {
+        crpack_core::aws::AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole path end to end on the embedded sandbox (no AWS account needed).
+    #[cfg(feature = "sandbox")]
     Demo(commands::demo::DemoArgs),
     /// Create a new template project (crpack.toml, an entry point, a library, sample data).
     Init(commands::init::InitArgs),
@@ -81,6 +92,7 @@ pub enum Command {
     /// Check the preconditions of publishing and running, one line each with the fix.
     Doctor(commands::doctor::DoctorArgs),
     /// Run a local S3 + Clean Rooms endpoint for rehearsals and tests.
+    #[cfg(feature = "sandbox")]
     Sandbox(commands::sandbox::SandboxArgs),
     /// Print shell completions.
     Completions(commands::completions::CompletionsArgs),
@@ -123,6 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
         global: cli.global,
     };
     let result = match cli.command {
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => commands::demo::run(&ctx, &args),
         Command::Init(args) => commands::init::run(&ctx, &args),
         Command::Check(args) => commands::check::run(&ctx, &args),
@@ -136,6 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => commands::run::run(&ctx, &args),
         Command::Jobs(args) => commands::jobs::run(&ctx, &args),
         Command::Doctor(args) => commands::doctor::run(&ctx, &args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => commands::sandbox::run(&ctx, &args),
         Command::Completions(args) => commands::completions::run_completions(&args),
         Command::Man(args) => commands::completions::run_man(&args),

@@ -25,7 +25,7 @@ const RLO: char = '\u{202E}';
 /// other than the line feed, or a format character).
 fn has_hidden(text: &str) -> Option<char> {
     text.chars()
-        .find(|c| *c != '\n' && crpack::output::is_invisible(*c))
+        .find(|c| *c != '\n' && crpack_core::text::is_invisible(*c))
 }
 
 /// A zip with these entries (stored, fixed times).
@@ -122,7 +122,7 @@ fn template_over(
         .unwrap();
     // The provider may read the author's bucket, so the pinned bytes can be fetched.
     sb.rt
-        .block_on(crpack::commands::demo::grant_read(
+        .block_on(crpack_core::publish::share::grant_read(
             &author,
             &sb.seed.bucket,
             &sb.seed.provider.identity.account_id,
@@ -411,7 +411,7 @@ fn an_unreachable_endpoint_is_named_with_the_attempts() {
 fn a_crpack_toml_byte_that_is_not_utf8_is_located() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("proj");
-    crpack::commands::init::scaffold(&dir, "audience-overlap").unwrap();
+    common::init_project(&dir);
     let path = dir.join("crpack.toml");
     let text = fs::read_to_string(&path).unwrap();
     let (line_no, line) = text

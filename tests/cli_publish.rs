@@ -108,7 +108,7 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
                     .send(),
             )
             .unwrap();
-        let stored = crpack::digest::Sha256Digest::parse(head.checksum_sha256().unwrap()).unwrap();
+        let stored = crpack_core::digest::Sha256Digest::parse(head.checksum_sha256().unwrap()).unwrap();
         assert_eq!(stored.to_hex(), a["sha256"].as_str().unwrap());
         let key = a["key"].as_str().unwrap();
         assert!(

@@ -145,8 +145,8 @@ fn read_json(path: &Path) -> serde_json::Value {
 /// artifacts, tables, role) but with `min_customers` defaulting to `default`.
 fn create_lookalike(
     rt: &tokio::runtime::Handle,
-    aws: &crpack::aws::Aws,
-    seed: &crpack::sandbox::seed::SeedInfo,
+    aws: &crpack_core::aws::Aws,
+    seed: &crpack_sandbox::seed::SeedInfo,
     plan: &serde_json::Value,
     default: &str,
 ) {

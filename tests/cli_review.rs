@@ -77,7 +77,10 @@ impl World {
         let aws = self.sb.clients(&self.sb.seed.provider.identity);
         self.sb
             .rt
-            .block_on(crpack::verify::rules::read_custom(&aws, &self.table_id(table)))
+            .block_on(crpack_core::verify::rules::read_custom(
+                &aws,
+                &self.table_id(table),
+            ))
             .unwrap()
     }
 
@@ -102,7 +105,7 @@ impl World {
         let aws = self.sb.clients(&self.sb.seed.author.identity);
         self.sb
             .rt
-            .block_on(crpack::commands::demo::grant_read(
+            .block_on(crpack_core::publish::share::grant_read(
                 &aws,
                 &self.sb.seed.bucket,
                 &self.sb.seed.provider.identity.account_id,

@@ -53,10 +53,11 @@ fn interrupt(child: &mut Child) -> std::process::ExitStatus {
 fn collaborations(endpoint: &str) -> usize {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let who = crpack::sandbox::identity::AUTHOR;
+        let who = crpack_sandbox::identity::AUTHOR;
         let conf =
-            crpack::aws::static_config(endpoint, "us-east-1", who.access_key_id, who.secret_access_key).await;
-        let aws = crpack::aws::Aws::from_config(conf);
+            crpack_core::aws::static_config(endpoint, "us-east-1", who.access_key_id, who.secret_access_key)
+                .await;
+        let aws = crpack_core::aws::Aws::from_config(conf);
         aws.cleanrooms
             .list_collaborations()
             .send()
@@ -137,9 +138,9 @@ fn ctrl_c_while_watching_cancels_the_job() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let seed: crpack::sandbox::seed::SeedInfo =
+    let seed: crpack_sandbox::seed::SeedInfo =
         serde_json::from_slice(&std::fs::read(&seed_out).unwrap()).unwrap();
-    let as_who = |cmd: &mut std::process::Command, who: &crpack::sandbox::seed::SeededIdentity| {
+    let as_who = |cmd: &mut std::process::Command, who: &crpack_sandbox::seed::SeededIdentity| {
         cmd.env("AWS_ENDPOINT_URL", &seed.endpoint)
             .env("AWS_REGION", &seed.region)
             .env("AWS_ACCESS_KEY_ID", &who.access_key_id)
@@ -147,8 +148,7 @@ fn ctrl_c_while_watching_cancels_the_job() {
     };
 
     let dir = data.path().join("proj");
-    crpack::commands::init::scaffold(&dir, "audience-overlap").unwrap();
-    crpack::commands::demo::configure_publish(&dir, &seed, "templates/interrupt").unwrap();
+    common::scaffold(&dir, &seed, "templates/interrupt");
     let mut publish = crpack(["--json", "publish"]);
     publish.current_dir(&dir);
     as_who(&mut publish, &seed.author.identity);

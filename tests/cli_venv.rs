@@ -661,7 +661,7 @@ fn published_environments_rebuild_for_reviewers() {
         ),
     )
     .unwrap();
-    let as_who = |who: &crpack::sandbox::seed::SeededIdentity, dir: &Path, args: &[&str]| {
+    let as_who = |who: &crpack_sandbox::seed::SeededIdentity, dir: &Path, args: &[&str]| {
         let mut cmd = crpack(args);
         cmd.current_dir(dir).env("CRPACK_CACHE_DIR", &cache);
         sb.as_identity(&mut cmd, who);
@@ -706,7 +706,7 @@ fn published_environments_rebuild_for_reviewers() {
     // The author adds a package: the rebuilt environment differs, explained by distribution.
     let aws = sb.clients(&sb.seed.author.identity);
     sb.rt
-        .block_on(crpack::commands::demo::grant_read(
+        .block_on(crpack_core::publish::share::grant_read(
             &aws,
             &sb.seed.bucket,
             &sb.seed.provider.identity.account_id,

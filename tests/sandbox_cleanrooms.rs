@@ -15,10 +15,10 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crpack::sandbox::cleanrooms::{CleanRoomsEndpoint, ROUTES};
-use crpack::sandbox::identity::{self, AUTHOR, Identity, OUTSIDER, PROVIDER};
-use crpack::sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
-use crpack::sandbox::{Sandbox, SandboxOptions};
+use crpack_sandbox::cleanrooms::{CleanRoomsEndpoint, ROUTES};
+use crpack_sandbox::identity::{self, AUTHOR, Identity, OUTSIDER, PROVIDER};
+use crpack_sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
+use crpack_sandbox::{Sandbox, SandboxOptions};
 
 type HttpResponse = aws_sdk_cleanrooms::config::http::HttpResponse;
 

@@ -3,7 +3,7 @@
 //! approves it (or not), the author runs jobs and reads the results.
 //!
 //! Whether a job really runs depends on the local PySpark runtime
-//! (`crpack::runner::runtime_available`): without one the sandbox simulates the run and writes a
+//! (`crpack_runner::runtime_available`): without one the sandbox simulates the run and writes a
 //! `_SIMULATED` marker instead of results; the tests assert whichever applies.
 
 use std::io::Write;
@@ -15,10 +15,10 @@ use aws_sdk_cleanrooms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cleanrooms::types as cr;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crpack::sandbox::cleanrooms::{SIMULATED_MARKER, job_error_codes as codes};
-use crpack::sandbox::identity::{AUTHOR, Identity, OUTSIDER, PROVIDER};
-use crpack::sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
-use crpack::sandbox::{Sandbox, SandboxOptions};
+use crpack_sandbox::cleanrooms::{SIMULATED_MARKER, job_error_codes as codes};
+use crpack_sandbox::identity::{AUTHOR, Identity, OUTSIDER, PROVIDER};
+use crpack_sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
+use crpack_sandbox::{Sandbox, SandboxOptions};
 
 type HttpResponse = aws_sdk_cleanrooms::config::http::HttpResponse;
 
@@ -33,7 +33,7 @@ fn job_timeout() -> Duration {
 }
 
 fn runtime() -> bool {
-    crpack::runner::runtime_available().is_ok()
+    crpack_runner::runtime_available().is_ok()
 }
 
 struct World {

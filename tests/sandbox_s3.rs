@@ -13,8 +13,8 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use crpack::sandbox::identity::{self, Identity};
-use crpack::sandbox::{Sandbox, SandboxOptions};
+use crpack_sandbox::identity::{self, Identity};
+use crpack_sandbox::{Sandbox, SandboxOptions};
 use sha2::Digest as _;
 
 async fn start(dir: &Path) -> Sandbox {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_cleanrooms::types as cr;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use common::*;
-use crpack::publish::tables::unassociated_tables;
-use crpack::sandbox::cleanrooms::job_error_codes as codes;
-use crpack::sandbox::seed;
+use crpack_core::publish::tables::unassociated_tables;
+use crpack_sandbox::cleanrooms::job_error_codes as codes;
+use crpack_sandbox::seed;
 
 const TABLE: &str = "payments";
 
@@ -82,7 +82,12 @@ fn create_template(sb: &TestSandbox) -> String {
 
 /// As the provider: a configured table over the seeded Glue table `orders` (whose data the
 /// sandbox has), `DIRECT_JOB`, with a CUSTOM rule allowing `allowed`. Returns its id.
-fn create_table(sb: &TestSandbox, provider: &crpack::aws::Aws, name: &str, allowed: &[String]) -> String {
+fn create_table(
+    sb: &TestSandbox,
+    provider: &crpack_core::aws::Aws,
+    name: &str,
+    allowed: &[String],
+) -> String {
     let reference = cr::TableReference::Glue(
         cr::GlueTableReference::builder()
             .database_name(seed::GLUE_DATABASE)
@@ -122,7 +127,7 @@ fn create_table(sb: &TestSandbox, provider: &crpack::aws::Aws, name: &str, allow
 }
 
 /// As the provider: associates configured table `id` with the collaboration as `name`.
-fn associate(sb: &TestSandbox, provider: &crpack::aws::Aws, id: &str, name: &str) {
+fn associate(sb: &TestSandbox, provider: &crpack_core::aws::Aws, id: &str, name: &str) {
     ok(sb.rt.block_on(
         provider
             .cleanrooms
@@ -314,15 +319,15 @@ fn a_table_to_be_associated_later_is_accepted_then_read_once_associated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collaborations_tables_are_read_past_the_first_page() {
     // In memory: more than a page of associations without persisting the state at each one.
-    let sb = crpack::sandbox::Sandbox::start(crpack::sandbox::SandboxOptions {
+    let sb = crpack_sandbox::Sandbox::start(crpack_sandbox::SandboxOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: None,
     })
     .await
     .unwrap();
     let info = seed::seed(&sb.endpoint()).await.unwrap();
-    let author = crpack::commands::demo::clients_for(&info, &info.author.identity).await;
-    let provider = crpack::commands::demo::clients_for(&info, &info.provider.identity).await;
+    let author = common::clients_for(&info, &info.author.identity).await;
+    let provider = common::clients_for(&info, &info.provider.identity).await;
     let glue = cr::TableReference::Glue(
         cr::GlueTableReference::builder()
             .database_name(seed::GLUE_DATABASE)

@@ -106,7 +106,7 @@ struct World {
     format: Format,
     names: [String; 2],
     bytes: [Vec<u8>; 2],
-    provider: crpack::aws::Aws,
+    provider: crpack_core::aws::Aws,
     rules_before: Vec<Option<AnalysisRuleCustom>>,
     cases: AtomicUsize,
 }
@@ -143,7 +143,7 @@ impl World {
         // The reviewer may read the pinned bytes, so mismatches are explained entry by entry.
         let author = sb.clients(&sb.seed.author.identity);
         sb.rt
-            .block_on(crpack::commands::demo::grant_read(
+            .block_on(crpack_core::publish::share::grant_read(
                 &author,
                 &sb.seed.bucket,
                 &sb.seed.provider.identity.account_id,
@@ -184,7 +184,7 @@ impl World {
                     .configured_table_id;
                 self.sb
                     .rt
-                    .block_on(crpack::verify::rules::read_custom(&self.provider, id))
+                    .block_on(crpack_core::verify::rules::read_custom(&self.provider, id))
                     .unwrap()
             })
             .collect()

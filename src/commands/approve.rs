@@ -5,15 +5,15 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
 use crate::commands::verify::{SourceArgs, print_report};
-use crate::error::{Error, ExitCode, Result};
 use crate::output::escape;
-use crate::report::VerifyReport;
-use crate::verify::policy::Policy;
-use crate::verify::rules::{self, Change, TableOutcome};
-use crate::verify::{self, Target};
+use crpack_core::aws::Aws;
+use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::report::VerifyReport;
+use crpack_core::verify::policy::Policy;
+use crpack_core::verify::rules::{self, Change, TableOutcome};
+use crpack_core::verify::{self, Target};
 
 /// Which template, on which of your tables.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,7 +108,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
     let policy = args.policy.as_deref().map(Policy::load).transpose()?;
     let rt = ctx.runtime()?;
     rt.block_on(async {
-        let aws = Aws::load(&args.aws, None).await?;
+        let aws = Aws::load(&args.aws.options(), None).await?;
         let target = args.which.target();
         let report = verify::verify(&aws, &target, &source).await?;
         let violations = policy.map(|p| p.violations(&report.template)).unwrap_or_default();
@@ -157,7 +157,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
 pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
-        let aws = Aws::load(&args.aws, None).await?;
+        let aws = Aws::load(&args.aws.options(), None).await?;
         let target = args.which.target();
         // Revoking needs no verification, but the template must be readable to know its tables.
         let referenced = if args.which.tables.is_empty() {

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::artifact::Artifact;
-use crate::bundle::{self, BuildOutput};
 use crate::cli::Context;
-use crate::error::{ExitCode, Result};
-use crate::manifest::Project;
 use crate::output::{escape, human_bytes, table};
-use crate::venv::{EnvBuild, EnvEvent};
+use crpack_core::artifact::Artifact;
+use crpack_core::bundle::{self, BuildOutput};
+use crpack_core::error::{ExitCode, Result};
+use crpack_core::manifest::Project;
+use crpack_core::venv::{EnvBuild, EnvEvent};
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {

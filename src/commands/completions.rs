@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap_complete::Shell;
 
 use crate::cli;
-use crate::error::{Error, ExitCode, IoContext, Result};
+use crpack_core::error::{Error, ExitCode, IoContext, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {

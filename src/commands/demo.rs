@@ -4,19 +4,19 @@
 
 use std::path::PathBuf;
 
-use crate::artifact::Role;
-use crate::aws::{self, Aws};
 use crate::cli::Context;
-use crate::error::{Error, ExitCode, IoContext, Result};
-use crate::manifest::Project;
 use crate::output::{Output, table};
-use crate::publish::template::RecordedHashes;
-use crate::publish::{self, PublishOptions};
-use crate::report::Verdict;
-use crate::sandbox::seed::{SeedInfo, SeededIdentity};
-use crate::sandbox::{self, Sandbox, SandboxOptions};
-use crate::verify::rules::{self, Change};
-use crate::verify::{self, Source, Target};
+use crpack_core::artifact::Role;
+use crpack_core::aws::{self, Aws};
+use crpack_core::error::{Error, ExitCode, IoContext, Result};
+use crpack_core::manifest::Project;
+use crpack_core::publish::template::RecordedHashes;
+use crpack_core::publish::{self, PublishOptions};
+use crpack_core::report::Verdict;
+use crpack_core::verify::rules::{self, Change};
+use crpack_core::verify::{self, Source, Target};
+use crpack_sandbox::seed::{SeedInfo, SeededIdentity};
+use crpack_sandbox::{self as sandbox, Sandbox, SandboxOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -46,7 +46,7 @@ pub fn configure_publish(dir: &std::path::Path, seed: &SeedInfo, prefix: &str) -
         "\n[publish]\nbucket = \"{}\"\nprefix = \"{prefix}\"\nrole_arn = \"{}\"\nmembership_id = \"{}\"\nregion = \"{}\"\n",
         seed.bucket, seed.role_arn, seed.author.membership_id, seed.region
     ));
-    crate::fsutil::write_atomic(&path, text.as_bytes()).with_path(&path)
+    crpack_core::fsutil::write_atomic(&path, text.as_bytes()).with_path(&path)
 }
 
 fn step(out: &Output, n: u32, text: &str) {
@@ -102,7 +102,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     configure_publish(&project_dir, &seed, &format!("templates/{name}"))?;
     out.line(format!("project         {}", project_dir.display()));
     let project = Project::discover(&project_dir)?;
-    let check = crate::commands::check::check_project(&project)?;
+    let check = crpack_core::check::check_project(&project)?;
     out.line(format!(
         "check           {} error(s), {} warning(s)",
         check.errors, check.warnings
@@ -160,7 +160,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     let mut all = true;
     for a in &lock.artifacts {
         let rec = recorded.for_role(a.role).unwrap_or("");
-        let same = crate::digest::Sha256Digest::parse(rec).ok() == Some(a.sha256);
+        let same = crpack_core::digest::Sha256Digest::parse(rec).ok() == Some(a.sha256);
         all &= same;
         rows.push(vec![
             a.role.to_string(),
@@ -216,37 +216,11 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     }
 }
 
-/// Grants `account` read access to `bucket` with a bucket policy (what an author does for
-/// reviewers who verify `--from-s3`).
-pub async fn grant_read(aws: &Aws, bucket: &str, account: &str) -> Result<()> {
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "ReviewersRead",
-            "Effect": "Allow",
-            "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
-            "Action": [
-                "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes",
-                "s3:GetObjectVersionAttributes", "s3:ListBucket", "s3:ListBucketVersions"
-            ],
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]
-        }]
-    });
-    aws.s3
-        .put_bucket_policy()
-        .bucket(bucket)
-        .policy(policy.to_string())
-        .send()
-        .await
-        .map_err(|e| aws::describe(&format!("PutBucketPolicy {bucket}"), &e))?;
-    Ok(())
-}
-
 async fn reviewer(
     out: &Output,
     seed: &SeedInfo,
     project: &Project,
-    lock: &crate::lock::Lock,
+    lock: &crpack_core::lock::Lock,
 ) -> Result<bool> {
     let provider = clients_for(seed, &seed.provider.identity).await;
     let target = Target {
@@ -307,7 +281,8 @@ async fn reviewer(
         "tamper: the author uploads a changed entry point as a new version under the same key",
     );
     let author = clients_for(seed, &seed.author.identity).await;
-    grant_read(&author, &seed.bucket, &seed.provider.identity.account_id).await?;
+    crpack_core::publish::share::grant_read(&author, &seed.bucket, &seed.provider.identity.account_id)
+        .await?;
     let ep = lock
         .artifact(Role::EntryPoint)
         .ok_or_else(|| Error::Other("the lock has no entry point".into()))?;
@@ -362,15 +337,15 @@ fn verdict(out: &Output, v: Verdict) -> String {
 }
 
 /// Runs a job and waits for it (the demo's own quiet watcher).
-async fn run_and_wait(aws: &Aws, membership: &str, arn: &str) -> Result<crate::jobs::JobReport> {
-    let id = crate::jobs::start(aws, membership, arn, Default::default(), None).await?;
+async fn run_and_wait(aws: &Aws, membership: &str, arn: &str) -> Result<crpack_core::jobs::JobReport> {
+    let id = crpack_core::jobs::start(aws, membership, arn, Default::default(), None).await?;
     let mut attempt = 0;
     loop {
-        let j = crate::jobs::get(aws, membership, &id).await?;
+        let j = crpack_core::jobs::get(aws, membership, &id).await?;
         if j.is_terminal() {
             return Ok(j);
         }
-        tokio::time::sleep(crate::jobs::poll_interval(attempt)).await;
+        tokio::time::sleep(crpack_core::jobs::poll_interval(attempt)).await;
         attempt += 1;
     }
 }
@@ -380,7 +355,7 @@ async fn jobs_part(
     out: &Output,
     seed: &SeedInfo,
     project: &Project,
-    lock: &crate::lock::Lock,
+    lock: &crpack_core::lock::Lock,
 ) -> Result<bool> {
     let author = clients_for(seed, &seed.author.identity).await;
     let provider = clients_for(seed, &seed.provider.identity).await;
@@ -430,7 +405,7 @@ async fn jobs_part(
         "prefix = \"templates/audience-overlap\"",
         "prefix = \"templates/audience-overlap-fixed\"",
     );
-    crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
+    crpack_core::fsutil::write_atomic(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
     let project = Project::discover(&project.root)?;
     let release = publish::publish(
         &project,
@@ -491,7 +466,7 @@ async fn jobs_part(
             seed.results_bucket,
             o.size().unwrap_or(0)
         ));
-        if key.ends_with(crate::sandbox::cleanrooms::SIMULATED_MARKER) {
+        if key.ends_with(crpack_sandbox::cleanrooms::SIMULATED_MARKER) {
             let body = author
                 .s3
                 .get_object()

@@ -10,13 +10,13 @@ use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::types::BucketVersioningStatus;
 use serde::Serialize;
 
-use crate::aws::{self, Aws};
 use crate::cli::{AwsArgs, Context};
-use crate::error::{ExitCode, Result};
-use crate::jobs::arn_account;
-use crate::manifest::Project;
 use crate::output::{escape, escape_text};
-use crate::validate;
+use crpack_core::aws::{self, Aws};
+use crpack_core::error::{ExitCode, Result};
+use crpack_core::jobs::arn_account;
+use crpack_core::manifest::Project;
+use crpack_core::validate;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -339,7 +339,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     let mut pre = Vec::new();
     let project = match Project::discover(&ctx.project_dir()) {
         Ok(p) => Some(p),
-        Err(crate::manifest::ProjectError::NotFound { .. }) => None,
+        Err(crpack_core::manifest::ProjectError::NotFound { .. }) => None,
         Err(e) => {
             pre.push(fail(
                 "crpack.toml",
@@ -361,10 +361,10 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
         .and_then(|p| p.region.clone());
     let rt = ctx.runtime()?;
     let checks = rt.block_on(async {
-        let aws = Aws::load(&args.aws, region.as_deref()).await?;
+        let aws = Aws::load(&args.aws.options(), region.as_deref()).await?;
         let mut all = pre;
         all.extend(diagnose(&aws, project.as_ref(), membership.as_deref()).await);
-        Ok::<_, crate::error::Error>(all)
+        Ok::<_, crpack_core::error::Error>(all)
     })?;
     let ok = checks.iter().all(|c| c.ok);
     if ctx.out.json {

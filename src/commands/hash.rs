@@ -8,8 +8,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::digest::Sha256Digest;
-use crate::error::{Error, ExitCode, Result};
+use crpack_core::digest::Sha256Digest;
+use crpack_core::error::{Error, ExitCode, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct HashArgs {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::error::{Error, ExitCode, IoContext, Result};
-use crate::fsutil;
-use crate::validate;
+use crpack_core::error::{Error, ExitCode, IoContext, Result};
+use crpack_core::fsutil;
+use crpack_core::validate;
 
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {

@@ -2,12 +2,12 @@
 
 use aws_sdk_cleanrooms::types::ProtectedJobStatus;
 
-use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
 use crate::commands::run::print_job;
-use crate::error::{ExitCode, Result};
-use crate::jobs;
 use crate::output::{escape, table};
+use crpack_core::aws::Aws;
+use crpack_core::error::{ExitCode, Result};
+use crpack_core::jobs;
 
 #[derive(Debug, clap::Args)]
 pub struct JobsArgs {
@@ -72,7 +72,7 @@ pub enum JobsCommand {
 pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
-        let aws = Aws::load(&args.aws, None).await?;
+        let aws = Aws::load(&args.aws.options(), None).await?;
         match &args.command {
             JobsCommand::List {
                 membership,

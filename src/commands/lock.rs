@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::error::{Error, ExitCode, Result};
-use crate::manifest::{BundleSpec, Project};
 use crate::output::escape;
-use crate::venv::Target;
-use crate::venv::fetch;
+use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::manifest::{BundleSpec, Project};
+use crpack_core::venv::Target;
+use crpack_core::venv::fetch;
 
 #[derive(Debug, clap::Args)]
 pub struct LockArgs {

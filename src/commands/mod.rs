@@ -4,6 +4,7 @@ pub mod approve;
 pub mod build;
 pub mod check;
 pub mod completions;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
 pub mod hash;
@@ -13,5 +14,6 @@ pub mod lock;
 pub mod publish;
 pub mod run;
 pub mod run_local;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod verify;

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
-use crate::error::{ExitCode, Result};
-use crate::manifest::Project;
 use crate::output::table;
-use crate::publish::{self, PublishOptions, PublishReport};
+use crpack_core::aws::Aws;
+use crpack_core::error::{ExitCode, Result};
+use crpack_core::manifest::Project;
+use crpack_core::publish::{self, PublishOptions, PublishReport};
 
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {
@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, args: &PublishArgs) -> Result<ExitCode> {
         let aws = if args.dry_run {
             None
         } else {
-            Some(Aws::load(&args.aws, cfg.region.as_deref()).await?)
+            Some(Aws::load(&args.aws.options(), cfg.region.as_deref()).await?)
         };
         let opts = PublishOptions {
             dry_run: args.dry_run,

@@ -4,13 +4,13 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
-use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
 use crate::commands::run_local::{self, LocalArgs};
-use crate::error::{Error, ExitCode, Result};
-use crate::jobs::{self, JobReport, WorkerType};
 use crate::output::{Output, escape};
-use crate::verify::{self, Target};
+use crpack_core::aws::Aws;
+use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::jobs::{self, JobReport, WorkerType};
+use crpack_core::verify::{self, Target};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -24,7 +24,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ID", required_unless_present = "local")]
     pub membership: Option<String>,
     /// Worker type (with --workers).
-    #[arg(long, value_enum, value_name = "TYPE", requires = "workers")]
+    #[arg(long, value_parser = worker_type_parser(), value_name = "TYPE", requires = "workers")]
     pub worker_type: Option<WorkerType>,
     /// Number of workers (CR.1X: 4–128, CR.4X: 4–32).
     #[arg(long, value_name = "N")]
@@ -173,7 +173,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             ));
         }
     };
-    crate::validate::template_arn(&template).map_err(Error::Usage)?;
+    crpack_core::validate::template_arn(&template).map_err(Error::Usage)?;
     let params = jobs::parse_params(&args.opts.params)?;
     let workers = match (args.worker_type, args.workers) {
         (None, None) => None,
@@ -191,7 +191,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     };
     let rt = ctx.runtime()?;
     rt.block_on(async {
-        let aws = Aws::load(&args.aws, None).await?;
+        let aws = Aws::load(&args.aws.options(), None).await?;
         // Check the parameters against the template before starting anything.
         let reviewed = verify::review(
             &aws,
@@ -231,5 +231,20 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             print_job(&ctx.out, &job);
         }
         Ok(job_exit(&job))
+    })
+}
+
+/// `--worker-type`: the service's names, with the size of each.
+fn worker_type_parser() -> impl clap::builder::TypedValueParser<Value = WorkerType> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new(WorkerType::Cr1X.as_str()).help("4 vCPU, 30 GB (the default); 4–128 workers"),
+        PossibleValue::new(WorkerType::Cr4X.as_str()).help("16 vCPU, 120 GB; 4–32 workers"),
+    ])
+    .map(|name| {
+        WorkerType::ALL
+            .into_iter()
+            .find(|w| w.as_str() == name)
+            .unwrap_or(WorkerType::Cr1X)
     })
 }

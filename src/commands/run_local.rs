@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::artifact::Role;
-use crate::bundle;
 use crate::cli::Context;
-use crate::error::{Error, ExitCode, Result};
-use crate::manifest::{Parameter, Project, SampleSource};
 use crate::output::table;
-use crate::runner::{self, ResultSet, RunSpec, RunnerError};
+use crpack_core::artifact::Role;
+use crpack_core::bundle;
+use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::manifest::{Parameter, Project, SampleSource};
+use crpack_runner::{self as runner, ResultSet, RunSpec, RunnerError};
 
 /// Options of a local run.
 #[derive(Debug, Clone, clap::Args)]
@@ -102,7 +102,7 @@ pub fn resolve_samples(project: &Project) -> Result<BTreeMap<String, PathBuf>> {
                     return Err(Error::Other(format!(
                         "no sample data for table {table:?}: {} (from [local] samples in {}) does not exist",
                         shown(&project.root, &p),
-                        crate::manifest::MANIFEST_NAME
+                        crpack_core::manifest::MANIFEST_NAME
                     )));
                 }
                 p
@@ -260,10 +260,10 @@ pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
 fn host_twin(
     ctx: &Context,
     project: &Project,
-    env: &crate::venv::EnvBuild,
+    env: &crpack_core::venv::EnvBuild,
     python_version: &str,
     dir: &Path,
-) -> Result<Option<crate::venv::EnvBuild>> {
+) -> Result<Option<crpack_core::venv::EnvBuild>> {
     let Some(arch) = host_wheel_arch() else {
         return Ok(None);
     };
@@ -291,20 +291,20 @@ fn host_twin(
     target.interpreter = format!("/usr/bin/python{major}.{minor}");
     // Only a lock that pins a file for this host can make a twin: the same versions, checked
     // against the same hashes.
-    let reqs = crate::venv::requirements::parse_file(&reqs.files[0], &target)
+    let reqs = crpack_core::venv::requirements::parse_file(&reqs.files[0], &target)
         .map_err(|e| Error::Other(e.to_string()))?;
-    let twin_plan = crate::venv::VenvPlan {
+    let twin_plan = crpack_core::venv::VenvPlan {
         target,
         own: venv.own.clone(),
         requirements: Some(reqs),
     };
-    let dest = dir.join(crate::venv::VENV_FILE_NAME);
+    let dest = dir.join(crpack_core::venv::VENV_FILE_NAME);
     let stamp = bundle::Stamp::from_env()?;
-    match crate::venv::build::build(
+    match crpack_core::venv::build::build(
         &twin_plan,
         &dest,
         stamp.epoch.max(0) as u64,
-        &crate::venv::build::BuildOptions::from_env(),
+        &crpack_core::venv::build::BuildOptions::from_env(),
         &mut |_| {},
     ) {
         Ok(twin) => Ok(Some(twin)),

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::Context;
-use crate::error::{Error, ExitCode, Result};
-use crate::fsutil;
-use crate::sandbox::{self, Sandbox, SandboxOptions, identity};
+use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::fsutil;
+use crpack_sandbox::{self as sandbox, Sandbox, SandboxOptions, identity};
 
 #[derive(Debug, clap::Args)]
 pub struct SandboxArgs {

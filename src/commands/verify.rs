@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use crate::aws::Aws;
 use crate::cli::{AwsArgs, Context};
-use crate::error::{Error, ExitCode, Result};
-use crate::explain;
 use crate::output::escape;
-use crate::report::{Verdict, VerifyReport};
-use crate::verify::{self, Source, Target};
+use crpack_core::aws::Aws;
+use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::explain;
+use crpack_core::report::{Verdict, VerifyReport};
+use crpack_core::verify::{self, Source, Target};
 
 /// Which template, seen through which collaboration.
 #[derive(Debug, Clone, clap::Args)]
@@ -188,7 +188,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
     let source = args.source.source(false)?;
     let rt = ctx.runtime()?;
     let report = rt.block_on(async {
-        let aws = Aws::load(&args.aws, None).await?;
+        let aws = Aws::load(&args.aws.options(), None).await?;
         verify::verify(&aws, &args.target.target(), &source).await
     })?;
     if ctx.out.json {

@@ -125,8 +125,8 @@ pub fn sha256_hex(path: &Path) -> String {
 /// A sandbox started in-process on an ephemeral port, with the seeded world.
 pub struct TestSandbox {
     pub rt: tokio::runtime::Runtime,
-    sandbox: Option<crpack::sandbox::Sandbox>,
-    pub seed: crpack::sandbox::seed::SeedInfo,
+    sandbox: Option<crpack_sandbox::Sandbox>,
+    pub seed: crpack_sandbox::seed::SeedInfo,
     pub data: tempfile::TempDir,
 }
 
@@ -139,13 +139,13 @@ impl TestSandbox {
             .unwrap();
         let data = tempfile::tempdir().unwrap();
         let sandbox = rt
-            .block_on(crpack::sandbox::Sandbox::start(crpack::sandbox::SandboxOptions {
+            .block_on(crpack_sandbox::Sandbox::start(crpack_sandbox::SandboxOptions {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 data_dir: Some(data.path().join("state")),
             }))
             .expect("start sandbox");
         let seed = rt
-            .block_on(crpack::sandbox::seed::seed(&sandbox.endpoint()))
+            .block_on(crpack_sandbox::seed::seed(&sandbox.endpoint()))
             .expect("seed sandbox");
         TestSandbox {
             rt,
@@ -169,7 +169,7 @@ impl TestSandbox {
         edit(&state);
         let sandbox = self
             .rt
-            .block_on(crpack::sandbox::Sandbox::start(crpack::sandbox::SandboxOptions {
+            .block_on(crpack_sandbox::Sandbox::start(crpack_sandbox::SandboxOptions {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 data_dir: Some(state),
             }))
@@ -182,7 +182,7 @@ impl TestSandbox {
     pub fn as_identity<'a>(
         &self,
         cmd: &'a mut Command,
-        who: &crpack::sandbox::seed::SeededIdentity,
+        who: &crpack_sandbox::seed::SeededIdentity,
     ) -> &'a mut Command {
         cmd.env("AWS_ENDPOINT_URL", self.endpoint())
             .env("AWS_REGION", &self.seed.region)
@@ -207,9 +207,8 @@ impl TestSandbox {
     }
 
     /// SDK clients acting as `who`.
-    pub fn clients(&self, who: &crpack::sandbox::seed::SeededIdentity) -> crpack::aws::Aws {
-        self.rt
-            .block_on(crpack::commands::demo::clients_for(&self.seed, who))
+    pub fn clients(&self, who: &crpack_sandbox::seed::SeededIdentity) -> crpack_core::aws::Aws {
+        self.rt.block_on(clients_for(&self.seed, who))
     }
 
     /// `(name, arn)` of every analysis template in the author's membership.
@@ -232,8 +231,7 @@ impl TestSandbox {
     /// A scaffolded project configured to publish into the seeded world.
     pub fn project(&self, parent: &Path, prefix: &str) -> PathBuf {
         let dir = parent.join("proj");
-        crpack::commands::init::scaffold(&dir, "audience-overlap").unwrap();
-        crpack::commands::demo::configure_publish(&dir, &self.seed, prefix).unwrap();
+        scaffold(&dir, &self.seed, prefix);
         dir
     }
 }
@@ -388,4 +386,38 @@ pub fn read_request(client: &mut std::net::TcpStream) -> Option<(Vec<u8>, String
         }
     }
     Some((buf, head, head_end))
+}
+
+/// SDK clients acting as `who` in the seeded world.
+pub async fn clients_for(
+    seed: &crpack_sandbox::seed::SeedInfo,
+    who: &crpack_sandbox::seed::SeededIdentity,
+) -> crpack_core::aws::Aws {
+    crpack_core::aws::Aws::from_config(
+        crpack_core::aws::static_config(
+            &seed.endpoint,
+            &seed.region,
+            &who.access_key_id,
+            &who.secret_access_key,
+        )
+        .await,
+    )
+}
+
+/// `crpack init` of an "audience-overlap" project in `dir`, without the `[publish]` section.
+pub fn init_project(dir: &Path) {
+    let out = run(crpack(["init", "--name", "audience-overlap"]).arg(dir));
+    assert_eq!(out.code(), 0, "crpack init failed: {}", out.stderr());
+}
+
+/// `crpack init` in `dir`, then a `[publish]` section for the seeded world under `prefix`.
+pub fn scaffold(dir: &Path, seed: &crpack_sandbox::seed::SeedInfo, prefix: &str) {
+    init_project(dir);
+    let path = dir.join("crpack.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[publish]\nbucket = \"{}\"\nprefix = \"{prefix}\"\nrole_arn = \"{}\"\nmembership_id = \"{}\"\nregion = \"{}\"\n",
+        seed.bucket, seed.role_arn, seed.author.membership_id, seed.region
+    ));
+    std::fs::write(&path, text).unwrap();
 }

@@ -1,0 +1,313 @@
+//! Protected jobs: start a PySpark job on an approved template, watch it, describe it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_cleanrooms::types::{
+    ProtectedJob, ProtectedJobComputeConfiguration, ProtectedJobMemberOutputConfigurationInput,
+    ProtectedJobOutput, ProtectedJobOutputConfigurationInput, ProtectedJobParameters,
+    ProtectedJobResultConfigurationInput, ProtectedJobStatus, ProtectedJobType,
+    ProtectedJobWorkerComputeConfiguration, ProtectedJobWorkerComputeType, TargetProtectedJobStatus,
+};
+use serde::Serialize;
+
+use crate::aws::{self, Aws};
+use crate::error::{Error, Result};
+
+/// Worker types of PySpark jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerType {
+    /// 4 vCPU, 30 GB (the default); 4–128 workers.
+    Cr1X,
+    /// 16 vCPU, 120 GB; 4–32 workers.
+    Cr4X,
+}
+
+impl WorkerType {
+    /// Every worker type, in the service's order.
+    pub const ALL: [WorkerType; 2] = [WorkerType::Cr1X, WorkerType::Cr4X];
+
+    /// The service's name for it (`CR.1X`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerType::Cr1X => "CR.1X",
+            WorkerType::Cr4X => "CR.4X",
+        }
+    }
+
+    /// The documented worker count range for PySpark jobs.
+    pub fn range(self) -> (i32, i32) {
+        match self {
+            WorkerType::Cr1X => (4, 128),
+            WorkerType::Cr4X => (4, 32),
+        }
+    }
+}
+
+/// A job as crpack reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    pub id: String,
+    pub membership_id: String,
+    pub status: String,
+    pub template_arn: Option<String>,
+    pub created: String,
+    pub duration_ms: Option<i64>,
+    pub billed_crpu: Option<f64>,
+    /// `s3://…` when results went to S3.
+    pub result_location: Option<String>,
+    /// Accounts that received results.
+    pub result_members: Vec<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl JobReport {
+    pub fn from_job(j: &ProtectedJob) -> JobReport {
+        let (location, members) = match j.result().and_then(|r| r.output()) {
+            Some(ProtectedJobOutput::S3(s)) => (Some(s.location().to_string()), vec![]),
+            Some(ProtectedJobOutput::MemberList(m)) => {
+                (None, m.iter().map(|o| o.account_id().to_string()).collect())
+            }
+            _ => (None, vec![]),
+        };
+        JobReport {
+            id: j.id().to_string(),
+            membership_id: j.membership_id().to_string(),
+            status: j.status().as_str().to_string(),
+            template_arn: j.job_parameters().map(|p| p.analysis_template_arn().to_string()),
+            created: j.create_time().to_string(),
+            duration_ms: j.statistics().and_then(|s| s.total_duration_in_millis()),
+            billed_crpu: j
+                .statistics()
+                .and_then(|s| s.billed_resource_utilization())
+                .map(|b| b.units()),
+            result_location: location,
+            result_members: members,
+            error_code: j.error().map(|e| e.code().to_string()),
+            error_message: j.error().map(|e| e.message().to_string()),
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "SUCCESS" | "FAILED" | "CANCELLED")
+    }
+}
+
+/// Parses `NAME=VALUE` pairs.
+pub fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in raw {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--param {p:?}: expected NAME=VALUE")))?;
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::Usage(format!("--param {k} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks parameter names against the declared ones.
+pub fn check_params(given: &BTreeMap<String, String>, declared: &[String]) -> Result<()> {
+    for name in given.keys() {
+        if !declared.contains(name) {
+            return Err(Error::Usage(format!(
+                "the template declares no parameter {name:?} (declared: {})",
+                if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The account in a membership ARN (`arn:aws:cleanrooms:REGION:ACCOUNT:membership/ID`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// Starts a PySpark job; results go to the caller's member account.
+pub async fn start(
+    aws: &Aws,
+    membership_id: &str,
+    template_arn: &str,
+    params: BTreeMap<String, String>,
+    workers: Option<(WorkerType, i32)>,
+) -> Result<String> {
+    let m = aws::membership(aws, membership_id).await?;
+    let account = arn_account(m.arn())
+        .ok_or_else(|| Error::Remote(format!("GetMembership {membership_id}: no account in the ARN")))?
+        .to_string();
+    let job_params = ProtectedJobParameters::builder()
+        .analysis_template_arn(template_arn)
+        .set_parameters(if params.is_empty() {
+            None
+        } else {
+            Some(params.into_iter().collect())
+        })
+        .build()
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let result = ProtectedJobResultConfigurationInput::builder()
+        .output_configuration(ProtectedJobOutputConfigurationInput::Member(
+            ProtectedJobMemberOutputConfigurationInput::builder()
+                .account_id(account)
+                .build()
+                .map_err(|e| Error::Other(e.to_string()))?,
+        ))
+        .build();
+    let compute = match workers {
+        None => None,
+        Some((kind, n)) => Some(ProtectedJobComputeConfiguration::Worker(
+            ProtectedJobWorkerComputeConfiguration::builder()
+                .r#type(match kind {
+                    WorkerType::Cr1X => ProtectedJobWorkerComputeType::Cr1X,
+                    WorkerType::Cr4X => ProtectedJobWorkerComputeType::Cr4X,
+                })
+                .number(n)
+                .build()
+                .map_err(|e| Error::Other(e.to_string()))?,
+        )),
+    };
+    let out = aws
+        .cleanrooms
+        .start_protected_job()
+        .membership_identifier(membership_id)
+        .r#type(ProtectedJobType::Pyspark)
+        .job_parameters(job_params)
+        .result_configuration(result)
+        .set_compute_configuration(compute)
+        .send()
+        .await
+        .map_err(|e| aws::describe("StartProtectedJob", &e))?;
+    out.protected_job()
+        .map(|j| j.id().to_string())
+        .ok_or_else(|| Error::Remote("StartProtectedJob: empty response".into()))
+}
+
+/// Reads a job.
+pub async fn get(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobReport> {
+    let out = aws
+        .cleanrooms
+        .get_protected_job()
+        .membership_identifier(membership_id)
+        .protected_job_identifier(job_id)
+        .send()
+        .await
+        .map_err(|e| aws::describe(&format!("GetProtectedJob {job_id}"), &e))?;
+    out.protected_job()
+        .map(JobReport::from_job)
+        .ok_or_else(|| Error::Remote("GetProtectedJob: empty response".into()))
+}
+
+/// Asks the service to cancel a job.
+pub async fn cancel(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobReport> {
+    let out = aws
+        .cleanrooms
+        .update_protected_job()
+        .membership_identifier(membership_id)
+        .protected_job_identifier(job_id)
+        .target_status(TargetProtectedJobStatus::Cancelled)
+        .send()
+        .await
+        .map_err(|e| aws::describe(&format!("UpdateProtectedJob {job_id} CANCELLED"), &e))?;
+    out.protected_job()
+        .map(JobReport::from_job)
+        .ok_or_else(|| Error::Remote("UpdateProtectedJob: empty response".into()))
+}
+
+/// Finds which of the caller's active memberships holds a job.
+pub async fn find_membership(aws: &Aws, job_id: &str) -> Result<String> {
+    let mut pages = aws.cleanrooms.list_memberships().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws::describe("ListMemberships", &e))?;
+        for m in page.membership_summaries() {
+            let found = aws
+                .cleanrooms
+                .get_protected_job()
+                .membership_identifier(m.id())
+                .protected_job_identifier(job_id)
+                .send()
+                .await;
+            if found.is_ok() {
+                return Ok(m.id().to_string());
+            }
+        }
+    }
+    Err(Error::Other(format!(
+        "no membership of this account has job {job_id}; pass --membership ID"
+    )))
+}
+
+/// Lists jobs, newest first as the service returns them.
+pub async fn list(
+    aws: &Aws,
+    membership_id: &str,
+    status: Option<ProtectedJobStatus>,
+    page_size: Option<i32>,
+) -> Result<Vec<JobReport>> {
+    let mut out = Vec::new();
+    let mut pages = aws
+        .cleanrooms
+        .list_protected_jobs()
+        .membership_identifier(membership_id)
+        .set_status(status)
+        .set_max_results(page_size)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws::describe(&format!("ListProtectedJobs {membership_id}"), &e))?;
+        for s in page.protected_jobs() {
+            out.push(JobReport {
+                id: s.id().to_string(),
+                membership_id: s.membership_id().to_string(),
+                status: s.status().as_str().to_string(),
+                template_arn: None,
+                created: s.create_time().to_string(),
+                duration_ms: None,
+                billed_crpu: None,
+                result_location: None,
+                result_members: vec![],
+                error_code: None,
+                error_message: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Poll interval while watching: quick at first, then every few seconds.
+pub fn poll_interval(attempt: u32) -> Duration {
+    Duration::from_millis(match attempt {
+        0..=4 => 250,
+        5..=20 => 1000,
+        _ => 3000,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_and_check() {
+        let p = parse_params(&["a=1".into(), "b=x=y".into()]).unwrap();
+        assert_eq!(p["b"], "x=y");
+        assert!(parse_params(&["novalue".into()]).is_err());
+        assert!(parse_params(&["a=1".into(), "a=2".into()]).is_err());
+        check_params(&p, &["a".into(), "b".into()]).unwrap();
+        assert!(check_params(&p, &["a".into()]).is_err());
+    }
+
+    #[test]
+    fn accounts_from_arns() {
+        assert_eq!(
+            arn_account("arn:aws:cleanrooms:us-east-1:111111111111:membership/abc"),
+            Some("111111111111")
+        );
+        assert_eq!(arn_account("nonsense"), None);
+    }
+}
