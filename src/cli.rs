@@ -79,6 +79,8 @@ pub enum Command {
     Hash(commands::hash::HashArgs),
     /// Upload the artifacts to S3 and register the PYSPARK_1_0 analysis template.
     Publish(commands::publish::PublishArgs),
+    /// List the collaboration's PySpark templates and whether your tables allow each.
+    Templates(commands::templates::TemplatesArgs),
     /// Check that a template's artifacts are exactly the bytes its sourceMetadata records.
     Verify(commands::verify::VerifyArgs),
     /// Verify a template, then allow it on your configured tables' CUSTOM analysis rules.
@@ -143,6 +145,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Hash(args) => commands::hash::run(&ctx, &args),
         Command::Lock(args) => commands::lock::run(&ctx, &args),
         Command::Publish(args) => commands::publish::run(&ctx, &args),
+        Command::Templates(args) => commands::templates::run(&ctx, &args),
         Command::Verify(args) => commands::verify::run(&ctx, &args),
         Command::Approve(args) => commands::approve::run_approve(&ctx, &args),
         Command::Revoke(args) => commands::approve::run_revoke(&ctx, &args),

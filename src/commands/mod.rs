@@ -16,4 +16,5 @@ pub mod run;
 pub mod run_local;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod templates;
 pub mod verify;

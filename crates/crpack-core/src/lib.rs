@@ -23,6 +23,7 @@ pub mod progress;
 pub mod publish;
 pub mod pycheck;
 pub mod report;
+pub mod review;
 pub mod text;
 pub mod validate;
 pub mod venv;

@@ -1,0 +1,3 @@
+//! The reviewer's desk: what awaits review in a collaboration.
+
+pub mod templates;
