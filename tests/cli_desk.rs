@@ -64,7 +64,7 @@ fn pending_follows_approve_and_revoke_across_two_tables() {
     assert_eq!(all["membership_id"], pm.as_str());
     assert_eq!(all["collaboration_id"], sb.seed.collaboration_id.as_str());
     assert_eq!(all["pending_only"], false);
-    assert_eq!(arns(&all), [arn.clone()]);
+    assert_eq!(arns(&all), [arn.as_str()]);
     let entry = &all["templates"][0];
     assert_eq!(
         entry["creator_account_id"],
@@ -82,13 +82,13 @@ fn pending_follows_approve_and_revoke_across_two_tables() {
     );
     assert_eq!(entry["my_tables"][0]["reason"], "not_listed");
     assert_eq!(entry["pending"], true);
-    assert_eq!(arns(&desk(&sb, &dir, &["--pending"])), [arn.clone()]);
+    assert_eq!(arns(&desk(&sb, &dir, &["--pending"])), [arn.as_str()]);
 
     // Allowed on one table of two: still pending.
     approve(&["--table", "orders"]);
     let pending = desk(&sb, &dir, &["--pending"]);
     assert_eq!(pending["pending_only"], true);
-    assert_eq!(arns(&pending), [arn.clone()]);
+    assert_eq!(arns(&pending), [arn.as_str()]);
     assert_eq!(
         access(&pending["templates"][0]),
         [("orders".to_string(), true), ("customers".to_string(), false)]
@@ -121,7 +121,7 @@ fn pending_follows_approve_and_revoke_across_two_tables() {
     )
     .expect(0);
     let pending = desk(&sb, &dir, &["--pending"]);
-    assert_eq!(arns(&pending), [arn.clone()]);
+    assert_eq!(arns(&pending), [arn.as_str()]);
     assert_eq!(
         access(&pending["templates"][0]),
         [("orders".to_string(), true), ("customers".to_string(), false)]
