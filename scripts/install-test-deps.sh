@@ -50,3 +50,16 @@ if [ "$(uname -s)" = Linux ] && { [ "$(id -u)" = 0 ] || [ -x "${CRPACK_ARM64_ROO
 else
   echo "install-test-deps: WARNING: no arm64 root (needs root on Debian/Ubuntu for apt-get); the aarch64 import tests are skipped" >&2
 fi
+
+# Headless Chromium (Debian's package), for the tests that render the HTML review in a real
+# browser and read its DOM.
+if command -v chromium >/dev/null 2>&1; then
+  echo "install-test-deps: $(chromium --version 2>/dev/null | head -n 1)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-deps: apt-get install -y chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  echo "install-test-deps: $(chromium --version 2>/dev/null | head -n 1)"
+else
+  echo "install-test-deps: WARNING: no chromium; the HTML review tests need it (sudo apt-get install chromium)" >&2
+fi

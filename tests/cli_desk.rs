@@ -180,3 +180,194 @@ fn an_outsider_gets_exit_3_with_the_cause() {
     assert_eq!(doc["ok"], false);
     assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
 }
+
+/// The DOM headless Chromium builds from `page` (opened from disk, as a reviewer would), or
+/// `None` outside CI when no chromium is installed (scripts/install-test-deps.sh installs it).
+fn chromium_dom(page: &std::path::Path) -> Option<String> {
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI renders the review in Chromium: scripts/install-test-deps.sh installs it"
+        );
+        eprintln!("** skipped: install chromium (Debian's package) to render the review");
+        return None;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8(out.stdout).unwrap();
+    assert!(dom.contains("</html>"), "chromium rendered no page:\n{dom}");
+    Some(dom)
+}
+
+/// The text of every element of `dom` whose opening tag contains `marker`, tags stripped and
+/// entities decoded (the DOM as the browser serialised it).
+fn texts(dom: &str, marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = dom;
+    while let Some(i) = rest.find(marker) {
+        let open_end = rest[i..].find('>').unwrap() + i + 1;
+        let tag_start = rest[..i].rfind('<').unwrap();
+        let tag: String = rest[tag_start + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let close = format!("</{tag}>");
+        // Elements of the same tag do not nest in the review's cells.
+        let end = rest[open_end..].find(&close).unwrap() + open_end;
+        out.push(decode(&strip_tags(&rest[open_end..end])));
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn decode(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Publishes the scaffold (as a venv, or as a zip with `zip`), verifies it with `--report`
+/// and returns the project dir, the lock, and the page Chromium rendered.
+fn reviewed(
+    sb: &TestSandbox,
+    tmp: &std::path::Path,
+    prefix: &str,
+    zip: bool,
+) -> Option<(std::path::PathBuf, serde_json::Value, String)> {
+    let dir = sb.project(tmp, prefix);
+    if zip {
+        let manifest = dir.join("crpack.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let text = text
+            .replace("[bundle]\n", "[bundle]\nformat = \"zip\"\n")
+            .replace("requirements = \"requirements.txt\"\n", "");
+        std::fs::write(&manifest, text).unwrap();
+    }
+    let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
+    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
+    let pm = sb.seed.provider.membership_id.clone();
+    let page = tmp.join("review.html");
+    let files: Vec<String> = lock["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            dir.join("dist")
+                .join(a["file_name"].as_str().unwrap())
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["verify", "--template", &arn, "--membership", &pm, "--report"];
+    let page_arg = page.display().to_string();
+    args.push(&page_arg);
+    args.push("--files");
+    args.extend(files.iter().map(String::as_str));
+    let r = sb.provider(&dir, &args).expect(0);
+    assert!(r.stderr().contains("review      wrote"), "{}", r.stderr());
+    let dom = chromium_dom(&page)?;
+    Some((dir, lock, dom))
+}
+
+#[test]
+fn the_review_page_renders_code_hashes_and_verdicts_in_chromium() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((dir, lock, dom)) = reviewed(&sb, tmp.path(), "templates/review-page", false) else {
+        return;
+    };
+    // The verdict banner and one row per artifact, with the recorded and actual hashes.
+    assert!(
+        dom.contains("id=\"overall\" class=\"banner pass\" data-ok=\"true\""),
+        "{dom}"
+    );
+    for a in lock["artifacts"].as_array().unwrap() {
+        let sha = a["sha256"].as_str().unwrap();
+        let cells = texts(&dom, "class=\"hash expected\"");
+        assert!(
+            cells.iter().any(|c| c == sha),
+            "recorded {sha} not shown: {cells:?}"
+        );
+        let cells = texts(&dom, "class=\"hash actual\"");
+        assert!(
+            cells.iter().any(|c| c == sha),
+            "actual {sha} not shown: {cells:?}"
+        );
+    }
+    assert_eq!(texts(&dom, "class=\"verdict v-match\"").len(), 2);
+    // The entry point's code, line by line, exactly as the file holds it.
+    let source = std::fs::read_to_string(dir.join("dist/entrypoint.py")).unwrap();
+    let shown = texts(&dom, "class=\"src\"");
+    assert_eq!(shown.join("\n") + "\n", source);
+    assert!(
+        dom.contains("<span class=\"kw\">def</span> <span class=\"df\">entrypoint</span>"),
+        "{dom}"
+    );
+    // Where each table and the parameter is read.
+    let line_of = |needle: &str| source.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let reads = texts(&dom, "class=\"read\"");
+    assert!(
+        reads.contains(&format!("tableorders{}", line_of("tables[\"orders\"]"))),
+        "{reads:?}"
+    );
+    assert!(
+        reads.contains(&format!("tablecustomers{}", line_of("tables[\"customers\"]"))),
+        "{reads:?}"
+    );
+    assert!(
+        reads.contains(&format!(
+            "parametermin_customers{}",
+            line_of("[\"min_customers\"]")
+        )),
+        "{reads:?}"
+    );
+    // The summary.
+    assert_eq!(
+        texts(&dom, "id=\"s-arn\""),
+        [lock["template"]["arn"].as_str().unwrap()]
+    );
+    assert_eq!(texts(&dom, "id=\"s-errors\""), ["BASIC"]);
+    assert_eq!(texts(&dom, "id=\"crpack-version\""), [env!("CARGO_PKG_VERSION")]);
+}
+
+#[test]
+fn the_review_page_of_a_zip_template_in_chromium() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_dir, _lock, dom)) = reviewed(&sb, tmp.path(), "templates/review-zip", true) else {
+        return;
+    };
+    assert!(dom.contains("data-ok=\"true\""), "{dom}");
+    assert_eq!(texts(&dom, "class=\"verdict v-match\"").len(), 2);
+}

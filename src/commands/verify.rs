@@ -7,7 +7,12 @@ use crate::output::escape;
 use crpack_core::aws::Aws;
 use crpack_core::error::{Error, ExitCode, Result};
 use crpack_core::explain;
+use crpack_core::fsutil;
+use crpack_core::lock::now_rfc3339;
 use crpack_core::report::{Verdict, VerifyReport};
+use crpack_core::review::document::PolicyResult;
+use crpack_core::review::{self, html, obtain};
+use crpack_core::verify::policy::Policy;
 use crpack_core::verify::{self, Source, Target};
 
 /// Which template, seen through which collaboration.
@@ -72,6 +77,13 @@ pub struct VerifyArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Also write a self-contained HTML review to FILE: the template, the verdicts, the entry
+    /// point's code with its findings, the additional artifact's contents and the policy.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Your rules for templates (TOML, as for approve); a violation fails the verification.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -186,19 +198,64 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
 
 pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
     let source = args.source.source(false)?;
+    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
     let rt = ctx.runtime()?;
-    let report = rt.block_on(async {
+    let (report, policy) = rt.block_on(async {
         let aws = Aws::load(&args.aws.options(), None).await?;
-        verify::verify(&aws, &args.target.target(), &source).await
+        let report = verify::verify(&aws, &args.target.target(), &source).await?;
+        let policy = policy.zip(args.policy.as_ref()).map(|(p, file)| PolicyResult {
+            file: file.display().to_string(),
+            violations: p.violations(&report.template),
+        });
+        if let Some(path) = &args.report {
+            write_review(ctx, &aws, &report, &source, policy.clone(), path).await?;
+        }
+        Ok::<_, Error>((report, policy))
     })?;
+    let violations = policy.as_ref().map_or(0, |p| p.violations.len());
     if ctx.out.json {
-        ctx.out.json(&report);
+        match &policy {
+            // The report's fields, and what the policy found.
+            Some(p) => ctx.out.json(&serde_json::json!({
+                "ok": report.ok && violations == 0,
+                "source": report.source,
+                "template": report.template,
+                "checks": report.checks,
+                "problems": report.problems,
+                "warnings": report.warnings,
+                "policy": p,
+            })),
+            None => ctx.out.json(&report),
+        }
     } else {
         print_report(ctx, &report);
+        for v in policy.iter().flat_map(|p| &p.violations) {
+            ctx.out.line(format!("{} {}", ctx.out.bad("policy"), escape(v)));
+        }
     }
-    Ok(if report.ok {
+    Ok(if report.ok && violations == 0 {
         ExitCode::Success
     } else {
         ExitCode::VerificationFailed
     })
+}
+
+/// Writes the HTML review of `report` to `path` (atomically), with the verified bytes fetched
+/// again from `source`.
+async fn write_review(
+    ctx: &Context,
+    aws: &Aws,
+    report: &VerifyReport,
+    source: &Source,
+    policy: Option<PolicyResult>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let obtained = obtain::obtain(Some(aws), report, source).await?;
+    for (role, why) in &obtained.missing {
+        ctx.out.debug(format!("review: no {role} bytes to show: {why}"));
+    }
+    let doc = review::document(report.clone(), &obtained, policy, now_rfc3339());
+    fsutil::write_atomic(path, html::render(&doc).as_bytes()).map_err(|e| Error::io(path, e))?;
+    ctx.out.info(format!("review      wrote {}", path.display()));
+    Ok(())
 }

@@ -5,7 +5,7 @@
 
 pub mod policy;
 pub mod rules;
-mod s3;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

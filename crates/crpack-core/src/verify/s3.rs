@@ -225,7 +225,11 @@ pub async fn fetch_matching(
 }
 
 /// Downloads one version of `exp` into a temporary file.
-async fn fetch_version(aws: &Aws, exp: &ExpectedArtifact, version: &str) -> Result<tempfile::NamedTempFile> {
+pub async fn fetch_version(
+    aws: &Aws,
+    exp: &ExpectedArtifact,
+    version: &str,
+) -> Result<tempfile::NamedTempFile> {
     let temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     match download(aws, &exp.bucket, &exp.key, Some(version), Some(temp.path())).await {
         Ok(_) => Ok(temp),
