@@ -202,11 +202,27 @@ fn verify_from_every_source_matches_and_summarises_the_template() {
     assert_eq!(w.verify(&["--source", &dir]).expect(0).json()["ok"], true);
 
     // From S3: denied until the author grants read access, then a match; --save keeps the bytes.
-    let denied = w.verify(&["--from-s3"]).expect(1).json();
+    // Denied is "could not check" (exit 3), not "differs" (exit 1); approve refuses on it too.
+    let denied = w.verify(&["--from-s3"]).expect(3).json();
     assert_eq!(
         verdicts(&denied),
         ["entry_point=unreadable", "additional=unreadable"]
     );
+    assert_eq!(denied["ok"], false);
+    assert_eq!(denied["outcome"], "unchecked");
+    let human = w.sb.provider(
+        &w.dir,
+        &["verify", "--template", &w.arn, "--membership", &pm, "--from-s3"],
+    );
+    assert!(
+        human
+            .expect(3)
+            .stdout()
+            .contains("could not verify: 2 artifact(s) could not be read")
+    );
+    let refused = w.approve(&["--from-s3"]).expect(3).json();
+    assert_eq!(refused["approved"], false);
+    assert_eq!(w.rule("orders").unwrap().allowed_analyses, Vec::<String>::new());
     let detail = denied["checks"][0]["detail"].as_str().unwrap();
     assert!(
         detail.contains("access denied") && detail.contains("--files"),

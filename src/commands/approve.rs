@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::verify::{SourceArgs, print_report};
+use crate::commands::verify::{SourceArgs, exit_code, print_report};
 use crate::output::escape;
 use crpack_core::aws::Aws;
 use crpack_core::error::{Error, ExitCode, Result};
@@ -146,11 +146,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
                     .line(ctx.out.bad("not approved: no analysis rule was changed"));
             }
         }
-        Ok(if go {
-            ExitCode::Success
-        } else {
-            ExitCode::VerificationFailed
-        })
+        Ok(exit_code(&report, violations.len()))
     })
 }
 

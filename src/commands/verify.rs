@@ -9,7 +9,7 @@ use crpack_core::error::{Error, ExitCode, Result};
 use crpack_core::explain;
 use crpack_core::fsutil;
 use crpack_core::lock::now_rfc3339;
-use crpack_core::report::{Verdict, VerifyReport};
+use crpack_core::report::{Outcome, Verdict, VerifyReport};
 use crpack_core::review::document::PolicyResult;
 use crpack_core::review::{self, html, obtain};
 use crpack_core::verify::policy::Policy;
@@ -189,10 +189,18 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
         out.warn(w);
     }
     out.line(String::new());
-    if r.ok {
-        out.line(out.good("verified: every artifact matches the hashes the template records"));
-    } else {
-        out.line(out.bad(&format!("verification FAILED: {} problem(s)", r.failures().len())));
+    match r.outcome {
+        Outcome::Verified => {
+            out.line(out.good("verified: every artifact matches the hashes the template records"))
+        }
+        Outcome::Failed => {
+            out.line(out.bad(&format!("verification FAILED: {} problem(s)", r.failures().len())))
+        }
+        Outcome::Unchecked => out.line(out.caution(&format!(
+            "could not verify: {} artifact(s) could not be read (nothing is known to differ); fix the access \
+             and run again, or verify from another source",
+            r.checks.iter().filter(|c| c.verdict == Verdict::Unreadable).count()
+        ))),
     }
 }
 
@@ -218,6 +226,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
             // The report's fields, and what the policy found.
             Some(p) => ctx.out.json(&serde_json::json!({
                 "ok": report.ok && violations == 0,
+                "outcome": report.outcome,
                 "source": report.source,
                 "template": report.template,
                 "checks": report.checks,
@@ -233,11 +242,17 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
             ctx.out.line(format!("{} {}", ctx.out.bad("policy"), escape(v)));
         }
     }
-    Ok(if report.ok && violations == 0 {
-        ExitCode::Success
-    } else {
-        ExitCode::VerificationFailed
-    })
+    Ok(exit_code(&report, violations))
+}
+
+/// 0 verified, 1 when something is wrong for certain (differing bytes, a gone object or
+/// version, a template problem, a policy violation), 3 when the check could not be made.
+pub fn exit_code(report: &VerifyReport, policy_violations: usize) -> ExitCode {
+    match report.outcome {
+        Outcome::Verified if policy_violations == 0 => ExitCode::Success,
+        Outcome::Unchecked if policy_violations == 0 => ExitCode::Error,
+        _ => ExitCode::VerificationFailed,
+    }
 }
 
 /// Writes the HTML review of `report` to `path` (atomically), with the verified bytes fetched

@@ -96,11 +96,27 @@ pub struct ArtifactCheck {
     pub explanation: Option<ArchiveDiff>,
 }
 
+/// What a verification established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every artifact's bytes were obtained and match; the template has no problems.
+    Verified,
+    /// Something is wrong for certain: bytes that differ, an object or version that is gone (a
+    /// job would fail), or a template-level problem.
+    Failed,
+    /// Nothing is known to be wrong, but some bytes could not be read (access denied,
+    /// credentials, network): the check could not be made.
+    Unchecked,
+}
+
 /// The whole verification.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     /// True only when every artifact matches and the template has no problems.
     pub ok: bool,
+    /// `verified`, `failed` (exit 1) or `unchecked` (exit 3: some bytes could not be read).
+    pub outcome: Outcome,
     /// `s3`, `files`, `source` or `lock`.
     pub source: String,
     pub template: TemplateSummary,
@@ -117,6 +133,19 @@ impl VerifyReport {
         self.ok = self.problems.is_empty()
             && !self.checks.is_empty()
             && self.checks.iter().all(|c| c.verdict == Verdict::Match);
+        let wrong = !self.problems.is_empty()
+            || self.checks.is_empty()
+            || self
+                .checks
+                .iter()
+                .any(|c| matches!(c.verdict, Verdict::Mismatch | Verdict::Missing));
+        self.outcome = if self.ok {
+            Outcome::Verified
+        } else if wrong {
+            Outcome::Failed
+        } else {
+            Outcome::Unchecked
+        };
         self
     }
 

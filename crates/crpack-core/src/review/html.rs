@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::diagnostic::Severity;
-use crate::report::{ArtifactCheck, Verdict};
+use crate::report::{ArtifactCheck, Outcome, Verdict};
 use crate::review::document::{EntryPointView, Inventory, ReadKind, ReviewDocument};
 use crate::review::highlight;
 use crate::text::is_invisible;
@@ -19,6 +19,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .banner{padding:14px 18px;border-radius:6px;font-weight:600;margin:12px 0}
 .banner.pass{background:#e3f5e8;color:#11602b;border:1px solid #9fd8b0}
 .banner.fail{background:#fde8e8;color:#8a1111;border:1px solid #f0a8a8}
+.banner.unchecked{background:#fff3cd;color:#7a5300;border:1px solid #f0d48a}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{text-align:left;vertical-align:top;padding:5px 8px;border:1px solid #e1e4ea}
 th{background:#eef0f4;font-weight:600}
@@ -73,8 +74,9 @@ pub fn render(doc: &ReviewDocument) -> String {
     };
     let _ = writeln!(
         h,
-        "<div id=\"overall\" class=\"banner {class}\" data-ok=\"{}\">{verdict}</div>",
-        r.ok
+        "<div id=\"overall\" class=\"banner {class}\" data-ok=\"{}\" data-outcome=\"{}\">{verdict}</div>",
+        r.ok,
+        outcome_name(r.outcome)
     );
 
     summary(&mut h, doc);
@@ -364,6 +366,14 @@ fn inventory(h: &mut String, inv: &Inventory) {
             }
             h.push_str("</table>\n");
         }
+    }
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Verified => "verified",
+        Outcome::Failed => "failed",
+        Outcome::Unchecked => "unchecked",
     }
 }
 

@@ -268,6 +268,7 @@ pub async fn verify_reviewed(aws: &Aws, reviewed: Reviewed, source: &Source) -> 
     };
     Ok(VerifyReport {
         ok: false,
+        outcome: crate::report::Outcome::Failed,
         source: source.name().to_string(),
         template: summary,
         checks,
