@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::{Error, Result};
 use crate::output::escape;
 use crpack_core::aws::Aws;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::explain;
 use crpack_core::report::{Verdict, VerifyReport};
-use crpack_core::verify::{self, Source, Target};
+use crpack_core::verify::{self, Source, Target, Via};
 
 /// Which template, seen through which collaboration.
 #[derive(Debug, Clone, clap::Args)]
@@ -77,13 +78,27 @@ pub struct VerifyArgs {
 }
 
 impl TargetArgs {
-    pub fn target(&self) -> Target {
-        Target {
-            template_arn: self.template.clone(),
-            membership_id: self.membership.clone(),
-            collaboration_id: self.collaboration.clone(),
-        }
+    /// The target the flags name: a well-formed template ARN, seen through the membership or
+    /// the collaboration.
+    pub fn target(&self) -> Result<Target> {
+        let via = match (&self.membership, &self.collaboration) {
+            (Some(m), _) => Via::Membership(m.clone()),
+            (None, Some(c)) => Via::Collaboration(c.clone()),
+            (None, None) => {
+                return Err(Error::Usage("pass --membership ID or --collaboration ID".into()));
+            }
+        };
+        template_target(&self.template, via)
     }
+}
+
+/// A target from a template ARN given on the command line; a malformed ARN is a usage error.
+pub fn template_target(template_arn: &str, via: Via) -> Result<Target> {
+    crpack_core::validate::template_arn(template_arn).map_err(Error::Usage)?;
+    Ok(Target {
+        template_arn: template_arn.to_string(),
+        via,
+    })
 }
 
 /// Prints the review summary and the verdicts. Everything the template, S3 or the archives
@@ -189,7 +204,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     let report = rt.block_on(async {
         let aws = Aws::load(&args.aws.options(), None).await?;
-        verify::verify(&aws, &args.target.target(), &source).await
+        verify::verify(&aws, &args.target.target()?, &source)
+            .await
+            .map_err(Error::from)
     })?;
     if ctx.out.json {
         ctx.out.json(&report);
