@@ -281,3 +281,29 @@ fn worker_type_parser() -> impl clap::builder::TypedValueParser<Value = WorkerTy
             .unwrap_or(WorkerType::Cr1X)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(raw: &[&str]) -> Vec<String> {
+        raw.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn params_parse_and_check_as_usage_errors() {
+        let p = parse_params(&given(&["a=1", "b=x=y"])).unwrap();
+        assert_eq!(p["b"], "x=y");
+        for bad in [given(&["novalue"]), given(&["a=1", "a=2"])] {
+            let e = parse_params(&bad).unwrap_err();
+            assert_eq!(e.exit_code(), ExitCode::Usage, "{e}");
+        }
+        check_params(&p, &["a".into(), "b".into()]).unwrap();
+        let e = check_params(&p, &["a".into()]).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert_eq!(
+            e.to_string(),
+            "the template declares no parameter \"b\" (declared: a)"
+        );
+    }
+}

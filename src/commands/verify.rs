@@ -219,3 +219,32 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
         ExitCode::VerificationFailed
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:cleanrooms:us-east-1:111111111111:membership/3c6b0ba0-0000-4000-8000-000000000001/analysistemplate/3c6b0ba0-0000-4000-8000-000000000002";
+
+    fn args(template: &str, membership: Option<&str>, collaboration: Option<&str>) -> TargetArgs {
+        TargetArgs {
+            template: template.into(),
+            membership: membership.map(str::to_string),
+            collaboration: collaboration.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_flags_become_a_target_or_a_usage_error() {
+        let t = args(ARN, Some("m1"), None).target().unwrap();
+        assert_eq!(t.via, Via::Membership("m1".into()));
+        let t = args(ARN, None, Some("c1")).target().unwrap();
+        assert_eq!(t.via, Via::Collaboration("c1".into()));
+        let e = args(ARN, None, None).target().unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert_eq!(e.to_string(), "pass --membership ID or --collaboration ID");
+        let e = args("arn:nope", Some("m1"), None).target().unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert!(e.to_string().contains("is not an analysis template ARN"), "{e}");
+    }
+}

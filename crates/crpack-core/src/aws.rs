@@ -593,6 +593,62 @@ mod tests {
     impl std::error::Error for Leaf {}
 
     #[test]
+    fn a_service_error_keeps_the_call_the_code_and_the_fix() {
+        use aws_sdk_s3::error::ErrorMetadata;
+        use aws_sdk_s3::operation::get_object::GetObjectError;
+        let raw = HttpResponse::new(403.try_into().unwrap(), aws_smithy_types::body::SdkBody::empty());
+        let meta = ErrorMetadata::builder()
+            .code("AccessDenied")
+            .message("no")
+            .build();
+        let err = SdkError::service_error(GetObjectError::generic(meta), raw);
+        let Error::Remote(r) = describe("GetObject s3://b/k", &err) else {
+            panic!("not a remote error");
+        };
+        assert_eq!(r.call.as_deref(), Some("GetObject s3://b/k"));
+        assert_eq!(r.code.as_deref(), Some("AccessDenied"));
+        let text = r.to_string();
+        assert!(text.starts_with("GetObject s3://b/k: AccessDenied: no"), "{text}");
+        assert!(text.contains("check the IAM policy"), "{text}");
+    }
+
+    #[test]
+    fn remote_errors_print_the_call_then_the_detail() {
+        assert_eq!(
+            RemoteError::empty_response("StartProtectedJob").to_string(),
+            "StartProtectedJob: empty response"
+        );
+        assert_eq!(
+            RemoteError::state("the rule vanished").to_string(),
+            "the rule vanished"
+        );
+        let e = Error::from(RemoteError::state("x"));
+        assert_eq!(
+            (e.kind(), e.exit_code()),
+            ("remote", crate::error::ExitCode::Error)
+        );
+    }
+
+    #[test]
+    fn configuration_and_request_errors_say_the_cause_and_the_fix() {
+        let e = Error::from(ConfigError::NoRegion);
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Error);
+        assert_eq!(e.kind(), "other");
+        assert!(e.to_string().contains("set AWS_REGION"));
+        let e = built(
+            "S3Location",
+            aws_sdk_cleanrooms::types::S3Location::builder().build(),
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("S3Location") && msg.contains("report it"), "{msg}");
+        assert_eq!(
+            (e.kind(), e.exit_code()),
+            ("other", crate::error::ExitCode::Error)
+        );
+    }
+
+    #[test]
     fn chains_are_escaped_and_drop_the_sdk_hint() {
         let e = Leaf("expected VersioningConfiguration but got Foo. This is likely a bug in the SDK.");
         assert_eq!(source_chain(&e), "expected VersioningConfiguration but got Foo");

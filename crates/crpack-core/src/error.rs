@@ -133,3 +133,94 @@ impl<T> IoContext<T> for io::Result<T> {
         self.map_err(|e| Error::io(path, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::CheckError;
+    use crate::lock::LockError;
+    use crate::publish::PublishError;
+    use crate::verify::VerifyError;
+
+    #[test]
+    fn domain_errors_exit_3_and_keep_their_json_kind() {
+        let errors: Vec<Error> = vec![
+            PublishError::NoVersionId {
+                bucket: "b".into(),
+                key: "k".into(),
+            }
+            .into(),
+            VerifyError::WildcardRule {
+                table: "orders".into(),
+                wildcard: "ANY_QUERY".into(),
+            }
+            .into(),
+            CheckError::NoEnvironmentBuilt.into(),
+            crate::bundle::ArtifactError::SameName { name: "a.py".into() }.into(),
+            crate::jobs::JobError::NoMembershipHasJob { job_id: "j".into() }.into(),
+        ];
+        for e in errors {
+            assert_eq!(e.exit_code(), ExitCode::Error, "{e}");
+            assert_eq!(e.kind(), "other", "{e}");
+        }
+        let failed = Error::VerificationFailed("hash mismatch".into());
+        assert_eq!(failed.exit_code(), ExitCode::VerificationFailed);
+        assert_eq!(failed.kind(), "verification");
+    }
+
+    #[test]
+    fn messages_carry_the_cause_and_the_fix() {
+        let e = Error::from(PublishError::VersioningNotEnabled {
+            bucket: "art".into(),
+            state: "Suspended".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "bucket versioning is Suspended on art: Clean Rooms pins object versions, so it must be Enabled; \
+             enable it with `aws s3api put-bucket-versioning --bucket art --versioning-configuration Status=Enabled`"
+        );
+        let e = Error::from(PublishError::KeyTaken {
+            bucket: "b".into(),
+            key: "k".into(),
+            stored: "none, or a composite multipart checksum".into(),
+            ours: "ab".into(),
+        });
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("s3://b/k already exists with other content (stored SHA-256 none")
+                && msg.contains("use another [publish] prefix"),
+            "{msg}"
+        );
+        let e = Error::from(VerifyError::NoCustomRule {
+            table: "orders".into(),
+            configured_table: "ct1".into(),
+            template_arn: "arn:t".into(),
+        });
+        let msg = e.to_string();
+        assert!(
+            msg.contains("has no CUSTOM analysis rule")
+                && msg.contains(r#"'{"v1":{"custom":{"allowedAnalyses":["arn:t"]}}}'"#),
+            "{msg}"
+        );
+        let source = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let e = Error::from(LockError::NotALock {
+            path: "crpack.lock".into(),
+            source,
+        });
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("crpack.lock is not a crpack lock file (")
+                && msg.ends_with("written by `crpack publish`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn library_messages_name_no_flags() {
+        for e in [CheckError::NoArm64Root, CheckError::NotAnEnvironment] {
+            let msg = e.to_string();
+            assert!(!msg.contains("--"), "{msg}");
+            assert!(msg.contains("importing on arm64"), "{msg}");
+        }
+    }
+}
