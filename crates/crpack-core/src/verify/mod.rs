@@ -125,13 +125,15 @@ pub async fn review(aws: &Aws, target: &Target) -> Result<Reviewed> {
         .await
         .map_err(|e| {
             if aws::is_code(&e, &["AccessDeniedException"]) {
-                Error::Remote(aws::RemoteError::call(
-                    "GetCollaborationAnalysisTemplate",
-                    format!(
-                    "access denied to collaboration {collab}: only members of \
-                     the collaboration can read its templates; check --membership/--collaboration and that these \
-                     credentials belong to a member account"
-                )))
+                Error::Remote(aws::RemoteError {
+                    call: Some("GetCollaborationAnalysisTemplate".into()),
+                    code: Some("AccessDeniedException".into()),
+                    detail: format!(
+                        "access denied to collaboration {collab}: only members of the collaboration can read its \
+                         templates; check --membership/--collaboration and that these credentials belong to a \
+                         member account"
+                    ),
+                })
             } else {
                 aws::describe(&format!("GetCollaborationAnalysisTemplate {}", target.template_arn), &e)
             }
