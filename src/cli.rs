@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
+use crate::commands::error::Error;
 use crate::output::{ColorChoice, Output};
-use crpack_core::error::{Error, ExitCode};
+use crpack_core::error::ExitCode;
 
 /// Bundle, publish, verify and approve AWS Clean Rooms PySpark analysis templates.
 #[derive(Debug, Parser)]
@@ -119,7 +120,7 @@ impl Context {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
+            .map_err(|e| crate::commands::error::CommandError::Runtime(e).into())
     }
 }
 

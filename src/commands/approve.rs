@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::verify::{SourceArgs, exit_code, print_report};
+use crate::commands::error::{Error, Result};
+use crate::commands::verify::{SourceArgs, exit_code, print_report, template_target};
 use crate::output::escape;
 use crpack_core::aws::Aws;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::report::VerifyReport;
 use crpack_core::verify::policy::Policy;
 use crpack_core::verify::rules::{self, Change, TableOutcome};
-use crpack_core::verify::{self, Target};
+use crpack_core::verify::{self, Target, Via};
 
 /// Which template, on which of your tables.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,12 +31,8 @@ pub struct TemplateTables {
 }
 
 impl TemplateTables {
-    fn target(&self) -> Target {
-        Target {
-            template_arn: self.template.clone(),
-            membership_id: Some(self.membership.clone()),
-            collaboration_id: None,
-        }
+    fn target(&self) -> Result<Target> {
+        template_target(&self.template, Via::Membership(self.membership.clone()))
     }
 }
 
@@ -109,7 +106,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
         let aws = Aws::load(&args.aws.options(), None).await?;
-        let target = args.which.target();
+        let target = args.which.target()?;
         let report = verify::verify(&aws, &target, &source).await?;
         let violations = policy.map(|p| p.violations(&report.template)).unwrap_or_default();
         let mut tables = Vec::new();
@@ -154,7 +151,7 @@ pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     rt.block_on(async {
         let aws = Aws::load(&args.aws.options(), None).await?;
-        let target = args.which.target();
+        let target = args.which.target()?;
         // Revoking needs no verification, but the template must be readable to know its tables.
         let referenced = if args.which.tables.is_empty() {
             verify::review(&aws, &target).await?.summary.referenced_tables

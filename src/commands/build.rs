@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::Context;
+use crate::commands::error::Result;
 use crate::output::{escape, human_bytes, table};
 use crpack_core::artifact::Artifact;
 use crpack_core::bundle::{self, BuildOutput};
-use crpack_core::error::{ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::manifest::Project;
 use crpack_core::venv::{EnvBuild, EnvEvent};
 

@@ -1,8 +1,11 @@
 //! `crpack check`: validate crpack.toml and statically check the entry point.
 
+use crate::commands::error::{CommandError, Error, Result};
+use crpack_core::check::CheckError;
 use crpack_core::check::{self, check_project};
 use crpack_core::diagnostic::Severity;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::Error as CoreError;
+use crpack_core::error::ExitCode;
 use crpack_core::manifest::Project;
 
 use crate::cli::Context;
@@ -29,7 +32,13 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
             &mut report,
             &ctx.out,
             &mut crate::commands::build::env_progress(ctx),
-        )?;
+        )
+        .map_err(|e| match e {
+            // Said in the terms of the flags that asked for the check.
+            CoreError::Check(CheckError::NoArm64Root) => CommandError::NoArm64Root.into(),
+            CoreError::Check(CheckError::NotAnEnvironment) => CommandError::NotAnEnvironment.into(),
+            e => Error::from(e),
+        })?;
     }
     if ctx.out.json {
         ctx.out.json(&report);
@@ -55,7 +64,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     }
     if report.errors > 0 {
         // The report (already printed, JSON included) is the result; the error goes to stderr.
-        let err = Error::CheckFailed {
+        let err = CoreError::CheckFailed {
             errors: report.errors,
         };
         ctx.out.error(err.to_string());

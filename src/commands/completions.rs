@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap_complete::Shell;
 
 use crate::cli;
-use crpack_core::error::{Error, ExitCode, IoContext, Result};
+use crate::commands::error::{Error, Result};
+use crpack_core::error::{ExitCode, IoContext};
 
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {

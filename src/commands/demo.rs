@@ -5,16 +5,17 @@
 use std::path::PathBuf;
 
 use crate::cli::Context;
+use crate::commands::error::{CommandError, Error, Result};
 use crate::output::{Output, table};
 use crpack_core::artifact::Role;
 use crpack_core::aws::{self, Aws};
-use crpack_core::error::{Error, ExitCode, IoContext, Result};
+use crpack_core::error::{ExitCode, IoContext};
 use crpack_core::manifest::Project;
 use crpack_core::publish::template::RecordedHashes;
 use crpack_core::publish::{self, PublishOptions};
 use crpack_core::report::Verdict;
 use crpack_core::verify::rules::{self, Change};
-use crpack_core::verify::{self, Source, Target};
+use crpack_core::verify::{self, Source, Target, Via};
 use crpack_sandbox::seed::{SeedInfo, SeededIdentity};
 use crpack_sandbox::{self as sandbox, Sandbox, SandboxOptions};
 
@@ -46,7 +47,8 @@ pub fn configure_publish(dir: &std::path::Path, seed: &SeedInfo, prefix: &str) -
         "\n[publish]\nbucket = \"{}\"\nprefix = \"{prefix}\"\nrole_arn = \"{}\"\nmembership_id = \"{}\"\nregion = \"{}\"\n",
         seed.bucket, seed.role_arn, seed.author.membership_id, seed.region
     ));
-    crpack_core::fsutil::write_atomic(&path, text.as_bytes()).with_path(&path)
+    crpack_core::fsutil::write_atomic(&path, text.as_bytes()).with_path(&path)?;
+    Ok(())
 }
 
 fn step(out: &Output, n: u32, text: &str) {
@@ -80,10 +82,10 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         data_dir: Some(temp.path().join("sandbox")),
     })
     .await
-    .map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+    .map_err(CommandError::DemoSandbox)?;
     let seed = sandbox::seed::seed(&sb.endpoint())
         .await
-        .map_err(|e| Error::Other(format!("seeding the sandbox failed: {e}")))?;
+        .map_err(CommandError::SandboxSeed)?;
     out.line(format!("endpoint        {}", seed.endpoint));
     out.line(format!("collaboration   {}", seed.collaboration_id));
     out.line(format!(
@@ -116,10 +118,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     let author = clients_for(&seed, &seed.author.identity).await;
     let quiet = Output::silent();
     let report = publish::publish(&project, Some(&author), &PublishOptions::default(), &quiet).await?;
-    let lock = report
-        .lock
-        .as_ref()
-        .ok_or_else(|| Error::Other("publish wrote no lock".into()))?;
+    let lock = report.lock.as_ref().ok_or(CommandError::PublishWroteNoLock)?;
     let mut rows = vec![vec![
         "ROLE".into(),
         "S3 OBJECT".into(),
@@ -194,8 +193,8 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
 
     if !all {
         sb.stop().await;
-        return Err(Error::VerificationFailed(
-            "the recorded hashes differ from the local build".into(),
+        return Err(Error::verification_failed(
+            "the recorded hashes differ from the local build",
         ));
     }
 
@@ -210,8 +209,8 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         ));
         Ok(ExitCode::Success)
     } else {
-        Err(Error::VerificationFailed(
-            "the reviewer's half of the demo did not go as expected".into(),
+        Err(Error::verification_failed(
+            "the reviewer's half of the demo did not go as expected",
         ))
     }
 }
@@ -225,8 +224,7 @@ async fn reviewer(
     let provider = clients_for(seed, &seed.provider.identity).await;
     let target = Target {
         template_arn: lock.template.arn.clone(),
-        membership_id: Some(seed.provider.membership_id.clone()),
-        collaboration_id: None,
+        via: Via::Membership(seed.provider.membership_id.clone()),
     };
     let dist = project.root.join("dist");
     let shared: Vec<PathBuf> = lock.artifacts.iter().map(|a| dist.join(&a.file_name)).collect();
@@ -285,7 +283,7 @@ async fn reviewer(
         .await?;
     let ep = lock
         .artifact(Role::EntryPoint)
-        .ok_or_else(|| Error::Other("the lock has no entry point".into()))?;
+        .ok_or(CommandError::LockHasNoEntryPoint)?;
     let ep_path = dist.join(&ep.file_name);
     let mut tampered = std::fs::read(&ep_path).map_err(|e| Error::io(&ep_path, e))?;
     tampered.extend_from_slice(b"\nimport socket  # exfiltrate\n");
@@ -367,7 +365,7 @@ async fn jobs_part(
     );
     let ep = lock
         .artifact(Role::EntryPoint)
-        .ok_or_else(|| Error::Other("the lock has no entry point".into()))?;
+        .ok_or(CommandError::LockHasNoEntryPoint)?;
     author
         .s3
         .delete_object()
@@ -414,16 +412,13 @@ async fn jobs_part(
         &Output::silent(),
     )
     .await?;
-    let fixed = release
-        .lock
-        .ok_or_else(|| Error::Other("publish wrote no lock".into()))?;
+    let fixed = release.lock.ok_or(CommandError::PublishWroteNoLock)?;
     out.line(format!("template  {}", fixed.template.arn));
     let dist = project.root.join("dist");
     let shared: Vec<PathBuf> = fixed.artifacts.iter().map(|a| dist.join(&a.file_name)).collect();
     let target = Target {
         template_arn: fixed.template.arn.clone(),
-        membership_id: Some(seed.provider.membership_id.clone()),
-        collaboration_id: None,
+        via: Via::Membership(seed.provider.membership_id.clone()),
     };
     let report = verify::verify(&provider, &target, &Source::Files(shared)).await?;
     out.line(format!(

@@ -11,9 +11,10 @@ use aws_sdk_s3::types::BucketVersioningStatus;
 use serde::Serialize;
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::Result;
 use crate::output::{escape, escape_text};
 use crpack_core::aws::{self, Aws};
-use crpack_core::error::{ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::jobs::arn_account;
 use crpack_core::manifest::Project;
 use crpack_core::validate;

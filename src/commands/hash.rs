@@ -8,8 +8,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cli::Context;
+use crate::commands::error::{Error, Result};
 use crpack_core::digest::Sha256Digest;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct HashArgs {

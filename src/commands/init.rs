@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::Context;
-use crpack_core::error::{Error, ExitCode, IoContext, Result};
+use crate::commands::error::{CommandError, Error, Result};
+use crpack_core::error::{ExitCode, IoContext};
 use crpack_core::fsutil;
 use crpack_core::validate;
 
@@ -94,10 +95,7 @@ pub fn scaffold(dir: &Path, name: &str) -> Result<Vec<&'static str>> {
         .map(|(p, _)| dir.join(p).display().to_string())
         .collect();
     if !existing.is_empty() {
-        return Err(Error::Other(format!(
-            "refusing to overwrite existing files: {}; run init in an empty directory or move them away",
-            existing.join(", ")
-        )));
+        return Err(CommandError::WouldOverwrite { files: existing }.into());
     }
     fs::create_dir_all(dir).with_path(dir)?;
     for (rel, contents) in FILES {

@@ -3,10 +3,11 @@
 use aws_sdk_cleanrooms::types::ProtectedJobStatus;
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::{CommandError, Result};
 use crate::commands::run::print_job;
 use crate::output::{escape, table};
 use crpack_core::aws::Aws;
-use crpack_core::error::{ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::jobs;
 
 #[derive(Debug, clap::Args)]
@@ -99,7 +100,7 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
             JobsCommand::Show { job_id, membership } => {
                 let m = match membership {
                     Some(m) => m.clone(),
-                    None => jobs::find_membership(&aws, job_id).await?,
+                    None => find_membership(&aws, job_id).await?,
                 };
                 let j = jobs::get(&aws, &m, job_id).await?;
                 if ctx.out.json {
@@ -112,7 +113,7 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
             JobsCommand::Cancel { job_id, membership } => {
                 let m = match membership {
                     Some(m) => m.clone(),
-                    None => jobs::find_membership(&aws, job_id).await?,
+                    None => find_membership(&aws, job_id).await?,
                 };
                 let j = jobs::cancel(&aws, &m, job_id).await?;
                 if ctx.out.json {
@@ -124,5 +125,16 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
                 Ok(ExitCode::Success)
             }
         }
+    })
+}
+
+/// The membership that holds a job, when the command line names none.
+async fn find_membership(aws: &Aws, job_id: &str) -> Result<String> {
+    jobs::find_membership(aws, job_id).await.map_err(|e| match e {
+        // Said in the terms of the flag that would have named it.
+        crpack_core::error::Error::Job(jobs::JobError::NoMembershipHasJob { job_id }) => {
+            CommandError::NoMembershipHasJob { job_id }.into()
+        }
+        e => e.into(),
     })
 }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::Context;
+use crate::commands::error::{CommandError, Result};
 use crate::output::escape;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::manifest::{BundleSpec, Project};
 use crpack_core::venv::Target;
 use crpack_core::venv::fetch;
@@ -50,11 +51,7 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<ExitCode> {
         None => project.root.join("requirements.in"),
     };
     if !input.is_file() {
-        return Err(Error::Other(format!(
-            "{} does not exist: list the packages the environment needs there, one per line \
-             (e.g. `numpy==1.26.*`), then run crpack lock again",
-            input.display()
-        )));
+        return Err(CommandError::NoLockInput { input }.into());
     }
     let output = match &args.output {
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
@@ -66,7 +63,7 @@ pub fn run(ctx: &Context, args: &LockArgs) -> Result<ExitCode> {
         "locking {} for {target} with uv pip compile",
         input.display()
     ));
-    let locked = fetch::lock(&input, &output, &target).map_err(|e| Error::Other(e.to_string()))?;
+    let locked = fetch::lock(&input, &output, &target).map_err(CommandError::Lock)?;
     let requirements: Vec<LockedRequirement> = locked
         .for_target()
         .map(|r| LockedRequirement {

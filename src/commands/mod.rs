@@ -7,6 +7,7 @@ pub mod completions;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod doctor;
+pub mod error;
 pub mod hash;
 pub mod init;
 pub mod jobs;

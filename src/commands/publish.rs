@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::Result;
 use crate::output::table;
 use crpack_core::aws::Aws;
-use crpack_core::error::{ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::manifest::Project;
 use crpack_core::publish::{self, PublishOptions, PublishReport};
 

@@ -1,16 +1,18 @@
 //! `crpack run`: run an approved template as a protected job and watch it to the end, or
 //! `crpack run --local` to run the entry point on local PySpark.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::{CommandError, Error, Result};
 use crate::commands::run_local::{self, LocalArgs};
 use crate::output::{Output, escape};
 use crpack_core::aws::Aws;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::jobs::{self, JobReport, WorkerType};
-use crpack_core::verify::{self, Target};
+use crpack_core::verify::{self, Target, Via};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -150,10 +152,10 @@ pub async fn watch(
                     cancelling = true;
                 } else {
                     spinner.finish_and_clear();
-                    return Err(Error::Other(format!(
-                        "stopped watching; job {job_id} goes on: see it with `crpack jobs show {job_id}`, \
-                         stop it with `crpack jobs cancel {job_id}`"
-                    )));
+                    return Err(CommandError::StoppedWatching {
+                        job_id: job_id.to_string(),
+                    }
+                    .into());
                 }
             }
         }
@@ -174,7 +176,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
         }
     };
     crpack_core::validate::template_arn(&template).map_err(Error::Usage)?;
-    let params = jobs::parse_params(&args.opts.params)?;
+    let params = parse_params(&args.opts.params)?;
     let workers = match (args.worker_type, args.workers) {
         (None, None) => None,
         (kind, Some(n)) => {
@@ -197,8 +199,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             &aws,
             &Target {
                 template_arn: template.clone(),
-                membership_id: Some(membership.clone()),
-                collaboration_id: None,
+                via: Via::Membership(membership.clone()),
             },
         )
         .await?;
@@ -208,7 +209,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             .iter()
             .map(|p| p.name.clone())
             .collect();
-        jobs::check_params(&params, &declared)?;
+        check_params(&params, &declared)?;
         let id = jobs::start(&aws, &membership, &template, params, workers).await?;
         if args.no_wait {
             if ctx.out.json {
@@ -234,6 +235,38 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     })
 }
 
+/// Parses `--param NAME=VALUE` pairs.
+pub fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in raw {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--param {p:?}: expected NAME=VALUE")))?;
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::Usage(format!("--param {k} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the `--param` names against the ones the template declares: a name it does not
+/// declare is a usage error, caught before anything starts.
+pub fn check_params(given: &BTreeMap<String, String>, declared: &[String]) -> Result<()> {
+    for name in given.keys() {
+        if !declared.contains(name) {
+            return Err(Error::Usage(format!(
+                "the template declares no parameter {name:?} (declared: {})",
+                if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `--worker-type`: the service's names, with the size of each.
 fn worker_type_parser() -> impl clap::builder::TypedValueParser<Value = WorkerType> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -247,4 +280,30 @@ fn worker_type_parser() -> impl clap::builder::TypedValueParser<Value = WorkerTy
             .find(|w| w.as_str() == name)
             .unwrap_or(WorkerType::Cr1X)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(raw: &[&str]) -> Vec<String> {
+        raw.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn params_parse_and_check_as_usage_errors() {
+        let p = parse_params(&given(&["a=1", "b=x=y"])).unwrap();
+        assert_eq!(p["b"], "x=y");
+        for bad in [given(&["novalue"]), given(&["a=1", "a=2"])] {
+            let e = parse_params(&bad).unwrap_err();
+            assert_eq!(e.exit_code(), ExitCode::Usage, "{e}");
+        }
+        check_params(&p, &["a".into(), "b".into()]).unwrap();
+        let e = check_params(&p, &["a".into()]).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert_eq!(
+            e.to_string(),
+            "the template declares no parameter \"b\" (declared: a)"
+        );
+    }
 }

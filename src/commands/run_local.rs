@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::Context;
+use crate::commands::error::{CommandError, Error, Result};
 use crate::output::table;
 use crpack_core::artifact::Role;
 use crpack_core::bundle;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::manifest::{Parameter, Project, SampleSource};
 use crpack_runner::{self as runner, ResultSet, RunSpec, RunnerError};
 
@@ -99,20 +100,22 @@ pub fn resolve_samples(project: &Project) -> Result<BTreeMap<String, PathBuf>> {
             SampleSource::Default(p) => p,
             SampleSource::Configured(p) => {
                 if !p.exists() {
-                    return Err(Error::Other(format!(
-                        "no sample data for table {table:?}: {} (from [local] samples in {}) does not exist",
-                        shown(&project.root, &p),
-                        crpack_core::manifest::MANIFEST_NAME
-                    )));
+                    return Err(CommandError::SampleMissing {
+                        table: table.clone(),
+                        shown: shown(&project.root, &p),
+                    }
+                    .into());
                 }
                 p
             }
             SampleSource::Missing(candidates) => {
-                return Err(Error::Other(format!(
-                    "no sample data for table {table:?}: create {} (CSV with a header row) or {}, \
-                     or map the table to a file in crpack.toml: [local] samples = {{ {table} = \"path/to/file.csv\" }}",
-                    candidates[0], candidates[1]
-                )));
+                let mut candidates = candidates.into_iter();
+                return Err(CommandError::NoSample {
+                    table: table.clone(),
+                    first: candidates.next().unwrap_or_default(),
+                    second: candidates.next().unwrap_or_default(),
+                }
+                .into());
             }
         };
         tables.insert(table.clone(), path);
@@ -138,7 +141,7 @@ pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
     let project = Project::discover(&ctx.project_dir())?;
     let parameters = resolve_parameters(&project.template.parameters, &args.params)?;
     let tables = resolve_samples(&project)?;
-    let runtime = runner::runtime_info().map_err(|e| Error::Other(e.to_string()))?;
+    let runtime = runner::runtime_info().map_err(CommandError::Runner)?;
     ctx.out.debug(format!("local runtime: {}", runtime.describe()));
 
     let dist = project.root.join("dist");
@@ -220,7 +223,7 @@ pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
             return Ok(ExitCode::Error);
         }
         Err(e @ (RunnerError::RuntimeMissing(_) | RunnerError::Other(_))) => {
-            return Err(Error::Other(e.to_string()));
+            return Err(CommandError::Runner(e).into());
         }
     };
 
@@ -292,7 +295,7 @@ fn host_twin(
     // Only a lock that pins a file for this host can make a twin: the same versions, checked
     // against the same hashes.
     let reqs = crpack_core::venv::requirements::parse_file(&reqs.files[0], &target)
-        .map_err(|e| Error::Other(e.to_string()))?;
+        .map_err(CommandError::Requirements)?;
     let twin_plan = crpack_core::venv::VenvPlan {
         target,
         own: venv.own.clone(),

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::Context;
-use crpack_core::error::{Error, ExitCode, Result};
+use crate::commands::error::{CommandError, Error, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::fsutil;
 use crpack_sandbox::{self as sandbox, Sandbox, SandboxOptions, identity};
 
@@ -46,19 +47,17 @@ pub fn run(ctx: &Context, args: &SandboxArgs) -> Result<ExitCode> {
             data_dir: args.data.clone(),
         })
         .await
-        .map_err(|e| {
-            Error::Other(format!(
-                "cannot start the sandbox on {}: {e}; pick another address with --listen 127.0.0.1:0",
-                args.listen
-            ))
+        .map_err(|source| CommandError::SandboxListen {
+            listen: args.listen,
+            source,
         })?;
         let endpoint = sb.endpoint();
         let seed = if args.seed {
             let info = sandbox::seed::seed(&endpoint)
                 .await
-                .map_err(|e| Error::Other(format!("seeding the sandbox failed: {e}")))?;
+                .map_err(CommandError::SandboxSeed)?;
             if let Some(path) = &args.seed_out {
-                let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Other(e.to_string()))?;
+                let json = serde_json::to_vec_pretty(&info).map_err(CommandError::SeedRecord)?;
                 fsutil::write_atomic(path, &json).map_err(|e| Error::io(path, e))?;
             }
             Some(info)
@@ -144,13 +143,8 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let listen = |kind: SignalKind, name: &str| {
-                signal(kind).map_err(|e| {
-                    Error::Other(format!(
-                        "cannot listen for {name} ({e}), so the sandbox could not stop cleanly; \
-                         check that signals are not blocked for crpack"
-                    ))
-                })
+            let listen = |kind: SignalKind, name: &'static str| {
+                signal(kind).map_err(move |source| Error::from(CommandError::Signal { name, source }))
             };
             Ok(StopSignals {
                 interrupt: listen(SignalKind::interrupt(), "SIGINT")?,

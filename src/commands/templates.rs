@@ -2,10 +2,11 @@
 //! whether each of the reviewer's tables they read allows them.
 
 use crpack_core::aws::Aws;
-use crpack_core::error::{ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::review::templates::{self, TemplateEntry};
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::Result;
 use crate::output::{escape, table};
 
 #[derive(Debug, clap::Args)]

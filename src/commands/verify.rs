@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use crate::cli::{AwsArgs, Context};
+use crate::commands::error::{Error, Result};
 use crate::output::escape;
 use crpack_core::aws::Aws;
-use crpack_core::error::{Error, ExitCode, Result};
+use crpack_core::error::ExitCode;
 use crpack_core::explain;
 use crpack_core::fsutil;
 use crpack_core::lock::now_rfc3339;
@@ -13,7 +14,7 @@ use crpack_core::report::{Outcome, Verdict, VerifyReport};
 use crpack_core::review::document::PolicyResult;
 use crpack_core::review::{self, html, obtain};
 use crpack_core::verify::policy::Policy;
-use crpack_core::verify::{self, Source, Target};
+use crpack_core::verify::{self, Source, Target, Via};
 
 /// Which template, seen through which collaboration.
 #[derive(Debug, Clone, clap::Args)]
@@ -89,13 +90,27 @@ pub struct VerifyArgs {
 }
 
 impl TargetArgs {
-    pub fn target(&self) -> Target {
-        Target {
-            template_arn: self.template.clone(),
-            membership_id: self.membership.clone(),
-            collaboration_id: self.collaboration.clone(),
-        }
+    /// The target the flags name: a well-formed template ARN, seen through the membership or
+    /// the collaboration.
+    pub fn target(&self) -> Result<Target> {
+        let via = match (&self.membership, &self.collaboration) {
+            (Some(m), _) => Via::Membership(m.clone()),
+            (None, Some(c)) => Via::Collaboration(c.clone()),
+            (None, None) => {
+                return Err(Error::Usage("pass --membership ID or --collaboration ID".into()));
+            }
+        };
+        template_target(&self.template, via)
     }
+}
+
+/// A target from a template ARN given on the command line; a malformed ARN is a usage error.
+pub fn template_target(template_arn: &str, via: Via) -> Result<Target> {
+    crpack_core::validate::template_arn(template_arn).map_err(Error::Usage)?;
+    Ok(Target {
+        template_arn: template_arn.to_string(),
+        via,
+    })
 }
 
 /// Prints the review summary and the verdicts. Everything the template, S3 or the archives
@@ -210,7 +225,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
     let rt = ctx.runtime()?;
     let (report, policy) = rt.block_on(async {
         let aws = Aws::load(&args.aws.options(), None).await?;
-        let report = verify::verify(&aws, &args.target.target(), &source).await?;
+        let report = verify::verify(&aws, &args.target.target()?, &source).await?;
         let policy = policy.zip(args.policy.as_ref()).map(|(p, file)| PolicyResult {
             file: file.display().to_string(),
             violations: p.violations(&report.template),
@@ -273,4 +288,33 @@ async fn write_review(
     fsutil::write_atomic(path, html::render(&doc).as_bytes()).map_err(|e| Error::io(path, e))?;
     ctx.out.info(format!("review      wrote {}", path.display()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:cleanrooms:us-east-1:111111111111:membership/3c6b0ba0-0000-4000-8000-000000000001/analysistemplate/3c6b0ba0-0000-4000-8000-000000000002";
+
+    fn args(template: &str, membership: Option<&str>, collaboration: Option<&str>) -> TargetArgs {
+        TargetArgs {
+            template: template.into(),
+            membership: membership.map(str::to_string),
+            collaboration: collaboration.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_flags_become_a_target_or_a_usage_error() {
+        let t = args(ARN, Some("m1"), None).target().unwrap();
+        assert_eq!(t.via, Via::Membership("m1".into()));
+        let t = args(ARN, None, Some("c1")).target().unwrap();
+        assert_eq!(t.via, Via::Collaboration("c1".into()));
+        let e = args(ARN, None, None).target().unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert_eq!(e.to_string(), "pass --membership ID or --collaboration ID");
+        let e = args("arn:nope", Some("m1"), None).target().unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert!(e.to_string().contains("is not an analysis template ARN"), "{e}");
+    }
 }

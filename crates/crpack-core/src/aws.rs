@@ -13,6 +13,84 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use crate::error::Error;
 use crate::text::escape;
 
+/// The AWS configuration cannot make clients.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Neither the options, the project nor the environment name a region.
+    #[error("no AWS region configured: pass --region, set AWS_REGION, or add `region` to [publish]")]
+    NoRegion,
+}
+
+/// A remote call that failed: which call, the service's error code when it sent one, and what
+/// went wrong with the fix. Printed as `CALL: DETAIL` (or just the detail when no single call is
+/// to blame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    /// The call and what it was about, e.g. `PutObject s3://bucket/key`.
+    pub call: Option<String>,
+    /// The service's error code (`AccessDeniedException`), when the service answered with one.
+    pub code: Option<String>,
+    /// The cause and, where one is known, the fix.
+    pub detail: String,
+}
+
+impl RemoteError {
+    /// A failed call and why.
+    pub fn call(call: impl Into<String>, detail: impl Into<String>) -> Self {
+        RemoteError {
+            call: Some(call.into()),
+            code: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// Remote state that is wrong, found after the calls themselves succeeded.
+    pub fn state(detail: impl Into<String>) -> Self {
+        RemoteError {
+            call: None,
+            code: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// A call that succeeded but answered without the object it exists to return.
+    pub fn empty_response(call: impl Into<String>) -> Self {
+        RemoteError::call(call, "empty response")
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.call {
+            Some(call) => write!(f, "{call}: {}", self.detail),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// An SDK request value could not be built because a required field was not set: a defect
+/// in crpack, not in the input.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot assemble the {input} of the request: {source}; this is a defect in crpack, not in your project: \
+     report it with the command line that failed"
+)]
+pub struct RequestError {
+    /// The SDK type being built, e.g. `S3Location`.
+    pub input: &'static str,
+    pub source: aws_smithy_types::error::operation::BuildError,
+}
+
+/// Turns the result of an SDK input builder's `.build()` into crpack's error, naming the input.
+pub fn built<T>(
+    input: &'static str,
+    result: Result<T, aws_smithy_types::error::operation::BuildError>,
+) -> Result<T, Error> {
+    result.map_err(|source| Error::Request(RequestError { input, source }))
+}
+
 /// Attempts per call (the first try plus retries) for throttling, 5xx and transient errors.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -46,10 +124,7 @@ impl Aws {
         let config = loader.load().await;
         if config.region().is_none() {
             // Configuration, not the command line: exit 3.
-            return Err(Error::Other(
-                "no AWS region configured: pass --region, set AWS_REGION, or add `region` to [publish]"
-                    .into(),
-            ));
+            return Err(ConfigError::NoRegion.into());
         }
         Ok(Aws::from_config(config))
     }
@@ -123,7 +198,7 @@ pub async fn membership(
         .await
         .map_err(|e| describe(&format!("GetMembership {membership_id}"), &e))?;
     out.membership
-        .ok_or_else(|| Error::Remote(format!("GetMembership {membership_id}: empty response")))
+        .ok_or_else(|| RemoteError::empty_response(format!("GetMembership {membership_id}")).into())
 }
 
 /// Whether a service error has this code.
@@ -425,7 +500,20 @@ where
         }
         _ => format!("{what}: {}", source_chain(err)),
     };
-    Error::Remote(text)
+    let code = (!code.is_empty()).then_some(code);
+    let remote = match text.strip_prefix(what).and_then(|t| t.strip_prefix(": ")) {
+        Some(detail) => RemoteError {
+            call: Some(what.to_string()),
+            code,
+            detail: detail.to_string(),
+        },
+        None => RemoteError {
+            call: None,
+            code,
+            detail: text,
+        },
+    };
+    Error::Remote(remote)
 }
 
 /// `reason` and `fieldList` of a Clean Rooms ValidationException, read from the raw body.
@@ -503,6 +591,62 @@ mod tests {
         }
     }
     impl std::error::Error for Leaf {}
+
+    #[test]
+    fn a_service_error_keeps_the_call_the_code_and_the_fix() {
+        use aws_sdk_s3::error::ErrorMetadata;
+        use aws_sdk_s3::operation::get_object::GetObjectError;
+        let raw = HttpResponse::new(403.try_into().unwrap(), aws_smithy_types::body::SdkBody::empty());
+        let meta = ErrorMetadata::builder()
+            .code("AccessDenied")
+            .message("no")
+            .build();
+        let err = SdkError::service_error(GetObjectError::generic(meta), raw);
+        let Error::Remote(r) = describe("GetObject s3://b/k", &err) else {
+            panic!("not a remote error");
+        };
+        assert_eq!(r.call.as_deref(), Some("GetObject s3://b/k"));
+        assert_eq!(r.code.as_deref(), Some("AccessDenied"));
+        let text = r.to_string();
+        assert!(text.starts_with("GetObject s3://b/k: AccessDenied: no"), "{text}");
+        assert!(text.contains("check the IAM policy"), "{text}");
+    }
+
+    #[test]
+    fn remote_errors_print_the_call_then_the_detail() {
+        assert_eq!(
+            RemoteError::empty_response("StartProtectedJob").to_string(),
+            "StartProtectedJob: empty response"
+        );
+        assert_eq!(
+            RemoteError::state("the rule vanished").to_string(),
+            "the rule vanished"
+        );
+        let e = Error::from(RemoteError::state("x"));
+        assert_eq!(
+            (e.kind(), e.exit_code()),
+            ("remote", crate::error::ExitCode::Error)
+        );
+    }
+
+    #[test]
+    fn configuration_and_request_errors_say_the_cause_and_the_fix() {
+        let e = Error::from(ConfigError::NoRegion);
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Error);
+        assert_eq!(e.kind(), "other");
+        assert!(e.to_string().contains("set AWS_REGION"));
+        let e = built(
+            "S3Location",
+            aws_sdk_cleanrooms::types::S3Location::builder().build(),
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("S3Location") && msg.contains("report it"), "{msg}");
+        assert_eq!(
+            (e.kind(), e.exit_code()),
+            ("other", crate::error::ExitCode::Error)
+        );
+    }
 
     #[test]
     fn chains_are_escaped_and_drop_the_sdk_hint() {

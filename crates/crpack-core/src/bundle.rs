@@ -48,6 +48,22 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
     "**/.DS_Store",
 ];
 
+/// The built artifacts cannot be named or recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// An artifact's file name is not a valid S3 key (the message says which rule it breaks).
+    #[error("{0}")]
+    InvalidName(String),
+    /// Both artifacts have one name, so they would share an S3 key.
+    #[error("the entry point and the additional artifact are both named {name}; rename one")]
+    SameName { name: String },
+    /// The build record could not be turned into JSON.
+    #[error(
+        "cannot write the build record: it does not serialise to JSON ({0}); this is a defect in crpack: report it"
+    )]
+    Record(serde_json::Error),
+}
+
 /// The build cannot proceed within the service's rules.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -630,7 +646,7 @@ pub fn build_with(
             .collect(),
         environment: built.environment.as_ref(),
     };
-    let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Other(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&record).map_err(ArtifactError::Record)?;
     fsutil::write_atomic(&staged.path().join(BUILD_RECORD), &json).with_path(out_dir)?;
     let out_dir = staged.commit().with_path(out_dir)?;
     let artifacts = artifacts
@@ -657,7 +673,7 @@ pub fn build_into(plan: &Plan, dir: &Path, stamp: &Stamp, events: &mut dyn FnMut
         .and_then(|n| n.to_str())
         .ok_or_else(|| BundleError::NonUtf8(plan.entry_point.display().to_string()))?
         .to_string();
-    validate::s3_key(&ep_name).map_err(Error::Other)?;
+    validate::s3_key(&ep_name).map_err(ArtifactError::InvalidName)?;
     let ep_dst = dir.join(&ep_name);
     let (sha, size) = copy_hashing(&plan.entry_point, &ep_dst).with_path(&plan.entry_point)?;
     let mut artifacts = vec![Artifact {
@@ -700,9 +716,7 @@ pub fn build_into(plan: &Plan, dir: &Path, stamp: &Stamp, events: &mut dyn FnMut
     };
     if let Some((name, path, sha, size)) = additional {
         if name == ep_name {
-            return Err(Error::Other(format!(
-                "the entry point and the additional artifact are both named {name}; rename one"
-            )));
+            return Err(ArtifactError::SameName { name }.into());
         }
         artifacts.push(Artifact {
             role: Role::Additional,

@@ -240,6 +240,37 @@ fn scan_cached_wheels(
     findings
 }
 
+/// Importing the environment on arm64 cannot run. The texts name no command-line flag: the
+/// caller knows how the user asked for the check and may phrase it in those terms.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// No emulator or no arm64 root.
+    #[error(
+        "importing on arm64 needs qemu-user-static on PATH and an arm64 root with usr/bin/python3.11 \
+         (the given root, CRPACK_ARM64_ROOT or ~/.cache/crpack/arm64-root): crpack's scripts/arm64-root.sh \
+         installs and makes both on Debian or Ubuntu"
+    )]
+    NoArm64Root,
+    /// The project's additional artifact is not a virtual environment.
+    #[error(
+        "importing on arm64 checks a virtual environment: this project's additional artifact is not one \
+         ([bundle] requirements/include, or archive = a venv-pack .tar.gz)"
+    )]
+    NotAnEnvironment,
+    /// The build of a `[bundle] requirements` project produced no environment.
+    #[error("no environment was built")]
+    NoEnvironmentBuilt,
+    /// The archive's module list cannot be read.
+    #[error("{source}")]
+    ArchiveModules {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The emulated interpreter could not run.
+    #[error(transparent)]
+    Emulation(#[from] crate::venv::emulate::EmulateError),
+}
+
 /// `--import-on-arm64`: builds the environment and imports each of its top-level modules on
 /// aarch64 CPython 3.11 under qemu; a module that fails is an error diagnostic.
 pub fn import_on_arm64(
@@ -250,14 +281,7 @@ pub fn import_on_arm64(
     events: &mut dyn FnMut(EnvEvent),
 ) -> Result<()> {
     use crate::venv::emulate::{self, Arm64Root};
-    let root = Arm64Root::locate(arm64_root).ok_or_else(|| {
-        Error::Other(
-            "--import-on-arm64 needs qemu-user-static on PATH and an arm64 root with usr/bin/python3.11 \
-             (at --arm64-root, CRPACK_ARM64_ROOT or ~/.cache/crpack/arm64-root): crpack's scripts/arm64-root.sh \
-             installs and makes both on Debian or Ubuntu"
-                .to_string(),
-        )
-    })?;
+    let root = Arm64Root::locate(arm64_root).ok_or(CheckError::NoArm64Root)?;
     let plan = Plan::resolve(project, Some(&project.root.join("dist")))?;
     let temp = tempfile::Builder::new()
         .prefix("crpack-check-")
@@ -269,9 +293,7 @@ pub fn import_on_arm64(
             reporter.info("building the environment to import it on aarch64");
             let stamp = bundle::Stamp::from_env()?;
             let built = bundle::build_into(&plan, temp.path(), &stamp, events)?;
-            let env = built
-                .environment
-                .ok_or_else(|| Error::Other("no environment was built".into()))?;
+            let env = built.environment.ok_or(CheckError::NoEnvironmentBuilt)?;
             let mut modules = env.own_modules.clone();
             for w in &env.wheels {
                 modules.extend(w.modules.iter().cloned());
@@ -279,24 +301,22 @@ pub fn import_on_arm64(
             (temp.path().join(&env.file_name), Some(modules))
         }
         _ => {
-            return Err(Error::Other(
-                "--import-on-arm64 checks a virtual environment: this project's additional artifact is not one \
-                 ([bundle] requirements/include, or archive = a venv-pack .tar.gz)"
-                    .to_string(),
-            ));
+            return Err(CheckError::NotAnEnvironment.into());
         }
     };
     let modules = match modules {
         Some(m) => m,
-        None => emulate::archive_modules(&archive).map_err(|e| Error::Other(e.to_string()))?,
+        None => emulate::archive_modules(&archive).map_err(|source| CheckError::ArchiveModules {
+            path: archive.clone(),
+            source,
+        })?,
     };
     reporter.info(&format!(
         "importing {} module(s) on aarch64 CPython 3.11 under {}",
         modules.len(),
         root.qemu().display()
     ));
-    let results =
-        emulate::import_check_archive(&root, &archive, &modules).map_err(|e| Error::Other(e.to_string()))?;
+    let results = emulate::import_check_archive(&root, &archive, &modules).map_err(CheckError::Emulation)?;
     // A prebuilt archive by its path in the project; a built one by its file name in dist/.
     let file = match archive.strip_prefix(&project.root) {
         Ok(rel) => rel.display().to_string(),

@@ -11,8 +11,19 @@ use aws_sdk_cleanrooms::types::{
 };
 use serde::Serialize;
 
-use crate::aws::{self, Aws};
-use crate::error::{Error, Result};
+use crate::aws::{self, Aws, RemoteError};
+use crate::error::Result;
+
+/// A protected job cannot be found.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// None of the caller's active memberships knows the job.
+    #[error(
+        "no membership of this account has job {job_id}: check the job id, or name the membership that \
+         started it"
+    )]
+    NoMembershipHasJob { job_id: String },
+}
 
 /// Worker types of PySpark jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,37 +105,6 @@ impl JobReport {
     }
 }
 
-/// Parses `NAME=VALUE` pairs.
-pub fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for p in raw {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--param {p:?}: expected NAME=VALUE")))?;
-        if out.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(Error::Usage(format!("--param {k} is given twice")));
-        }
-    }
-    Ok(out)
-}
-
-/// Checks parameter names against the declared ones.
-pub fn check_params(given: &BTreeMap<String, String>, declared: &[String]) -> Result<()> {
-    for name in given.keys() {
-        if !declared.contains(name) {
-            return Err(Error::Usage(format!(
-                "the template declares no parameter {name:?} (declared: {})",
-                if declared.is_empty() {
-                    "none".to_string()
-                } else {
-                    declared.join(", ")
-                }
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The account in a membership ARN (`arn:aws:cleanrooms:REGION:ACCOUNT:membership/ID`).
 pub fn arn_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
@@ -140,37 +120,39 @@ pub async fn start(
 ) -> Result<String> {
     let m = aws::membership(aws, membership_id).await?;
     let account = arn_account(m.arn())
-        .ok_or_else(|| Error::Remote(format!("GetMembership {membership_id}: no account in the ARN")))?
+        .ok_or_else(|| RemoteError::call(format!("GetMembership {membership_id}"), "no account in the ARN"))?
         .to_string();
-    let job_params = ProtectedJobParameters::builder()
-        .analysis_template_arn(template_arn)
-        .set_parameters(if params.is_empty() {
-            None
-        } else {
-            Some(params.into_iter().collect())
-        })
-        .build()
-        .map_err(|e| Error::Other(e.to_string()))?;
+    let job_params = aws::built(
+        "ProtectedJobParameters",
+        ProtectedJobParameters::builder()
+            .analysis_template_arn(template_arn)
+            .set_parameters(if params.is_empty() {
+                None
+            } else {
+                Some(params.into_iter().collect())
+            })
+            .build(),
+    )?;
     let result = ProtectedJobResultConfigurationInput::builder()
-        .output_configuration(ProtectedJobOutputConfigurationInput::Member(
+        .output_configuration(ProtectedJobOutputConfigurationInput::Member(aws::built(
+            "ProtectedJobMemberOutputConfigurationInput",
             ProtectedJobMemberOutputConfigurationInput::builder()
                 .account_id(account)
-                .build()
-                .map_err(|e| Error::Other(e.to_string()))?,
-        ))
+                .build(),
+        )?))
         .build();
     let compute = match workers {
         None => None,
-        Some((kind, n)) => Some(ProtectedJobComputeConfiguration::Worker(
+        Some((kind, n)) => Some(ProtectedJobComputeConfiguration::Worker(aws::built(
+            "ProtectedJobWorkerComputeConfiguration",
             ProtectedJobWorkerComputeConfiguration::builder()
                 .r#type(match kind {
                     WorkerType::Cr1X => ProtectedJobWorkerComputeType::Cr1X,
                     WorkerType::Cr4X => ProtectedJobWorkerComputeType::Cr4X,
                 })
                 .number(n)
-                .build()
-                .map_err(|e| Error::Other(e.to_string()))?,
-        )),
+                .build(),
+        )?)),
     };
     let out = aws
         .cleanrooms
@@ -185,7 +167,7 @@ pub async fn start(
         .map_err(|e| aws::describe("StartProtectedJob", &e))?;
     out.protected_job()
         .map(|j| j.id().to_string())
-        .ok_or_else(|| Error::Remote("StartProtectedJob: empty response".into()))
+        .ok_or_else(|| RemoteError::empty_response("StartProtectedJob").into())
 }
 
 /// Reads a job.
@@ -200,7 +182,7 @@ pub async fn get(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobRepo
         .map_err(|e| aws::describe(&format!("GetProtectedJob {job_id}"), &e))?;
     out.protected_job()
         .map(JobReport::from_job)
-        .ok_or_else(|| Error::Remote("GetProtectedJob: empty response".into()))
+        .ok_or_else(|| RemoteError::empty_response("GetProtectedJob").into())
 }
 
 /// Asks the service to cancel a job.
@@ -216,7 +198,7 @@ pub async fn cancel(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobR
         .map_err(|e| aws::describe(&format!("UpdateProtectedJob {job_id} CANCELLED"), &e))?;
     out.protected_job()
         .map(JobReport::from_job)
-        .ok_or_else(|| Error::Remote("UpdateProtectedJob: empty response".into()))
+        .ok_or_else(|| RemoteError::empty_response("UpdateProtectedJob").into())
 }
 
 /// Finds which of the caller's active memberships holds a job.
@@ -237,9 +219,10 @@ pub async fn find_membership(aws: &Aws, job_id: &str) -> Result<String> {
             }
         }
     }
-    Err(Error::Other(format!(
-        "no membership of this account has job {job_id}; pass --membership ID"
-    )))
+    Err(JobError::NoMembershipHasJob {
+        job_id: job_id.to_string(),
+    }
+    .into())
 }
 
 /// Lists jobs, newest first as the service returns them.
@@ -293,13 +276,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn params_parse_and_check() {
-        let p = parse_params(&["a=1".into(), "b=x=y".into()]).unwrap();
-        assert_eq!(p["b"], "x=y");
-        assert!(parse_params(&["novalue".into()]).is_err());
-        assert!(parse_params(&["a=1".into(), "a=2".into()]).is_err());
-        check_params(&p, &["a".into(), "b".into()]).unwrap();
-        assert!(check_params(&p, &["a".into()]).is_err());
+    fn a_missing_job_names_the_cause_and_the_fix() {
+        let e = crate::error::Error::from(JobError::NoMembershipHasJob { job_id: "j1".into() });
+        let msg = e.to_string();
+        assert!(msg.contains("no membership of this account has job j1"), "{msg}");
+        assert!(msg.contains("name the membership"), "{msg}");
+        assert!(!msg.contains("--"), "{msg}");
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Error);
+        assert_eq!(e.kind(), "other");
     }
 
     #[test]

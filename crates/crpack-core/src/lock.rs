@@ -1,13 +1,13 @@
 //! `crpack.lock`: what was published, written atomically after a successful publish. A partner
 //! can use it as the evidence bundle for `crpack verify --lock`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::Role;
 use crate::digest::Sha256Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::fsutil;
 
 /// The lock file's name, next to `crpack.toml`.
@@ -61,15 +61,36 @@ pub struct LockedArtifact {
     pub version_id: String,
 }
 
+/// `crpack.lock` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The file is not JSON in the lock's shape.
+    #[error("{} is not a crpack lock file ({source}); it is written by `crpack publish`", path.display())]
+    NotALock {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// The lock could not be turned into JSON (a value JSON cannot hold).
+    #[error(
+        "cannot write {}: the lock does not serialise to JSON ({source}); this is a defect in crpack: report it",
+        path.display()
+    )]
+    Serialize {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
 impl Lock {
     /// Reads a lock file.
     pub fn read(path: &Path) -> Result<Lock> {
         let bytes = std::fs::read(path).with_path(path)?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Other(format!(
-                "{} is not a crpack lock file ({e}); it is written by `crpack publish`",
-                path.display()
-            ))
+        serde_json::from_slice(&bytes).map_err(|source| {
+            LockError::NotALock {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into()
         })
     }
 
@@ -84,7 +105,10 @@ impl Lock {
 
     /// Writes the lock atomically (temporary file + rename).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let mut json = serde_json::to_vec_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
+        let mut json = serde_json::to_vec_pretty(self).map_err(|source| LockError::Serialize {
+            path: path.to_path_buf(),
+            source,
+        })?;
         json.push(b'\n');
         fsutil::write_atomic(path, &json).with_path(path)
     }

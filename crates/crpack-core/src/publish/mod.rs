@@ -35,6 +35,122 @@ use upload::{UploadAction, object_key};
 /// Uploads at least this large get a progress bar (on a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 
+/// Publishing cannot go on: the cause, and what to change before publishing again.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// An artifact's S3 key breaks the service's rules (the message says which rule).
+    #[error("{0}")]
+    InvalidKey(String),
+
+    /// A publish that is not a dry run was asked for without AWS clients.
+    #[error("publishing needs AWS clients")]
+    NoClients,
+
+    /// The artifact's key holds other bytes already.
+    #[error(
+        "s3://{bucket}/{key} already exists with other content (stored SHA-256 {stored}, ours {ours}); crpack never \
+         overwrites an artifact key, because Clean Rooms pins object versions: use another [publish] prefix \
+         or remove the stray object"
+    )]
+    KeyTaken {
+        bucket: String,
+        key: String,
+        stored: String,
+        ours: String,
+    },
+
+    /// S3 stored a checksum other than the full object's SHA-256.
+    #[error(
+        "S3 stored checksum {stored} for s3://{bucket}/{key}, not {ours}: the upload was not a single \
+         full-object PUT"
+    )]
+    ChecksumNotFullObject {
+        bucket: String,
+        key: String,
+        stored: String,
+        ours: String,
+    },
+
+    /// The upload has no version: the bucket is not versioned.
+    #[error("S3 returned no VersionId for s3://{bucket}/{key}: bucket versioning must be Enabled")]
+    NoVersionId { bucket: String, key: String },
+
+    /// The bytes sent are not the bytes built.
+    #[error(
+        "S3 rejected s3://{bucket}/{key}: the bytes sent do not hash to {sha256}; {} changed after the build, \
+         run the publish again",
+        path.display()
+    )]
+    ChangedAfterBuild {
+        bucket: String,
+        key: String,
+        sha256: String,
+        path: PathBuf,
+    },
+
+    /// The bucket is not versioned.
+    #[error(
+        "bucket versioning is {state} on {bucket}: Clean Rooms pins object versions, so it must be \
+         Enabled; enable it with `aws s3api put-bucket-versioning --bucket {bucket} \
+         --versioning-configuration Status=Enabled`"
+    )]
+    VersioningNotEnabled { bucket: String, state: String },
+
+    /// The author's membership is not active.
+    #[error(
+        "membership {membership_id} is {status}, not ACTIVE: templates can only be created in an active membership"
+    )]
+    MembershipNotActive { membership_id: String, status: String },
+
+    /// The author's membership cannot receive results.
+    #[error(
+        "membership {membership_id} cannot receive results: the creator of a PySpark template must be \
+         the result receiver; ask the collaboration creator for CAN_RECEIVE_RESULTS or publish from that member"
+    )]
+    CannotReceiveResults { membership_id: String },
+
+    /// The collaboration does not run Spark.
+    #[error(
+        "collaboration {collaboration_id} uses the {engine} analytics engine: PYSPARK_1_0 templates need a SPARK \
+         collaboration"
+    )]
+    NotSpark {
+        collaboration_id: String,
+        engine: String,
+    },
+
+    /// A template under the derived name is some other definition.
+    #[error(
+        "membership {membership_id} already has a template named {name} ({arn}) that differs from this definition: \
+         {differences}. The name derives from a digest of the definition, so that template was made some other \
+         way (by hand or by another tool) and crpack will not take it for this one. Delete it (`aws cleanrooms \
+         delete-analysis-template --membership-identifier {membership_id} --analysis-template-identifier {id}`) \
+         or change [template] name, then publish again"
+    )]
+    TemplateDiffers {
+        membership_id: String,
+        name: String,
+        arn: String,
+        differences: String,
+        id: String,
+    },
+
+    /// The service recorded other hashes than the uploaded artifacts'.
+    #[error(
+        "the service recorded other hashes than the artifacts we uploaded for {template_arn}: {mismatches}. \
+         Someone may have replaced the objects between upload and registration. Nothing was recorded as \
+         published; delete the template and publish again"
+    )]
+    RecordedHashesDiffer {
+        template_arn: String,
+        mismatches: String,
+    },
+
+    /// The definition has no entry point (the build always makes one).
+    #[error("no entry point artifact")]
+    NoEntryPoint,
+}
+
 /// How to publish.
 #[derive(Debug, Clone, Default)]
 pub struct PublishOptions {
@@ -126,7 +242,7 @@ pub async fn publish(
         })
         .collect();
     for p in &placed {
-        crate::validate::s3_key(&p.key).map_err(Error::Other)?;
+        crate::validate::s3_key(&p.key).map_err(PublishError::InvalidKey)?;
     }
     let definition = Definition::new(project, &cfg.membership_id, &cfg.role_arn, placed.clone());
     let name = definition.registered_name();
@@ -162,7 +278,7 @@ pub async fn publish(
         });
     }
 
-    let aws = aws.ok_or_else(|| Error::Other("publishing needs AWS clients".into()))?;
+    let aws = aws.ok_or(PublishError::NoClients)?;
 
     // Nothing changed since the last publish? Check the lock against the service.
     if let Some(lock) = Lock::read_if_exists(&lock_path)?
@@ -285,13 +401,11 @@ pub async fn publish(
     let recorded = RecordedHashes::from_metadata(template.source_metadata());
     let mismatches = recorded.mismatches(&local_digests(&built.artifacts));
     if !mismatches.is_empty() {
-        return Err(Error::Other(format!(
-            "the service recorded other hashes than the artifacts we uploaded for {}: {}. Someone may have \
-             replaced the objects between upload and registration. Nothing was recorded as published; \
-             delete the template and publish again",
-            template.arn(),
-            mismatches.join("; ")
-        )));
+        return Err(PublishError::RecordedHashesDiffer {
+            template_arn: template.arn().to_string(),
+            mismatches: mismatches.join("; "),
+        }
+        .into());
     }
     for a in &built.artifacts {
         out.info(&format!(
@@ -380,11 +494,11 @@ pub async fn preflight(
             let state = other
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_else(|| "not enabled".into());
-            return Err(Error::Other(format!(
-                "bucket versioning is {state} on {bucket}: Clean Rooms pins object versions, so it must be \
-                 Enabled; enable it with `aws s3api put-bucket-versioning --bucket {bucket} \
-                 --versioning-configuration Status=Enabled`"
-            )));
+            return Err(PublishError::VersioningNotEnabled {
+                bucket: bucket.to_string(),
+                state,
+            }
+            .into());
         }
     }
     out.info(&format!(
@@ -394,16 +508,17 @@ pub async fn preflight(
 
     let m = aws::membership(aws, membership_id).await?;
     if *m.status() != MembershipStatus::Active {
-        return Err(Error::Other(format!(
-            "membership {membership_id} is {}, not ACTIVE: templates can only be created in an active membership",
-            m.status().as_str()
-        )));
+        return Err(PublishError::MembershipNotActive {
+            membership_id: membership_id.to_string(),
+            status: m.status().as_str().to_string(),
+        }
+        .into());
     }
     if !m.member_abilities().contains(&MemberAbility::CanReceiveResults) {
-        return Err(Error::Other(format!(
-            "membership {membership_id} cannot receive results: the creator of a PySpark template must be \
-             the result receiver; ask the collaboration creator for CAN_RECEIVE_RESULTS or publish from that member"
-        )));
+        return Err(PublishError::CannotReceiveResults {
+            membership_id: membership_id.to_string(),
+        }
+        .into());
     }
     let collab_id = m.collaboration_id().to_string();
     let collab = aws
@@ -415,10 +530,14 @@ pub async fn preflight(
         .map_err(|e| aws::describe(&format!("GetCollaboration {collab_id}"), &e))?;
     let engine = collab.collaboration().and_then(|c| c.analytics_engine());
     if engine != Some(&AnalyticsEngine::Spark) {
-        return Err(Error::Other(format!(
-            "collaboration {collab_id} uses the {} analytics engine: PYSPARK_1_0 templates need a SPARK collaboration",
-            engine.map(|e| e.as_str()).unwrap_or("default (CLEAN_ROOMS_SQL)")
-        )));
+        return Err(PublishError::NotSpark {
+            collaboration_id: collab_id,
+            engine: engine
+                .map(|e| e.as_str())
+                .unwrap_or("default (CLEAN_ROOMS_SQL)")
+                .to_string(),
+        }
+        .into());
     }
     out.info(&format!(
         "{:<11} membership {membership_id}: ACTIVE, collaboration {collab_id} (SPARK), can receive results",
@@ -548,19 +667,14 @@ fn ensure_same(def: &Definition, t: &AnalysisTemplate) -> Result<()> {
     if differences.is_empty() {
         return Ok(());
     }
-    Err(Error::Other(format!(
-        "membership {} already has a template named {} ({}) that differs from this definition: {}. The name \
-         derives from a digest of the definition, so that template was made some other way (by hand or by \
-         another tool) and crpack will not take it for this one. Delete it (`aws cleanrooms \
-         delete-analysis-template --membership-identifier {} --analysis-template-identifier {}`) or change \
-         [template] name, then publish again",
-        def.membership_id,
-        t.name(),
-        t.arn(),
-        differences.join("; "),
-        def.membership_id,
-        t.id()
-    )))
+    Err(PublishError::TemplateDiffers {
+        membership_id: def.membership_id.clone(),
+        name: t.name().to_string(),
+        arn: t.arn().to_string(),
+        differences: differences.join("; "),
+        id: t.id().to_string(),
+    }
+    .into())
 }
 
 /// What CreateAnalysisTemplate did.
@@ -596,7 +710,7 @@ async fn create(aws: &Aws, def: &Definition, name: &str) -> Result<Created> {
         Ok(o) => o
             .analysis_template
             .map(|t| Created::New(Box::new(t)))
-            .ok_or_else(|| Error::Remote("CreateAnalysisTemplate: empty response".into())),
+            .ok_or_else(|| aws::RemoteError::empty_response("CreateAnalysisTemplate").into()),
         Err(e) => {
             let error = aws::describe(&format!("CreateAnalysisTemplate {name}"), &e);
             match e.as_service_error() {

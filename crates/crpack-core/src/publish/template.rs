@@ -10,9 +10,11 @@ use aws_sdk_cleanrooms::types::{
 };
 use serde::Serialize;
 
+use super::PublishError;
 use crate::artifact::Role;
+use crate::aws;
 use crate::digest::Sha256Digest;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::manifest::{ErrorMessages, Project};
 use crate::validate;
 
@@ -91,25 +93,25 @@ impl Definition {
     /// The `source` of the request.
     pub fn source(&self) -> Result<AnalysisSource> {
         let art = |p: &Placed| -> Result<AnalysisTemplateArtifact> {
-            let loc = S3Location::builder()
-                .bucket(&p.bucket)
-                .key(&p.key)
-                .build()
-                .map_err(|e| Error::Other(e.to_string()))?;
+            let loc = aws::built(
+                "S3Location",
+                S3Location::builder().bucket(&p.bucket).key(&p.key).build(),
+            )?;
             Ok(AnalysisTemplateArtifact::builder().location(loc).build())
         };
         let entry = self
             .artifact(Role::EntryPoint)
-            .ok_or_else(|| Error::Other("no entry point artifact".into()))?;
+            .ok_or(PublishError::NoEntryPoint)?;
         let mut b = AnalysisTemplateArtifacts::builder()
             .entry_point(art(entry)?)
             .role_arn(&self.role_arn);
         if let Some(add) = self.artifact(Role::Additional) {
             b = b.additional_artifacts(art(add)?);
         }
-        Ok(AnalysisSource::Artifacts(
-            b.build().map_err(|e| Error::Other(e.to_string()))?,
-        ))
+        Ok(AnalysisSource::Artifacts(aws::built(
+            "AnalysisTemplateArtifacts",
+            b.build(),
+        )?))
     }
 
     pub fn schema(&self) -> AnalysisSchema {
@@ -125,12 +127,14 @@ impl Definition {
         self.parameters
             .iter()
             .map(|(name, default)| {
-                AnalysisParameter::builder()
-                    .name(name)
-                    .r#type(ParameterType::String)
-                    .set_default_value(default.clone())
-                    .build()
-                    .map_err(|e| Error::Other(e.to_string()))
+                aws::built(
+                    "AnalysisParameter",
+                    AnalysisParameter::builder()
+                        .name(name)
+                        .r#type(ParameterType::String)
+                        .set_default_value(default.clone())
+                        .build(),
+                )
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
@@ -139,11 +143,13 @@ impl Definition {
     pub fn error_message_configuration(&self) -> Result<Option<ErrorMessageConfiguration>> {
         match self.error_messages {
             ErrorMessages::Basic => Ok(None),
-            ErrorMessages::Detailed => ErrorMessageConfiguration::builder()
-                .r#type(ErrorMessageType::Detailed)
-                .build()
-                .map(Some)
-                .map_err(|e| Error::Other(e.to_string())),
+            ErrorMessages::Detailed => aws::built(
+                "ErrorMessageConfiguration",
+                ErrorMessageConfiguration::builder()
+                    .r#type(ErrorMessageType::Detailed)
+                    .build(),
+            )
+            .map(Some),
         }
     }
 }

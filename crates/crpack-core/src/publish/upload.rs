@@ -16,10 +16,11 @@ use http_body::{Body, Frame, SizeHint};
 use serde::Serialize;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::PublishError;
 use crate::artifact::Artifact;
 use crate::aws::{self, Aws};
 use crate::digest::Sha256Digest;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::progress::Progress;
 
 /// Bytes read per body chunk.
@@ -175,14 +176,15 @@ pub async fn upload(
                 version_id: version,
             });
         }
-        Err(Error::Other(format!(
-            "s3://{bucket}/{key} already exists with other content (stored SHA-256 {}, ours {}); crpack never \
-             overwrites an artifact key, because Clean Rooms pins object versions: use another [publish] prefix \
-             or remove the stray object",
-            sha.map(|s| s.to_hex())
+        Err(PublishError::KeyTaken {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            stored: sha
+                .map(|s| s.to_hex())
                 .unwrap_or_else(|| "none, or a composite multipart checksum".into()),
-            artifact.sha256
-        )))
+            ours: artifact.sha256.to_string(),
+        }
+        .into())
     };
     if let Some((sha, version)) = head_checksum(aws, bucket, key).await? {
         return existing(sha, version);
@@ -206,17 +208,21 @@ pub async fn upload(
             if let Some(stored) = out.checksum_sha256()
                 && Sha256Digest::parse(stored).ok() != Some(artifact.sha256)
             {
-                return Err(Error::Other(format!(
-                    "S3 stored checksum {stored} for s3://{bucket}/{key}, not {}: the upload was not a single \
-                     full-object PUT",
-                    artifact.sha256.to_base64()
-                )));
+                return Err(PublishError::ChecksumNotFullObject {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    stored: stored.to_string(),
+                    ours: artifact.sha256.to_base64(),
+                }
+                .into());
             }
-            let version_id = out.version_id().map(str::to_string).ok_or_else(|| {
-                Error::Other(format!(
-                    "S3 returned no VersionId for s3://{bucket}/{key}: bucket versioning must be Enabled"
-                ))
-            })?;
+            let version_id =
+                out.version_id()
+                    .map(str::to_string)
+                    .ok_or_else(|| PublishError::NoVersionId {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                    })?;
             Ok(Uploaded {
                 action: UploadAction::Uploaded,
                 version_id,
@@ -228,12 +234,13 @@ pub async fn upload(
             None => Err(aws::describe(&format!("PutObject s3://{bucket}/{key}"), &e)),
         },
         Err(e) if aws::is_code(&e, &["BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"]) => {
-            Err(Error::Other(format!(
-                "S3 rejected s3://{bucket}/{key}: the bytes sent do not hash to {}; {} changed after the build, \
-                 run the publish again",
-                artifact.sha256,
-                artifact.path.display()
-            )))
+            Err(PublishError::ChangedAfterBuild {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                sha256: artifact.sha256.to_string(),
+                path: artifact.path.clone(),
+            }
+            .into())
         }
         Err(e) => Err(aws::describe(&format!("PutObject s3://{bucket}/{key}"), &e)),
     }

@@ -151,13 +151,17 @@ async fn batch_get(
             )
         })?;
     if let Some(err) = out.errors().first() {
-        return Err(Error::Remote(format!(
-            "BatchGetCollaborationAnalysisTemplate: template {} could not be read: {} ({}); check that \
-             these credentials belong to a member of collaboration {collaboration_id}",
-            crate::text::escape(err.arn()),
-            crate::text::escape(err.message()),
-            crate::text::escape(err.code()),
-        )));
+        return Err(Error::Remote(aws::RemoteError {
+            call: Some("BatchGetCollaborationAnalysisTemplate".into()),
+            code: Some(err.code().to_string()),
+            detail: format!(
+                "template {} could not be read: {} ({}); check that these credentials belong to a member \
+                 of collaboration {collaboration_id}",
+                crate::text::escape(err.arn()),
+                crate::text::escape(err.message()),
+                crate::text::escape(err.code()),
+            ),
+        }));
     }
     Ok(out.collaboration_analysis_templates().to_vec())
 }

@@ -51,12 +51,50 @@ impl Source {
     }
 }
 
-/// Which template, seen through which collaboration.
+/// Which template, seen through which collaboration. The caller checks the ARN's shape
+/// (`validate::template_arn`) before it asks the service.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub template_arn: String,
-    pub membership_id: Option<String>,
-    pub collaboration_id: Option<String>,
+    pub via: Via,
+}
+
+/// How the reviewer reaches the template's collaboration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// The reviewer's membership (its collaboration is looked up).
+    Membership(String),
+    /// The collaboration itself.
+    Collaboration(String),
+}
+
+/// A review or an approval cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The policy file is not valid TOML in the policy's shape.
+    #[error("{}: {detail}", path.display())]
+    InvalidPolicy { path: PathBuf, detail: String },
+
+    /// The table has no CUSTOM analysis rule to add the template to.
+    #[error(
+        "table {table} (configured table {configured_table}) has no CUSTOM analysis rule, so no template can run on \
+         it; create one that allows this template: aws cleanrooms create-configured-table-analysis-rule \
+         --configured-table-identifier {configured_table} --analysis-rule-type CUSTOM --analysis-rule-policy \
+         '{{\"v1\":{{\"custom\":{{\"allowedAnalyses\":[\"{template_arn}\"]}}}}}}'"
+    )]
+    NoCustomRule {
+        table: String,
+        configured_table: String,
+        template_arn: String,
+    },
+
+    /// The table's rule allows any analysis, so one template cannot be approved or revoked.
+    #[error(
+        "table {table} allows {wildcard} (any analysis from the providers in allowedAnalysisProviders): \
+         approving or revoking one template means nothing there; replace the wildcard with template \
+         ARNs to review templates one by one"
+    )]
+    WildcardRule { table: String, wildcard: String },
 }
 
 /// A template as a reviewer sees it.
@@ -67,21 +105,16 @@ pub struct Reviewed {
     pub warnings: Vec<String>,
 }
 
-/// Resolves the collaboration id (from `--collaboration`, or the reviewer's membership).
+/// Resolves the collaboration id (given, or the reviewer's membership's).
 pub async fn collaboration_id(aws: &Aws, target: &Target) -> Result<String> {
-    if let Some(c) = &target.collaboration_id {
-        return Ok(c.clone());
+    match &target.via {
+        Via::Collaboration(c) => Ok(c.clone()),
+        Via::Membership(m) => Ok(aws::membership(aws, m).await?.collaboration_id().to_string()),
     }
-    let m = target
-        .membership_id
-        .as_deref()
-        .ok_or_else(|| Error::Usage("pass --membership ID or --collaboration ID".into()))?;
-    Ok(aws::membership(aws, m).await?.collaboration_id().to_string())
 }
 
 /// Reads the template through the collaboration and summarises it.
 pub async fn review(aws: &Aws, target: &Target) -> Result<Reviewed> {
-    crate::validate::template_arn(&target.template_arn).map_err(Error::Usage)?;
     let collab = collaboration_id(aws, target).await?;
     let out = aws
         .cleanrooms
@@ -92,18 +125,22 @@ pub async fn review(aws: &Aws, target: &Target) -> Result<Reviewed> {
         .await
         .map_err(|e| {
             if aws::is_code(&e, &["AccessDeniedException"]) {
-                Error::Remote(format!(
-                    "GetCollaborationAnalysisTemplate: access denied to collaboration {collab}: only members of \
-                     the collaboration can read its templates; check --membership/--collaboration and that these \
-                     credentials belong to a member account"
-                ))
+                Error::Remote(aws::RemoteError {
+                    call: Some("GetCollaborationAnalysisTemplate".into()),
+                    code: Some("AccessDeniedException".into()),
+                    detail: format!(
+                        "access denied to collaboration {collab}: only members of the collaboration can read its \
+                         templates; check --membership/--collaboration and that these credentials belong to a \
+                         member account"
+                    ),
+                })
             } else {
                 aws::describe(&format!("GetCollaborationAnalysisTemplate {}", target.template_arn), &e)
             }
         })?;
     let t = out
         .collaboration_analysis_template()
-        .ok_or_else(|| Error::Remote("GetCollaborationAnalysisTemplate: empty response".into()))?;
+        .ok_or_else(|| aws::RemoteError::empty_response("GetCollaborationAnalysisTemplate"))?;
     Ok(summarise(t))
 }
 

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, IoContext, Result};
+use super::VerifyError;
+use crate::error::{IoContext, Result};
 use crate::report::TemplateSummary;
 
 /// A reviewer policy.
@@ -35,8 +36,13 @@ fn yes() -> bool {
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy> {
         let text = std::fs::read_to_string(path).with_path(path)?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Other(format!("{}: {}", path.display(), e.to_string().trim_end())))
+        toml::from_str(&text).map_err(|e| {
+            VerifyError::InvalidPolicy {
+                path: path.to_path_buf(),
+                detail: e.to_string().trim_end().to_string(),
+            }
+            .into()
+        })
     }
 
     /// The rules the template breaks, one line each.

@@ -8,8 +8,9 @@ use aws_sdk_cleanrooms::types::{
 };
 use serde::Serialize;
 
-use crate::aws::{self, Aws};
-use crate::error::{Error, Result};
+use super::VerifyError;
+use crate::aws::{self, Aws, RemoteError};
+use crate::error::Result;
 
 /// What to do with the ARN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +69,10 @@ pub async fn read_custom(aws: &Aws, configured_table_id: &str) -> Result<Option<
             Some(ConfiguredTableAnalysisRulePolicy::V1(ConfiguredTableAnalysisRulePolicyV1::Custom(c))) => {
                 Ok(Some(c.clone()))
             }
-            _ => Err(Error::Remote(format!(
+            _ => Err(RemoteError::state(format!(
                 "the CUSTOM analysis rule of configured table {configured_table_id} has an unexpected policy shape"
-            ))),
+            ))
+            .into()),
         },
         Err(e) if aws::status(&e) == Some(404) => Ok(None),
         Err(e) => Err(aws::describe(
@@ -116,10 +118,11 @@ pub async fn apply(
         let Some((_, ct)) = mine.iter().find(|(n, _)| n == table) else {
             if explicit {
                 // The membership's remote state, not the command line: exit 3.
-                return Err(Error::Remote(format!(
+                return Err(RemoteError::state(format!(
                     "table {table:?} is not one of your configured table associations in membership {membership_id}; \
                      name one of yours with --table, or associate the configured table first"
-                )));
+                ))
+                .into());
             }
             outcomes.push(TableOutcome {
                 table: table.clone(),
@@ -140,12 +143,12 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
         attempt += 1;
         let Some(before) = read_custom(aws, ct).await? else {
             return match change {
-                Change::Approve => Err(Error::Other(format!(
-                    "table {table} (configured table {ct}) has no CUSTOM analysis rule, so no template can run on \
-                     it; create one that allows this template: aws cleanrooms create-configured-table-analysis-rule \
-                     --configured-table-identifier {ct} --analysis-rule-type CUSTOM --analysis-rule-policy \
-                     '{{\"v1\":{{\"custom\":{{\"allowedAnalyses\":[\"{arn}\"]}}}}}}'"
-                ))),
+                Change::Approve => Err(VerifyError::NoCustomRule {
+                    table: table.into(),
+                    configured_table: ct.into(),
+                    template_arn: arn.into(),
+                }
+                .into()),
                 Change::Revoke => Ok(TableOutcome {
                     table: table.into(),
                     configured_table_id: Some(ct.into()),
@@ -159,11 +162,11 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
             .iter()
             .find(|a| WILDCARDS.contains(&a.as_str()))
         {
-            return Err(Error::Other(format!(
-                "table {table} allows {w} (any analysis from the providers in allowedAnalysisProviders): \
-                 approving or revoking one template means nothing there; replace the wildcard with template \
-                 ARNs to review templates one by one"
-            )));
+            return Err(VerifyError::WildcardRule {
+                table: table.into(),
+                wildcard: w.clone(),
+            }
+            .into());
         }
         let present = before.allowed_analyses.iter().any(|a| a == arn);
         let mut after = before.clone();
@@ -195,18 +198,19 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
             }
         }
         // Read back: the ARN is (or is no longer) there and nothing else changed.
-        let confirmed = read_custom(aws, ct)
-            .await?
-            .ok_or_else(|| Error::Remote(format!("the CUSTOM rule of {ct} vanished after the update")))?;
+        let confirmed = read_custom(aws, ct).await?.ok_or_else(|| {
+            RemoteError::state(format!("the CUSTOM rule of {ct} vanished after the update"))
+        })?;
         if confirmed != after {
             if attempt < CONFLICT_RETRIES {
                 continue; // someone else changed the rule meanwhile: re-read and re-apply
             }
-            return Err(Error::Remote(format!(
+            return Err(RemoteError::state(format!(
                 "the CUSTOM rule of table {table} reads back differently from what was written; check it with \
                  aws cleanrooms get-configured-table-analysis-rule --configured-table-identifier {ct} \
                  --analysis-rule-type CUSTOM"
-            )));
+            ))
+            .into());
         }
         return Ok(TableOutcome {
             table: table.into(),

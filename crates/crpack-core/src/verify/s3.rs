@@ -21,7 +21,7 @@ const MAX_VERSIONS: usize = 100;
 enum ReadError {
     Denied(String),
     NotFound(String),
-    Other(Error),
+    Failed(Error),
 }
 
 struct Downloaded {
@@ -58,14 +58,14 @@ async fn download(
             return Err(match aws::status(&e) {
                 Some(403) => ReadError::Denied(what),
                 Some(404) => ReadError::NotFound(what),
-                _ => ReadError::Other(aws::describe(&what, &e)),
+                _ => ReadError::Failed(aws::describe(&what, &e)),
             });
         }
     };
     let version_id = resp.version_id().unwrap_or("null").to_string();
     let mut file = match save {
         Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| ReadError::Other(Error::io(p, e)))?,
+            std::fs::File::create(p).map_err(|e| ReadError::Failed(Error::io(p, e)))?,
         )),
         None => None,
     };
@@ -73,23 +73,25 @@ async fn download(
     let mut hasher = Hasher::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            ReadError::Other(Error::Remote(format!(
-                "reading {}: the download broke off: {}; retry",
-                crate::text::escape(&format!("s3://{bucket}/{key}")),
-                aws::source_chain(&e)
-            )))
+            ReadError::Failed(
+                aws::RemoteError::call(
+                    format!("reading {}", crate::text::escape(&format!("s3://{bucket}/{key}"))),
+                    format!("the download broke off: {}; retry", aws::source_chain(&e)),
+                )
+                .into(),
+            )
         })?;
         hasher.update(&chunk);
         if let (Some(f), Some(p)) = (file.as_mut(), save) {
             f.write_all(&chunk)
-                .map_err(|e| ReadError::Other(Error::io(p, e)))?;
+                .map_err(|e| ReadError::Failed(Error::io(p, e)))?;
         }
     }
     if let (Some(f), Some(p)) = (file, save) {
         f.into_inner()
-            .map_err(|e| ReadError::Other(Error::io(p, e.into_error())))?
+            .map_err(|e| ReadError::Failed(Error::io(p, e.into_error())))?
             .sync_all()
-            .map_err(|e| ReadError::Other(Error::io(p, e)))?;
+            .map_err(|e| ReadError::Failed(Error::io(p, e)))?;
     }
     let (digest, size) = hasher.finish();
     Ok(Downloaded {
@@ -114,7 +116,7 @@ fn read_failure(exp: &ExpectedArtifact, err: ReadError) -> Result<ArtifactCheck>
             Verdict::Missing,
             format!("{what}: no such object or version"),
         )),
-        ReadError::Other(e) => Err(e),
+        ReadError::Failed(e) => Err(e),
     }
 }
 
@@ -196,7 +198,7 @@ async fn find_matching_version(
             None => match download(aws, &exp.bucket, &exp.key, Some(&v), None).await {
                 Ok(d) => Some(d.digest),
                 Err(ReadError::Denied(_) | ReadError::NotFound(_)) => None,
-                Err(ReadError::Other(e)) => return Err(e),
+                Err(ReadError::Failed(e)) => return Err(e),
             },
         };
         if digest == Some(recorded) {
@@ -233,8 +235,8 @@ pub async fn fetch_version(
     let temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     match download(aws, &exp.bucket, &exp.key, Some(version), Some(temp.path())).await {
         Ok(_) => Ok(temp),
-        Err(ReadError::Other(e)) => Err(e),
-        Err(ReadError::Denied(w)) | Err(ReadError::NotFound(w)) => Err(Error::Remote(w)),
+        Err(ReadError::Failed(e)) => Err(e),
+        Err(ReadError::Denied(w)) | Err(ReadError::NotFound(w)) => Err(aws::RemoteError::state(w).into()),
     }
 }
 
