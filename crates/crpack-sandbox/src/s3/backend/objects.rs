@@ -1,0 +1,288 @@
+//! Object writes and deletes: PutObject, DeleteObject(s), and the version bookkeeping behind them.
+
+use super::*;
+
+/// Adds `version` as the newest version of `key`, honouring the bucket's versioning state.
+/// Returns the version id and the data files no longer referenced.
+pub(super) fn insert_version(
+    meta: &mut BucketMeta,
+    key: &str,
+    mut version: Version,
+) -> (String, Vec<String>) {
+    let enabled = meta.versioning_enabled();
+    let list = meta.objects.entry(key.to_owned()).or_default();
+    let mut removed = Vec::new();
+    if enabled {
+        version.version_id = new_id();
+    } else {
+        version.version_id = NULL.to_owned();
+        list.retain(|v| {
+            if v.version_id == NULL {
+                removed.extend(v.file.clone());
+                false
+            } else {
+                true
+            }
+        });
+    }
+    let id = version.version_id.clone();
+    list.push(version);
+    (id, removed)
+}
+
+pub(super) fn delete_marker(owner: &str) -> Version {
+    Version {
+        version_id: String::new(),
+        delete_marker: true,
+        file: None,
+        size: 0,
+        etag: String::new(),
+        last_modified_ms: now_ms(),
+        checksum: None,
+        sha256: None,
+        headers: ContentHeaders::default(),
+        metadata: BTreeMap::new(),
+        parts: Vec::new(),
+        owner: owner.to_owned(),
+    }
+}
+
+/// The outcome of deleting one key or version.
+pub(super) struct Deleted {
+    delete_marker: bool,
+    version_id: Option<String>,
+    removed_files: Vec<String>,
+}
+
+/// DeleteObject semantics on one key.
+pub(super) fn delete_one(meta: &mut BucketMeta, key: &str, version_id: Option<&str>, who: &str) -> Deleted {
+    match version_id {
+        Some(id) => {
+            let mut out = Deleted {
+                delete_marker: false,
+                version_id: Some(id.to_owned()),
+                removed_files: Vec::new(),
+            };
+            if let Some(list) = meta.objects.get_mut(key)
+                && let Some(pos) = list.iter().position(|v| v.version_id == id)
+            {
+                let v = list.remove(pos);
+                out.delete_marker = v.delete_marker;
+                out.removed_files.extend(v.file);
+                if list.is_empty() {
+                    meta.objects.remove(key);
+                }
+            }
+            out
+        }
+        None if meta.versioning.is_none() => {
+            let mut removed_files = Vec::new();
+            if let Some(list) = meta.objects.remove(key) {
+                removed_files.extend(list.into_iter().filter_map(|v| v.file));
+            }
+            Deleted {
+                delete_marker: false,
+                version_id: None,
+                removed_files,
+            }
+        }
+        None => {
+            let (id, removed_files) = insert_version(meta, key, delete_marker(who));
+            Deleted {
+                delete_marker: true,
+                version_id: Some(id),
+                removed_files,
+            }
+        }
+    }
+}
+
+impl Backend {
+    /// Renames a staged body into place as the newest version of `key`.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Version,
+        staged: TempFile,
+        who: &Identity,
+        expected_owner: Option<&str>,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> S3Result<(String, bool)> {
+        let file = version
+            .file
+            .clone()
+            .ok_or_else(|| internal("version without a file"))?;
+        let (id, versioned, removed) = {
+            let mut buckets = self.store.lock();
+            let meta = owned_mut(&mut buckets, bucket, who, expected_owner)?;
+            check_write_conditions(meta, key, if_match, if_none_match)?;
+            staged
+                .persist(&self.store.object_path(bucket, &file))
+                .map_err(internal)?;
+            let (id, removed) = insert_version(meta, key, version);
+            self.save(meta)?;
+            (id, meta.versioning.is_some(), removed)
+        };
+        remove_files(self.object_files(bucket, removed));
+        Ok((id, versioned))
+    }
+
+    pub async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let who = caller(&req)?;
+        let decl = declared(&req.headers, req.input.checksum_algorithm.as_ref())?;
+        let trailers = req.trailing_headers.clone();
+        let mut input = req.input;
+        {
+            let buckets = self.store.lock();
+            let meta = authorize(
+                &buckets,
+                &input.bucket,
+                who,
+                Need::Owner,
+                None,
+                input.expected_bucket_owner.as_deref(),
+            )?;
+            check_write_conditions(
+                meta,
+                &input.key,
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )?;
+        }
+        // Without a client checksum S3 computes and stores a CRC64NVME.
+        let algo = decl.algo.unwrap_or(Algo::Crc64Nvme);
+        let body = input
+            .body
+            .take()
+            .unwrap_or_else(|| StreamingBlob::from(s3s::Body::empty()));
+        let rec = body::receive(body, self.store.tmp_path(), Some(algo)).await?;
+        let (algo, value) = verify(
+            &rec,
+            &decl,
+            Some(algo),
+            trailers.as_ref(),
+            input.content_md5.as_deref(),
+        )?
+        .ok_or_else(|| internal("no checksum"))?;
+        let etag = hex::encode(&rec.md5);
+        let version = Version {
+            version_id: String::new(),
+            delete_marker: false,
+            file: Some(new_id()),
+            size: rec.size,
+            etag: etag.clone(),
+            last_modified_ms: now_ms(),
+            checksum: Some(StoredChecksum {
+                algorithm: algo.name().to_owned(),
+                value: value.clone(),
+                kind: FULL_OBJECT.to_owned(),
+            }),
+            sha256: rec.sums.checksum_sha256.clone(),
+            headers: content_headers(
+                input.content_type.take(),
+                input.content_encoding.take(),
+                input.content_disposition.take(),
+                input.content_language.take(),
+                input.cache_control.take(),
+            ),
+            metadata: sorted_metadata(input.metadata.take()),
+            parts: Vec::new(),
+            owner: who.account_id.to_owned(),
+        };
+        let (id, versioned) = self.commit_version(
+            &input.bucket,
+            &input.key,
+            version,
+            rec.file,
+            who,
+            input.expected_bucket_owner.as_deref(),
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
+        let mut out = PutObjectOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            version_id: versioned.then_some(id),
+            checksum_type: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+            ..Default::default()
+        };
+        set_checksum_field!(out, algo, Some(value));
+        Ok(S3Response::new(out))
+    }
+
+    pub async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let who = caller(&req)?;
+        let input = req.input;
+        let (deleted, versioned) = {
+            let mut buckets = self.store.lock();
+            let meta = owned_mut(
+                &mut buckets,
+                &input.bucket,
+                who,
+                input.expected_bucket_owner.as_deref(),
+            )?;
+            if let Some(cond) = &input.if_match {
+                check_write_conditions(meta, &input.key, Some(cond), None)?;
+            }
+            let deleted = delete_one(meta, &input.key, input.version_id.as_deref(), who.account_id);
+            self.save(meta)?;
+            (deleted, meta.versioning.is_some())
+        };
+        remove_files(self.object_files(&input.bucket, deleted.removed_files));
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            request_charged: None,
+            version_id: if versioned || input.version_id.is_some() {
+                deleted.version_id
+            } else {
+                None
+            },
+        }))
+    }
+
+    pub async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let who = caller(&req)?;
+        let input = req.input;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut done = Vec::new();
+        let mut files = Vec::new();
+        {
+            let mut buckets = self.store.lock();
+            let meta = owned_mut(
+                &mut buckets,
+                &input.bucket,
+                who,
+                input.expected_bucket_owner.as_deref(),
+            )?;
+            for obj in &input.delete.objects {
+                let d = delete_one(meta, &obj.key, obj.version_id.as_deref(), who.account_id);
+                files.extend(d.removed_files);
+                if !quiet {
+                    let marker_id =
+                        (d.delete_marker && obj.version_id.is_none()).then(|| d.version_id.clone());
+                    done.push(DeletedObject {
+                        delete_marker: d.delete_marker.then_some(true),
+                        delete_marker_version_id: marker_id.flatten(),
+                        key: Some(obj.key.clone()),
+                        version_id: obj.version_id.clone(),
+                    });
+                }
+            }
+            self.save(meta)?;
+        }
+        remove_files(self.object_files(&input.bucket, files));
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(done),
+            errors: None,
+            request_charged: None,
+        }))
+    }
+}
