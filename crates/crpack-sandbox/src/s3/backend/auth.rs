@@ -16,6 +16,51 @@ pub(super) fn caller<T>(req: &S3Request<T>) -> S3Result<&'static Identity> {
     })
 }
 
+/// A request addressed to one bucket: the bucket's name and the owner the client expects
+/// (`x-amz-expected-bucket-owner`), when it sent one.
+pub(super) trait BucketRequest {
+    fn bucket(&self) -> &str;
+    fn expected_owner(&self) -> Option<&str>;
+}
+
+macro_rules! bucket_request {
+    ($($input:ty),* $(,)?) => {$(
+        impl BucketRequest for $input {
+            fn bucket(&self) -> &str {
+                &self.bucket
+            }
+            fn expected_owner(&self) -> Option<&str> {
+                self.expected_bucket_owner.as_deref()
+            }
+        }
+    )*};
+}
+
+bucket_request!(
+    HeadBucketInput,
+    DeleteBucketInput,
+    GetBucketVersioningInput,
+    PutBucketVersioningInput,
+    PutBucketPolicyInput,
+    GetBucketPolicyInput,
+    DeleteBucketPolicyInput,
+    PutObjectInput,
+    GetObjectInput,
+    HeadObjectInput,
+    GetObjectAttributesInput,
+    DeleteObjectInput,
+    DeleteObjectsInput,
+    ListObjectsInput,
+    ListObjectsV2Input,
+    ListObjectVersionsInput,
+    CreateMultipartUploadInput,
+    UploadPartInput,
+    CompleteMultipartUploadInput,
+    AbortMultipartUploadInput,
+    ListPartsInput,
+    ListMultipartUploadsInput,
+);
+
 /// What a request needs on the bucket: ownership, or every one of some read actions (granted to
 /// other accounts by the bucket policy).
 pub(super) enum Need<'a> {
@@ -75,13 +120,22 @@ pub(super) fn hide_missing(err: S3Error, meta: &BucketMeta, who: &Identity) -> S
     }
 }
 
-/// The bucket, mutable, if `who` owns it.
+/// [`authorize`] for the bucket `input` addresses, with no object key.
+pub(super) fn authorize_bucket<'m>(
+    buckets: &'m Buckets,
+    input: &impl BucketRequest,
+    who: &Identity,
+    need: Need<'_>,
+) -> S3Result<&'m BucketMeta> {
+    authorize(buckets, input.bucket(), who, need, None, input.expected_owner())
+}
+
+/// The bucket `input` addresses, mutable, if `who` owns it.
 pub(super) fn owned_mut<'m>(
     buckets: &'m mut Buckets,
-    bucket: &str,
+    input: &impl BucketRequest,
     who: &Identity,
-    expected_owner: Option<&str>,
 ) -> S3Result<&'m mut BucketMeta> {
-    authorize(buckets, bucket, who, Need::Owner, None, expected_owner)?;
-    Ok(buckets.get_mut(bucket).expect("authorized bucket exists"))
+    authorize_bucket(buckets, input, who, Need::Owner)?;
+    buckets.get_mut(input.bucket()).ok_or_else(no_such_bucket)
 }

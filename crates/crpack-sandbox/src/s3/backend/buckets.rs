@@ -46,14 +46,7 @@ impl Backend {
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
-        authorize(
-            &buckets,
-            &req.input.bucket,
-            who,
-            Need::Read(&["s3:ListBucket"]),
-            None,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
+        authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:ListBucket"]))?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(crate::REGION.to_owned()),
             ..Default::default()
@@ -76,22 +69,17 @@ impl Backend {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let who = caller(&req)?;
-        let bucket = req.input.bucket;
+        let input = req.input;
         let mut buckets = self.store.lock();
-        let meta = owned_mut(
-            &mut buckets,
-            &bucket,
-            who,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = owned_mut(&mut buckets, &input, who)?;
         if !meta.objects.is_empty() {
             return Err(s3_error!(
                 BucketNotEmpty,
                 "The bucket you tried to delete is not empty"
             ));
         }
-        buckets.remove(&bucket);
-        self.store.remove_bucket_dir(&bucket);
+        buckets.remove(&input.bucket);
+        self.store.remove_bucket_dir(&input.bucket);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -125,14 +113,7 @@ impl Backend {
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &req.input.bucket,
-            who,
-            Need::Read(&["s3:GetBucketVersioning"]),
-            None,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:GetBucketVersioning"]))?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             mfa_delete: None,
             status: meta.versioning.clone().map(BucketVersioningStatus::from),
@@ -159,15 +140,10 @@ impl Backend {
                 ));
             }
         };
-        let mut buckets = self.store.lock();
-        let meta = owned_mut(
-            &mut buckets,
-            &req.input.bucket,
-            who,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
-        meta.versioning = Some(status);
-        self.save(meta)?;
+        self.update_bucket(&req.input, who, |meta| {
+            meta.versioning = Some(status);
+            Ok(())
+        })?;
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }
 
@@ -176,16 +152,12 @@ impl Backend {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let who = caller(&req)?;
-        let mut buckets = self.store.lock();
-        let meta = owned_mut(
-            &mut buckets,
-            &req.input.bucket,
-            who,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
-        Policy::parse(&req.input.policy).map_err(|e| s3_error!(MalformedPolicy, "{e}"))?;
-        meta.policy = Some(req.input.policy);
-        self.save(meta)?;
+        let input = &req.input;
+        self.update_bucket(input, who, |meta| {
+            Policy::parse(&input.policy).map_err(|e| s3_error!(MalformedPolicy, "{e}"))?;
+            meta.policy = Some(input.policy.clone());
+            Ok(())
+        })?;
         Ok(S3Response::new(PutBucketPolicyOutput {}))
     }
 
@@ -195,14 +167,7 @@ impl Backend {
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &req.input.bucket,
-            who,
-            Need::Owner,
-            None,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = authorize_bucket(&buckets, &req.input, who, Need::Owner)?;
         let policy = meta
             .policy
             .clone()
@@ -215,15 +180,10 @@ impl Backend {
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let who = caller(&req)?;
-        let mut buckets = self.store.lock();
-        let meta = owned_mut(
-            &mut buckets,
-            &req.input.bucket,
-            who,
-            req.input.expected_bucket_owner.as_deref(),
-        )?;
-        meta.policy = None;
-        self.save(meta)?;
+        self.update_bucket(&req.input, who, |meta| {
+            meta.policy = None;
+            Ok(())
+        })?;
         Ok(S3Response::new(DeleteBucketPolicyOutput {}))
     }
 }

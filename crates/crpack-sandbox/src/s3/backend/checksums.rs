@@ -126,3 +126,26 @@ pub(super) fn verify(
     }
     Ok(Some((algo, computed)))
 }
+
+/// A checksum as the store keeps it.
+pub(super) fn stored_checksum(algo: Algo, value: String, kind: &str) -> StoredChecksum {
+    StoredChecksum {
+        algorithm: algo.name().to_owned(),
+        value,
+        kind: kind.to_owned(),
+    }
+}
+
+/// The `checksum_<algo>` member of an s3s input or output.
+macro_rules! checksum_field {
+    ($dto:expr, $algo:expr) => {
+        match $algo {
+            Algo::Crc32 => &$dto.checksum_crc32,
+            Algo::Crc32c => &$dto.checksum_crc32c,
+            Algo::Crc64Nvme => &$dto.checksum_crc64nvme,
+            Algo::Sha1 => &$dto.checksum_sha1,
+            Algo::Sha256 => &$dto.checksum_sha256,
+        }
+    };
+}
+pub(super) use checksum_field;

@@ -9,6 +9,36 @@ pub(super) fn precondition_failed() -> S3Error {
     )
 }
 
+/// A write that may carry `If-Match` / `If-None-Match` on its key.
+pub(super) trait ConditionalWrite {
+    fn key(&self) -> &str;
+    fn if_match(&self) -> Option<&ETagCondition>;
+    fn if_none_match(&self) -> Option<&ETagCondition>;
+}
+
+macro_rules! conditional_write {
+    ($($input:ty),*) => {$(
+        impl ConditionalWrite for $input {
+            fn key(&self) -> &str {
+                &self.key
+            }
+            fn if_match(&self) -> Option<&ETagCondition> {
+                self.if_match.as_ref()
+            }
+            fn if_none_match(&self) -> Option<&ETagCondition> {
+                self.if_none_match.as_ref()
+            }
+        }
+    )*};
+}
+
+conditional_write!(PutObjectInput, CompleteMultipartUploadInput);
+
+/// [`check_write_conditions`] for the key `input` writes, with its conditions.
+pub(super) fn check_write_request(meta: &BucketMeta, input: &impl ConditionalWrite) -> S3Result<()> {
+    check_write_conditions(meta, input.key(), input.if_match(), input.if_none_match())
+}
+
 /// `If-Match` / `If-None-Match` on writes (S3 conditional writes).
 pub(super) fn check_write_conditions(
     meta: &BucketMeta,

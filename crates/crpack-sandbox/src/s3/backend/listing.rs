@@ -127,6 +127,25 @@ pub(super) fn object_entry(
     }
 }
 
+/// A ListObjects(V2) page's `Contents` and `CommonPrefixes`.
+fn contents_and_prefixes(
+    rows: &[Row<'_>],
+    encode: &impl Fn(&str) -> String,
+    fetch_owner: bool,
+) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for row in rows {
+        match row {
+            Row::Key(k, v, _) => contents.push(object_entry(k, v, encode, fetch_owner)),
+            Row::Prefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(encode(p)),
+            }),
+        }
+    }
+    (contents, prefixes)
+}
+
 impl Backend {
     pub async fn list_objects_v2(
         &self,
@@ -148,31 +167,13 @@ impl Backend {
         let limit = max_keys(input.max_keys);
         let encode = encoder(input.encoding_type.as_ref());
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &input.bucket,
-            who,
-            Need::Read(&["s3:ListBucket"]),
-            None,
-            input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = authorize_bucket(&buckets, &input, who, Need::Read(&["s3:ListBucket"]))?;
         let (rows, truncated) =
             list_current(meta, &prefix, input.delimiter.as_deref(), after.as_deref(), limit);
         let next = truncated
             .then(|| rows.last().map(|r| B64.encode(row_name(r))))
             .flatten();
-        let mut contents = Vec::new();
-        let mut prefixes = Vec::new();
-        for row in &rows {
-            match row {
-                Row::Key(k, v, _) => {
-                    contents.push(object_entry(k, v, &encode, input.fetch_owner == Some(true)))
-                }
-                Row::Prefix(p) => prefixes.push(CommonPrefix {
-                    prefix: Some(encode(p)),
-                }),
-            }
-        }
+        let (contents, prefixes) = contents_and_prefixes(&rows, &encode, input.fetch_owner == Some(true));
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket.clone()),
             prefix: Some(encode(&prefix)),
@@ -200,14 +201,7 @@ impl Backend {
         let limit = max_keys(input.max_keys);
         let encode = encoder(input.encoding_type.as_ref());
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &input.bucket,
-            who,
-            Need::Read(&["s3:ListBucket"]),
-            None,
-            input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = authorize_bucket(&buckets, &input, who, Need::Read(&["s3:ListBucket"]))?;
         let (rows, truncated) = list_current(
             meta,
             &prefix,
@@ -218,16 +212,7 @@ impl Backend {
         let next_marker = (truncated && input.delimiter.is_some())
             .then(|| rows.last().map(|r| encode(&row_name(r))))
             .flatten();
-        let mut contents = Vec::new();
-        let mut prefixes = Vec::new();
-        for row in &rows {
-            match row {
-                Row::Key(k, v, _) => contents.push(object_entry(k, v, &encode, true)),
-                Row::Prefix(p) => prefixes.push(CommonPrefix {
-                    prefix: Some(encode(p)),
-                }),
-            }
-        }
+        let (contents, prefixes) = contents_and_prefixes(&rows, &encode, true);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket.clone()),
             prefix: Some(encode(&prefix)),
@@ -256,14 +241,7 @@ impl Backend {
         let key_marker = input.key_marker.clone().filter(|k| !k.is_empty());
         let vid_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &input.bucket,
-            who,
-            Need::Read(&["s3:ListBucketVersions"]),
-            None,
-            input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = authorize_bucket(&buckets, &input, who, Need::Read(&["s3:ListBucketVersions"]))?;
 
         // Every version (newest first within a key) or common prefix, in listing order.
         let mut rows: Vec<Row<'_>> = Vec::new();

@@ -122,6 +122,57 @@ fn content_headers(
     }
 }
 
+/// The content headers a PutObject or CreateMultipartUpload request sets, taken from it.
+macro_rules! take_content_headers {
+    ($input:ident) => {
+        content_headers(
+            $input.content_type.take(),
+            $input.content_encoding.take(),
+            $input.content_disposition.take(),
+            $input.content_language.take(),
+            $input.cache_control.take(),
+        )
+    };
+}
+use take_content_headers;
+
+/// One page of a part listing (ListParts, GetObjectAttributes): the parts numbered after
+/// `marker`, at most `max` of them.
+struct PartsPage<'a, P> {
+    marker: i32,
+    max: usize,
+    parts: Vec<&'a P>,
+    truncated: bool,
+}
+
+impl<'a, P> PartsPage<'a, P> {
+    /// Pages `parts` (in part-number order) as S3 does: after `part-number-marker` (default 0),
+    /// at most `max-parts` (default and ceiling 1000; negative counts as 0).
+    fn new(
+        parts: impl IntoIterator<Item = &'a P>,
+        number: impl Fn(&P) -> i32,
+        marker: Option<i32>,
+        max_parts: Option<i32>,
+    ) -> Self {
+        let marker = marker.unwrap_or(0);
+        let max = usize::try_from(max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+        let mut parts: Vec<&P> = parts.into_iter().filter(|p| number(p) > marker).collect();
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        PartsPage {
+            marker,
+            max,
+            parts,
+            truncated,
+        }
+    }
+
+    /// `max-parts` as the answer reports it.
+    fn max_parts(&self) -> i32 {
+        i32::try_from(self.max).unwrap_or(1000)
+    }
+}
+
 fn remove_files(paths: impl IntoIterator<Item = PathBuf>) {
     for p in paths {
         let _ = std::fs::remove_file(p);
@@ -147,6 +198,36 @@ impl Backend {
     fn object_files(&self, bucket: &str, files: Vec<String>) -> Vec<PathBuf> {
         files.iter().map(|f| self.store.object_path(bucket, f)).collect()
     }
+
+    /// Changes the bucket `input` addresses, which `who` must own, and saves it.
+    fn update_bucket<T>(
+        &self,
+        input: &impl BucketRequest,
+        who: &Identity,
+        change: impl FnOnce(&mut BucketMeta) -> S3Result<T>,
+    ) -> S3Result<T> {
+        let mut buckets = self.store.lock();
+        let meta = owned_mut(&mut buckets, input, who)?;
+        let out = change(meta)?;
+        self.save(meta)?;
+        Ok(out)
+    }
+
+    /// Receives a request body into a staged file, computing `algo`, and verifies it against
+    /// `Content-MD5` and the checksum the client declared.
+    async fn receive_verified(
+        &self,
+        body: Option<StreamingBlob>,
+        algo: Option<Algo>,
+        decl: &Declared,
+        trailers: Option<&TrailingHeaders>,
+        content_md5: Option<&str>,
+    ) -> S3Result<(Received, Option<(Algo, String)>)> {
+        let body = body.unwrap_or_else(|| StreamingBlob::from(s3s::Body::empty()));
+        let rec = body::receive(body, self.store.tmp_path(), algo).await?;
+        let verified = verify(&rec, decl, algo, trailers, content_md5)?;
+        Ok((rec, verified))
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +240,31 @@ mod tests {
         assert_eq!(h.content_encoding, None);
         let h = content_headers(None, Some("gzip, aws-chunked".into()), None, None, None);
         assert_eq!(h.content_encoding.as_deref(), Some("gzip"));
+    }
+
+    #[test]
+    fn parts_pages_start_after_the_marker_and_stop_at_max_parts() {
+        let numbers = [1, 2, 3, 4, 5];
+        let page = PartsPage::new(&numbers, |n| *n, Some(2), Some(2));
+        assert_eq!(page.parts, [&3, &4]);
+        assert!(page.truncated);
+        assert_eq!((page.marker, page.max_parts()), (2, 2));
+
+        let rest = PartsPage::new(&numbers, |n| *n, Some(4), None);
+        assert_eq!(rest.parts, [&5]);
+        assert!(!rest.truncated);
+        assert_eq!((rest.marker, rest.max_parts()), (4, 1000));
+    }
+
+    #[test]
+    fn parts_pages_clamp_max_parts() {
+        let numbers: Vec<i32> = (1..=1001).collect();
+        let page = PartsPage::new(&numbers, |n| *n, None, Some(5000));
+        assert_eq!(
+            (page.parts.len(), page.max_parts(), page.truncated),
+            (1000, 1000, true)
+        );
+        let none = PartsPage::new(&numbers, |n| *n, None, Some(-1));
+        assert_eq!((none.parts.len(), none.max_parts(), none.truncated), (0, 0, true));
     }
 }

@@ -5,6 +5,21 @@ use super::*;
 /// S3's minimum size of every part but the last.
 pub(super) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
+/// The in-progress upload `upload_id` of `key`.
+fn upload_of<'m>(meta: &'m BucketMeta, upload_id: &str, key: &str) -> S3Result<&'m Upload> {
+    meta.uploads
+        .get(upload_id)
+        .filter(|u| u.key == key)
+        .ok_or_else(no_such_upload)
+}
+
+fn initiator(account: &str) -> Initiator {
+    Initiator {
+        display_name: identity::by_account(account).map(|i| i.name.to_owned()),
+        id: Some(account.to_owned()),
+    }
+}
+
 /// The composite checksum of parts: the digest of the concatenated raw part digests, with `-N`.
 pub(super) fn composite_checksum(algo: Algo, part_values: &[&str]) -> S3Result<String> {
     let mut raw = Vec::new();
@@ -29,12 +44,21 @@ pub(super) fn multipart_etag(part_etags: &[&str]) -> S3Result<String> {
 }
 
 impl Backend {
+    /// The data files of `upload`'s parts.
+    fn part_files(&self, bucket: &str, upload: &Upload) -> Vec<PathBuf> {
+        upload
+            .parts
+            .values()
+            .map(|p| self.store.part_path(bucket, &p.file))
+            .collect()
+    }
+
     pub async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let who = caller(&req)?;
-        let input = req.input;
+        let mut input = req.input;
         let algo = input
             .checksum_algorithm
             .as_ref()
@@ -80,27 +104,14 @@ impl Backend {
             initiated_ms: now_ms(),
             algorithm: algo.map(|a| a.name().to_owned()),
             checksum_type: kind.map(str::to_owned),
-            headers: content_headers(
-                input.content_type,
-                input.content_encoding,
-                input.content_disposition,
-                input.content_language,
-                input.cache_control,
-            ),
-            metadata: sorted_metadata(input.metadata),
+            headers: take_content_headers!(input),
+            metadata: sorted_metadata(input.metadata.take()),
             parts: BTreeMap::new(),
         };
-        {
-            let mut buckets = self.store.lock();
-            let meta = owned_mut(
-                &mut buckets,
-                &input.bucket,
-                who,
-                input.expected_bucket_owner.as_deref(),
-            )?;
+        self.update_bucket(&input, who, |meta| {
             meta.uploads.insert(upload_id.clone(), upload);
-            self.save(meta)?;
-        }
+            Ok(())
+        })?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -127,19 +138,8 @@ impl Backend {
         }
         let upload_algo = {
             let buckets = self.store.lock();
-            let meta = authorize(
-                &buckets,
-                &input.bucket,
-                who,
-                Need::Owner,
-                None,
-                input.expected_bucket_owner.as_deref(),
-            )?;
-            let upload = meta
-                .uploads
-                .get(&input.upload_id)
-                .filter(|u| u.key == input.key)
-                .ok_or_else(no_such_upload)?;
+            let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
+            let upload = upload_of(meta, &input.upload_id, &input.key)?;
             upload.algorithm.as_deref().and_then(Algo::parse)
         };
         if let (Some(expected), Some(actual)) = (upload_algo, decl.algo)
@@ -153,12 +153,15 @@ impl Backend {
             ));
         }
         let algo = decl.algo.or(upload_algo);
-        let body = input
-            .body
-            .take()
-            .unwrap_or_else(|| StreamingBlob::from(s3s::Body::empty()));
-        let rec = body::receive(body, self.store.tmp_path(), algo).await?;
-        let verified = verify(&rec, &decl, algo, trailers.as_ref(), input.content_md5.as_deref())?;
+        let (rec, verified) = self
+            .receive_verified(
+                input.body.take(),
+                algo,
+                &decl,
+                trailers.as_ref(),
+                input.content_md5.as_deref(),
+            )
+            .await?;
         let etag = hex::encode(&rec.md5);
         let file = new_id();
         let part = UploadedPart {
@@ -167,20 +170,11 @@ impl Backend {
             etag: etag.clone(),
             last_modified_ms: now_ms(),
             file: file.clone(),
-            checksum: verified.as_ref().map(|(a, v)| StoredChecksum {
-                algorithm: a.name().to_owned(),
-                value: v.clone(),
-                kind: FULL_OBJECT.to_owned(),
-            }),
+            checksum: verified
+                .as_ref()
+                .map(|(a, v)| stored_checksum(*a, v.clone(), FULL_OBJECT)),
         };
-        let replaced = {
-            let mut buckets = self.store.lock();
-            let meta = owned_mut(
-                &mut buckets,
-                &input.bucket,
-                who,
-                input.expected_bucket_owner.as_deref(),
-            )?;
+        let replaced = self.update_bucket(&input, who, |meta| {
             let upload = meta
                 .uploads
                 .get_mut(&input.upload_id)
@@ -188,10 +182,8 @@ impl Backend {
             rec.file
                 .persist(&self.store.part_path(&input.bucket, &file))
                 .map_err(internal)?;
-            let replaced = upload.parts.insert(input.part_number, part);
-            self.save(meta)?;
-            replaced
-        };
+            Ok(upload.parts.insert(input.part_number, part))
+        })?;
         if let Some(old) = replaced {
             remove_files([self.store.part_path(&input.bucket, &old.file)]);
         }
@@ -230,26 +222,9 @@ impl Backend {
         };
         let (upload, parts) = {
             let buckets = self.store.lock();
-            let meta = authorize(
-                &buckets,
-                &input.bucket,
-                who,
-                Need::Owner,
-                None,
-                input.expected_bucket_owner.as_deref(),
-            )?;
-            let upload = meta
-                .uploads
-                .get(&input.upload_id)
-                .filter(|u| u.key == input.key)
-                .ok_or_else(no_such_upload)?
-                .clone();
-            check_write_conditions(
-                meta,
-                &input.key,
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-            )?;
+            let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
+            let upload = upload_of(meta, &input.upload_id, &input.key)?.clone();
+            check_write_request(meta, &input)?;
             let algo = upload.algorithm.as_deref().and_then(Algo::parse);
             let mut parts: Vec<UploadedPart> = Vec::new();
             let mut last = 0;
@@ -270,19 +245,11 @@ impl Backend {
                     return Err(invalid_part());
                 }
                 if let Some(algo) = algo {
-                    let mut given = None;
-                    for a in Algo::ALL {
-                        let v = match a {
-                            Algo::Crc32 => &p.checksum_crc32,
-                            Algo::Crc32c => &p.checksum_crc32c,
-                            Algo::Crc64Nvme => &p.checksum_crc64nvme,
-                            Algo::Sha1 => &p.checksum_sha1,
-                            Algo::Sha256 => &p.checksum_sha256,
-                        };
-                        if let Some(v) = v {
-                            given = Some((a, v));
-                        }
-                    }
+                    // The last algorithm the client sent a value for.
+                    let given = Algo::ALL
+                        .into_iter()
+                        .rev()
+                        .find_map(|a| checksum_field!(p, a).as_ref().map(|v| (a, v)));
                     if let Some((a, v)) = given
                         && (a != algo
                             || stored.checksum.as_ref().map(|c| c.value.as_str()) != Some(v.as_str()))
@@ -334,43 +301,28 @@ impl Backend {
                             .ok_or_else(invalid_part)
                     })
                     .collect::<S3Result<_>>()?;
-                StoredChecksum {
-                    algorithm: a.name().to_owned(),
-                    value: composite_checksum(a, &values)?,
-                    kind: COMPOSITE.to_owned(),
-                }
+                stored_checksum(a, composite_checksum(a, &values)?, COMPOSITE)
             }
             _ => {
                 let a = full_algo.unwrap_or(Algo::Crc64Nvme);
-                StoredChecksum {
-                    algorithm: a.name().to_owned(),
-                    value: a
-                        .value(&sums)
-                        .cloned()
-                        .ok_or_else(|| internal("checksum not computed"))?,
-                    kind: FULL_OBJECT.to_owned(),
-                }
+                let value = a
+                    .value(&sums)
+                    .cloned()
+                    .ok_or_else(|| internal("checksum not computed"))?;
+                stored_checksum(a, value, FULL_OBJECT)
             }
         };
         // A full-object checksum sent with CompleteMultipartUpload must match.
-        if let Some(a) = Algo::parse(&checksum.algorithm) {
-            let given = match a {
-                Algo::Crc32 => &input.checksum_crc32,
-                Algo::Crc32c => &input.checksum_crc32c,
-                Algo::Crc64Nvme => &input.checksum_crc64nvme,
-                Algo::Sha1 => &input.checksum_sha1,
-                Algo::Sha256 => &input.checksum_sha256,
-            };
-            if let Some(given) = given
-                && given.trim() != checksum.value
-                && given.trim() != checksum.value.split('-').next().unwrap_or_default()
-            {
-                return Err(s3_error!(
-                    BadDigest,
-                    "The {} you specified did not match the calculated checksum.",
-                    a.name()
-                ));
-            }
+        if let Some(a) = Algo::parse(&checksum.algorithm)
+            && let Some(given) = checksum_field!(input, a)
+            && given.trim() != checksum.value
+            && given.trim() != checksum.value.split('-').next().unwrap_or_default()
+        {
+            return Err(s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum.",
+                a.name()
+            ));
         }
         if let Some(size) = input.mpu_object_size {
             let total: u64 = parts.iter().map(|p| p.size).sum();
@@ -384,12 +336,9 @@ impl Backend {
         let etags: Vec<&str> = parts.iter().map(|p| p.etag.as_str()).collect();
         let etag = multipart_etag(&etags)?;
         let version = Version {
-            version_id: String::new(),
-            delete_marker: false,
             file: Some(new_id()),
             size: parts.iter().map(|p| p.size).sum(),
             etag: etag.clone(),
-            last_modified_ms: now_ms(),
             checksum: Some(checksum.clone()),
             sha256: sums.checksum_sha256.clone(),
             headers: upload.headers.clone(),
@@ -402,39 +351,12 @@ impl Backend {
                     checksum: p.checksum.as_ref().map(|c| c.value.clone()),
                 })
                 .collect(),
-            owner: who.account_id.to_owned(),
+            ..new_version(who.account_id)
         };
-        let file = version.file.clone().unwrap_or_default();
-        let (id, versioned, removed) = {
-            let mut buckets = self.store.lock();
-            let meta = owned_mut(
-                &mut buckets,
-                &input.bucket,
-                who,
-                input.expected_bucket_owner.as_deref(),
-            )?;
-            check_write_conditions(
-                meta,
-                &input.key,
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-            )?;
+        let (id, versioned) = self.commit_version(&input, who, version, staged, |meta| {
             let upload = meta.uploads.remove(&input.upload_id).ok_or_else(no_such_upload)?;
-            staged
-                .persist(&self.store.object_path(&input.bucket, &file))
-                .map_err(internal)?;
-            let (id, removed) = insert_version(meta, &input.key, version);
-            self.save(meta)?;
-            let mut removed = self.object_files(&input.bucket, removed);
-            removed.extend(
-                upload
-                    .parts
-                    .values()
-                    .map(|p| self.store.part_path(&input.bucket, &p.file)),
-            );
-            (id, meta.versioning.is_some(), removed)
-        };
-        remove_files(removed);
+            Ok(self.part_files(&input.bucket, &upload))
+        })?;
         let mut out = CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             e_tag: Some(ETag::Strong(etag)),
@@ -456,31 +378,11 @@ impl Backend {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let upload = {
-            let mut buckets = self.store.lock();
-            let meta = owned_mut(
-                &mut buckets,
-                &input.bucket,
-                who,
-                input.expected_bucket_owner.as_deref(),
-            )?;
-            if meta
-                .uploads
-                .get(&input.upload_id)
-                .is_none_or(|u| u.key != input.key)
-            {
-                return Err(no_such_upload());
-            }
-            let upload = meta.uploads.remove(&input.upload_id).ok_or_else(no_such_upload)?;
-            self.save(meta)?;
-            upload
-        };
-        remove_files(
-            upload
-                .parts
-                .values()
-                .map(|p| self.store.part_path(&input.bucket, &p.file)),
-        );
+        let upload = self.update_bucket(&input, who, |meta| {
+            upload_of(meta, &input.upload_id, &input.key)?;
+            meta.uploads.remove(&input.upload_id).ok_or_else(no_such_upload)
+        })?;
+        remove_files(self.part_files(&input.bucket, &upload));
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -488,26 +390,17 @@ impl Backend {
         let who = caller(&req)?;
         let input = req.input;
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &input.bucket,
-            who,
-            Need::Owner,
-            None,
-            input.expected_bucket_owner.as_deref(),
-        )?;
-        let upload = meta
-            .uploads
-            .get(&input.upload_id)
-            .filter(|u| u.key == input.key)
-            .ok_or_else(no_such_upload)?;
-        let marker = input.part_number_marker.unwrap_or(0);
-        let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-        let rest: Vec<&UploadedPart> = upload.parts.values().filter(|p| p.number > marker).collect();
-        let truncated = rest.len() > max;
-        let parts: Vec<Part> = rest
+        let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
+        let upload = upload_of(meta, &input.upload_id, &input.key)?;
+        let page = PartsPage::new(
+            upload.parts.values(),
+            |p| p.number,
+            input.part_number_marker,
+            input.max_parts,
+        );
+        let parts: Vec<Part> = page
+            .parts
             .iter()
-            .take(max)
             .map(|p| {
                 let mut part = Part {
                     e_tag: Some(ETag::Strong(p.etag.clone())),
@@ -528,16 +421,13 @@ impl Backend {
             bucket: Some(input.bucket.clone()),
             checksum_algorithm: upload.algorithm.clone().map(ChecksumAlgorithm::from),
             checksum_type: upload.checksum_type.clone().map(ChecksumType::from),
-            initiator: Some(Initiator {
-                display_name: identity::by_account(&upload.owner).map(|i| i.name.to_owned()),
-                id: Some(upload.owner.clone()),
-            }),
-            is_truncated: Some(truncated),
+            initiator: Some(initiator(&upload.owner)),
+            is_truncated: Some(page.truncated),
             key: Some(upload.key.clone()),
-            max_parts: Some(i32::try_from(max).unwrap_or(1000)),
+            max_parts: Some(page.max_parts()),
             next_part_number_marker: parts.last().and_then(|p| p.part_number),
             owner: Some(owner_of(&upload.owner)),
-            part_number_marker: Some(marker),
+            part_number_marker: Some(page.marker),
             parts: Some(parts),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             upload_id: Some(upload.upload_id.clone()),
@@ -552,14 +442,7 @@ impl Backend {
         let who = caller(&req)?;
         let input = req.input;
         let buckets = self.store.lock();
-        let meta = authorize(
-            &buckets,
-            &input.bucket,
-            who,
-            Need::Owner,
-            None,
-            input.expected_bucket_owner.as_deref(),
-        )?;
+        let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let mut uploads: Vec<&Upload> = meta
             .uploads
@@ -573,10 +456,7 @@ impl Backend {
                 checksum_algorithm: u.algorithm.clone().map(ChecksumAlgorithm::from),
                 checksum_type: u.checksum_type.clone().map(ChecksumType::from),
                 initiated: Some(ts(u.initiated_ms)),
-                initiator: Some(Initiator {
-                    display_name: identity::by_account(&u.owner).map(|i| i.name.to_owned()),
-                    id: Some(u.owner.clone()),
-                }),
+                initiator: Some(initiator(&u.owner)),
                 key: Some(u.key.clone()),
                 owner: Some(owner_of(&u.owner)),
                 storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),

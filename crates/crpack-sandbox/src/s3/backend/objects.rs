@@ -30,10 +30,11 @@ pub(super) fn insert_version(
     (id, removed)
 }
 
-pub(super) fn delete_marker(owner: &str) -> Version {
+/// An empty version written now by `owner`; [`insert_version`] gives it its id.
+pub(super) fn new_version(owner: &str) -> Version {
     Version {
         version_id: String::new(),
-        delete_marker: true,
+        delete_marker: false,
         file: None,
         size: 0,
         etag: String::new(),
@@ -44,6 +45,13 @@ pub(super) fn delete_marker(owner: &str) -> Version {
         metadata: BTreeMap::new(),
         parts: Vec::new(),
         owner: owner.to_owned(),
+    }
+}
+
+pub(super) fn delete_marker(owner: &str) -> Version {
+    Version {
+        delete_marker: true,
+        ..new_version(owner)
     }
 }
 
@@ -98,35 +106,38 @@ pub(super) fn delete_one(meta: &mut BucketMeta, key: &str, version_id: Option<&s
 }
 
 impl Backend {
-    /// Renames a staged body into place as the newest version of `key`.
-    #[allow(clippy::too_many_arguments)]
-    fn commit_version(
+    /// Renames a staged body into place as the newest version of the key `input` writes, after
+    /// checking (under the bucket lock) that `who` owns the bucket and that the write conditions
+    /// hold. `settle` runs under the same lock just before, and returns more files to remove
+    /// once the version is in place. Returns the version id and whether the bucket is versioned.
+    pub(super) fn commit_version<I: BucketRequest + ConditionalWrite>(
         &self,
-        bucket: &str,
-        key: &str,
+        input: &I,
+        who: &Identity,
         version: Version,
         staged: TempFile,
-        who: &Identity,
-        expected_owner: Option<&str>,
-        if_match: Option<&ETagCondition>,
-        if_none_match: Option<&ETagCondition>,
+        settle: impl FnOnce(&mut BucketMeta) -> S3Result<Vec<PathBuf>>,
     ) -> S3Result<(String, bool)> {
+        let bucket = input.bucket();
         let file = version
             .file
             .clone()
             .ok_or_else(|| internal("version without a file"))?;
         let (id, versioned, removed) = {
             let mut buckets = self.store.lock();
-            let meta = owned_mut(&mut buckets, bucket, who, expected_owner)?;
-            check_write_conditions(meta, key, if_match, if_none_match)?;
+            let meta = owned_mut(&mut buckets, input, who)?;
+            check_write_request(meta, input)?;
+            let settled = settle(meta)?;
             staged
                 .persist(&self.store.object_path(bucket, &file))
                 .map_err(internal)?;
-            let (id, removed) = insert_version(meta, key, version);
+            let (id, removed) = insert_version(meta, input.key(), version);
             self.save(meta)?;
+            let mut removed = self.object_files(bucket, removed);
+            removed.extend(settled);
             (id, meta.versioning.is_some(), removed)
         };
-        remove_files(self.object_files(bucket, removed));
+        remove_files(removed);
         Ok((id, versioned))
     }
 
@@ -137,71 +148,33 @@ impl Backend {
         let mut input = req.input;
         {
             let buckets = self.store.lock();
-            let meta = authorize(
-                &buckets,
-                &input.bucket,
-                who,
-                Need::Owner,
-                None,
-                input.expected_bucket_owner.as_deref(),
-            )?;
-            check_write_conditions(
-                meta,
-                &input.key,
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-            )?;
+            let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
+            check_write_request(meta, &input)?;
         }
         // Without a client checksum S3 computes and stores a CRC64NVME.
         let algo = decl.algo.unwrap_or(Algo::Crc64Nvme);
-        let body = input
-            .body
-            .take()
-            .unwrap_or_else(|| StreamingBlob::from(s3s::Body::empty()));
-        let rec = body::receive(body, self.store.tmp_path(), Some(algo)).await?;
-        let (algo, value) = verify(
-            &rec,
-            &decl,
-            Some(algo),
-            trailers.as_ref(),
-            input.content_md5.as_deref(),
-        )?
-        .ok_or_else(|| internal("no checksum"))?;
+        let (rec, verified) = self
+            .receive_verified(
+                input.body.take(),
+                Some(algo),
+                &decl,
+                trailers.as_ref(),
+                input.content_md5.as_deref(),
+            )
+            .await?;
+        let (algo, value) = verified.ok_or_else(|| internal("no checksum"))?;
         let etag = hex::encode(&rec.md5);
         let version = Version {
-            version_id: String::new(),
-            delete_marker: false,
             file: Some(new_id()),
             size: rec.size,
             etag: etag.clone(),
-            last_modified_ms: now_ms(),
-            checksum: Some(StoredChecksum {
-                algorithm: algo.name().to_owned(),
-                value: value.clone(),
-                kind: FULL_OBJECT.to_owned(),
-            }),
+            checksum: Some(stored_checksum(algo, value.clone(), FULL_OBJECT)),
             sha256: rec.sums.checksum_sha256.clone(),
-            headers: content_headers(
-                input.content_type.take(),
-                input.content_encoding.take(),
-                input.content_disposition.take(),
-                input.content_language.take(),
-                input.cache_control.take(),
-            ),
+            headers: take_content_headers!(input),
             metadata: sorted_metadata(input.metadata.take()),
-            parts: Vec::new(),
-            owner: who.account_id.to_owned(),
+            ..new_version(who.account_id)
         };
-        let (id, versioned) = self.commit_version(
-            &input.bucket,
-            &input.key,
-            version,
-            rec.file,
-            who,
-            input.expected_bucket_owner.as_deref(),
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-        )?;
+        let (id, versioned) = self.commit_version(&input, who, version, rec.file, |_| Ok(Vec::new()))?;
         let mut out = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             version_id: versioned.then_some(id),
@@ -218,21 +191,13 @@ impl Backend {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let (deleted, versioned) = {
-            let mut buckets = self.store.lock();
-            let meta = owned_mut(
-                &mut buckets,
-                &input.bucket,
-                who,
-                input.expected_bucket_owner.as_deref(),
-            )?;
+        let (deleted, versioned) = self.update_bucket(&input, who, |meta| {
             if let Some(cond) = &input.if_match {
                 check_write_conditions(meta, &input.key, Some(cond), None)?;
             }
             let deleted = delete_one(meta, &input.key, input.version_id.as_deref(), who.account_id);
-            self.save(meta)?;
-            (deleted, meta.versioning.is_some())
-        };
+            Ok((deleted, meta.versioning.is_some()))
+        })?;
         remove_files(self.object_files(&input.bucket, deleted.removed_files));
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: deleted.delete_marker.then_some(true),
@@ -254,14 +219,7 @@ impl Backend {
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut done = Vec::new();
         let mut files = Vec::new();
-        {
-            let mut buckets = self.store.lock();
-            let meta = owned_mut(
-                &mut buckets,
-                &input.bucket,
-                who,
-                input.expected_bucket_owner.as_deref(),
-            )?;
+        self.update_bucket(&input, who, |meta| {
             for obj in &input.delete.objects {
                 let d = delete_one(meta, &obj.key, obj.version_id.as_deref(), who.account_id);
                 files.extend(d.removed_files);
@@ -276,8 +234,8 @@ impl Backend {
                     });
                 }
             }
-            self.save(meta)?;
-        }
+            Ok(())
+        })?;
         remove_files(self.object_files(&input.bucket, files));
         Ok(S3Response::new(DeleteObjectsOutput {
             deleted: Some(done),

@@ -14,28 +14,67 @@ pub(super) struct PreparedRead {
     parts_count: Option<i32>,
 }
 
-/// Calls `prepare_read` with the fields GetObjectInput and HeadObjectInput have in common.
-macro_rules! prepare_read {
-    ($self:ident, $who:ident, $input:ident, $open:expr) => {
-        $self.prepare_read(
-            $who,
-            &$input.bucket,
-            &$input.key,
-            $input.version_id.as_deref(),
-            $input.expected_bucket_owner.as_deref(),
-            $open,
-            (
-                $input.if_match.as_ref(),
-                $input.if_none_match.as_ref(),
-                $input.if_modified_since.as_ref(),
-                $input.if_unmodified_since.as_ref(),
-            ),
-            $input.range.as_ref(),
-            $input.part_number,
-            $input.checksum_mode.as_ref(),
-        )?
-    };
+/// A request addressed to one object: its key and, optionally, a version.
+pub(super) trait ObjectRequest: BucketRequest {
+    fn key(&self) -> &str;
+    fn version_id(&self) -> Option<&str>;
 }
+
+/// What GetObject and HeadObject requests have in common beyond the object they address.
+pub(super) trait ReadRequest: ObjectRequest {
+    fn if_match(&self) -> Option<&ETagCondition>;
+    fn if_none_match(&self) -> Option<&ETagCondition>;
+    fn if_modified_since(&self) -> Option<&Timestamp>;
+    fn if_unmodified_since(&self) -> Option<&Timestamp>;
+    fn range(&self) -> Option<&Range>;
+    fn part_number(&self) -> Option<i32>;
+    fn checksum_mode(&self) -> Option<&ChecksumMode>;
+}
+
+macro_rules! object_request {
+    ($($input:ty),*) => {$(
+        impl ObjectRequest for $input {
+            fn key(&self) -> &str {
+                &self.key
+            }
+            fn version_id(&self) -> Option<&str> {
+                self.version_id.as_deref()
+            }
+        }
+    )*};
+}
+
+object_request!(GetObjectInput, HeadObjectInput, GetObjectAttributesInput);
+
+macro_rules! read_request {
+    ($($input:ty),*) => {$(
+        impl ReadRequest for $input {
+            fn if_match(&self) -> Option<&ETagCondition> {
+                self.if_match.as_ref()
+            }
+            fn if_none_match(&self) -> Option<&ETagCondition> {
+                self.if_none_match.as_ref()
+            }
+            fn if_modified_since(&self) -> Option<&Timestamp> {
+                self.if_modified_since.as_ref()
+            }
+            fn if_unmodified_since(&self) -> Option<&Timestamp> {
+                self.if_unmodified_since.as_ref()
+            }
+            fn range(&self) -> Option<&Range> {
+                self.range.as_ref()
+            }
+            fn part_number(&self) -> Option<i32> {
+                self.part_number
+            }
+            fn checksum_mode(&self) -> Option<&ChecksumMode> {
+                self.checksum_mode.as_ref()
+            }
+        }
+    )*};
+}
+
+read_request!(GetObjectInput, HeadObjectInput);
 
 /// Sets the fields GetObjectOutput and HeadObjectOutput have in common.
 macro_rules! fill_read_output {
@@ -106,36 +145,30 @@ pub(super) fn resolve<'m>(
 }
 
 impl Backend {
-    /// Looks up the version a GET/HEAD addresses; with `open`, also opens its data file (under
-    /// the lock, so a concurrent delete cannot remove it first).
+    /// Looks up the version `input` addresses, which `who` needs all of `actions` on (or to own
+    /// the bucket); with `open`, also opens its data file (under the lock, so a concurrent
+    /// delete cannot remove it first). Returns the version and whether the bucket is versioned.
     fn lookup(
         &self,
         who: &Identity,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        expected_owner: Option<&str>,
+        input: &impl ObjectRequest,
+        actions: &[&str],
         open: bool,
     ) -> S3Result<(Version, bool, Option<std::fs::File>)> {
-        let actions: &[&str] = if version_id.is_some() {
-            &["s3:GetObjectVersion"]
-        } else {
-            &["s3:GetObject"]
-        };
         let buckets = self.store.lock();
         let meta = authorize(
             &buckets,
-            bucket,
+            input.bucket(),
             who,
             Need::Read(actions),
-            Some(key),
-            expected_owner,
+            Some(input.key()),
+            input.expected_owner(),
         )?;
-        let v = resolve(meta, key, version_id).map_err(|e| hide_missing(e, meta, who))?;
+        let v = resolve(meta, input.key(), input.version_id()).map_err(|e| hide_missing(e, meta, who))?;
         let file = if open {
             let path = self
                 .store
-                .object_path(bucket, v.file.as_deref().unwrap_or_default());
+                .object_path(input.bucket(), v.file.as_deref().unwrap_or_default());
             Some(std::fs::File::open(path).map_err(internal)?)
         } else {
             None
@@ -191,35 +224,23 @@ impl Backend {
 
     /// What GetObject and HeadObject share: the version (after access and conditional checks),
     /// the byte span to serve, and whether the stored checksum may be reported.
-    #[allow(clippy::too_many_arguments)]
-    fn prepare_read(
-        &self,
-        who: &Identity,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-        expected_owner: Option<&str>,
-        open: bool,
-        conditions: (
-            Option<&ETagCondition>,
-            Option<&ETagCondition>,
-            Option<&Timestamp>,
-            Option<&Timestamp>,
-        ),
-        range: Option<&Range>,
-        part_number: Option<i32>,
-        checksum_mode: Option<&ChecksumMode>,
-    ) -> S3Result<PreparedRead> {
-        let (v, versioned, file) = self.lookup(who, bucket, key, version_id, expected_owner, open)?;
-        let (if_match, if_none_match, if_modified_since, if_unmodified_since) = conditions;
+    fn prepare_read(&self, who: &Identity, input: &impl ReadRequest, open: bool) -> S3Result<PreparedRead> {
+        let actions: &[&str] = if input.version_id().is_some() {
+            &["s3:GetObjectVersion"]
+        } else {
+            &["s3:GetObject"]
+        };
+        let (v, versioned, file) = self.lookup(who, input, actions, open)?;
         check_read_conditions(
             &v,
-            if_match,
-            if_none_match,
-            if_modified_since,
-            if_unmodified_since,
+            input.if_match(),
+            input.if_none_match(),
+            input.if_modified_since(),
+            input.if_unmodified_since(),
         )?;
-        let (start, len, content_range) = Self::span(&v, range, part_number)?;
+        let part_number = input.part_number();
+        let checksum_mode = input.checksum_mode();
+        let (start, len, content_range) = Self::span(&v, input.range(), part_number)?;
         // Checksums describe whole objects (or whole parts of multipart objects read by number).
         let whole = content_range.is_none() || (part_number.is_some() && v.parts.is_empty());
         let checksum = if whole && checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
@@ -246,7 +267,7 @@ impl Backend {
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let p = prepare_read!(self, who, input, true);
+        let p = self.prepare_read(who, &input, true)?;
         let file = p.file.ok_or_else(|| internal("object file not opened"))?;
         let stream = FileStream::new(file, p.start, p.len).map_err(internal)?;
         let mut out = GetObjectOutput {
@@ -263,7 +284,7 @@ impl Backend {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let who = caller(&req)?;
         let input = req.input;
-        let p = prepare_read!(self, who, input, false);
+        let p = self.prepare_read(who, &input, false)?;
         let mut out = HeadObjectOutput::default();
         fill_read_output!(out, p);
         Ok(S3Response::new(out))
@@ -282,20 +303,7 @@ impl Backend {
         } else {
             &["s3:GetObject", "s3:GetObjectAttributes"]
         };
-        let (v, versioned) = {
-            let buckets = self.store.lock();
-            let meta = authorize(
-                &buckets,
-                &input.bucket,
-                who,
-                Need::Read(actions),
-                Some(&input.key),
-                input.expected_bucket_owner.as_deref(),
-            )?;
-            let v = resolve(meta, &input.key, input.version_id.as_deref())
-                .map_err(|e| hide_missing(e, meta, who))?;
-            (v.clone(), meta.versioning.is_some())
-        };
+        let (v, versioned, _) = self.lookup(who, &input, actions, false)?;
         // One header line per attribute (the Rust SDK) or one comma-joined line (botocore).
         let wants = |a: &str| {
             input
@@ -337,14 +345,11 @@ impl Backend {
             out.checksum = Some(checksum);
         }
         if wants(ObjectAttributes::OBJECT_PARTS) && !v.parts.is_empty() {
-            let marker = input.part_number_marker.unwrap_or(0);
-            let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
             let algo = v.checksum.as_ref().and_then(|c| Algo::parse(&c.algorithm));
-            let rest: Vec<&PartSummary> = v.parts.iter().filter(|p| p.number > marker).collect();
-            let truncated = rest.len() > max;
-            let page: Vec<ObjectPart> = rest
+            let page = PartsPage::new(&v.parts, |p| p.number, input.part_number_marker, input.max_parts);
+            let parts: Vec<ObjectPart> = page
+                .parts
                 .iter()
-                .take(max)
                 .map(|p| {
                     let mut part = ObjectPart {
                         part_number: Some(p.number),
@@ -358,11 +363,11 @@ impl Backend {
                 })
                 .collect();
             out.object_parts = Some(GetObjectAttributesParts {
-                is_truncated: Some(truncated),
-                max_parts: Some(i32::try_from(max).unwrap_or(1000)),
-                next_part_number_marker: page.last().and_then(|p| p.part_number),
-                part_number_marker: Some(marker),
-                parts: Some(page),
+                is_truncated: Some(page.truncated),
+                max_parts: Some(page.max_parts()),
+                next_part_number_marker: parts.last().and_then(|p| p.part_number),
+                part_number_marker: Some(page.marker),
+                parts: Some(parts),
                 total_parts_count: Some(i32::try_from(v.parts.len()).unwrap_or(i32::MAX)),
             });
         }
