@@ -1,6 +1,12 @@
 //! Who may do what: the signing identity, bucket ownership and policy grants.
 
-use super::*;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
+
+use super::{access_denied, no_such_bucket};
+use crate::identity::{self, Identity};
+use crate::s3::policy::Policy;
+use crate::s3::store::{BucketMeta, Buckets};
 
 /// The identity that signed the request.
 pub(super) fn caller<T>(req: &S3Request<T>) -> S3Result<&'static Identity> {
@@ -93,7 +99,7 @@ pub(super) fn authorize<'m>(
 }
 
 /// Whether the bucket policy grants `who` every one of `actions` on the bucket or `key`.
-pub(super) fn granted(meta: &BucketMeta, who: &Identity, actions: &[&str], key: Option<&str>) -> bool {
+fn granted(meta: &BucketMeta, who: &Identity, actions: &[&str], key: Option<&str>) -> bool {
     let Some(policy) = meta.policy.as_deref().and_then(|text| Policy::parse(text).ok()) else {
         return false;
     };

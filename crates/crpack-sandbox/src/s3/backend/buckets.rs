@@ -1,6 +1,15 @@
 //! Buckets: create, head, locate, delete, list, versioning and policies.
 
-use super::*;
+use std::collections::BTreeMap;
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::auth::{Need, authorize, authorize_bucket, caller, owned_mut};
+use super::{Backend, now_ms, owner_of, ts};
+use crate::s3::body::internal;
+use crate::s3::policy::Policy;
+use crate::s3::store::BucketMeta;
 
 impl Backend {
     pub async fn create_bucket(

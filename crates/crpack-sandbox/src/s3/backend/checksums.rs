@@ -1,6 +1,13 @@
 //! The checksums a client declares for an upload, and verifying a received body against them.
 
-use super::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http::HeaderMap;
+use s3s::dto::*;
+use s3s::{S3Result, TrailingHeaders, s3_error};
+
+use crate::s3::body::{Algo, Received, internal};
+use crate::s3::store::StoredChecksum;
 
 /// The checksum a client declared for an upload: a header value, a trailer, or just an
 /// algorithm (`x-amz-sdk-checksum-algorithm`).

@@ -1,8 +1,13 @@
 //! Conditional requests: `If-Match` / `If-None-Match` on writes, and the four read conditions.
 
-use super::*;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
+use time::OffsetDateTime;
 
-pub(super) fn precondition_failed() -> S3Error {
+use super::no_such_key;
+use crate::s3::store::{BucketMeta, Version};
+
+fn precondition_failed() -> S3Error {
     s3_error!(
         PreconditionFailed,
         "At least one of the pre-conditions you specified did not hold"

@@ -1,16 +1,23 @@
 //! Listings: ListObjects, ListObjectsV2 and ListObjectVersions.
 
-use super::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::auth::{Need, authorize_bucket, caller};
+use super::{Backend, owner_of, to_i64, ts};
+use crate::s3::store::{BucketMeta, Version};
 
 /// `encoding-type=url`: percent-encode keys in listings.
-pub(super) const KEY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+const KEY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
     .remove(b'~')
     .remove(b'/');
 
-pub(super) fn encoder(encoding_type: Option<&EncodingType>) -> impl Fn(&str) -> String {
+fn encoder(encoding_type: Option<&EncodingType>) -> impl Fn(&str) -> String {
     let url = encoding_type.is_some_and(|e| e.as_str() == EncodingType::URL);
     move |s: &str| {
         if url {
@@ -21,31 +28,31 @@ pub(super) fn encoder(encoding_type: Option<&EncodingType>) -> impl Fn(&str) -> 
     }
 }
 
-pub(super) fn checksum_algorithms(v: &Version) -> Option<Vec<ChecksumAlgorithm>> {
+fn checksum_algorithms(v: &Version) -> Option<Vec<ChecksumAlgorithm>> {
     v.checksum
         .as_ref()
         .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())])
 }
 
-pub(super) fn checksum_type(v: &Version) -> Option<ChecksumType> {
+fn checksum_type(v: &Version) -> Option<ChecksumType> {
     v.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone()))
 }
 
 /// One row of a listing: a key (with its version) or a common prefix.
-pub(super) enum Row<'a> {
+enum Row<'a> {
     Key(&'a str, &'a Version, bool),
     Prefix(String),
 }
 
 /// Groups `rows` (sorted key order) by `delimiter` after `prefix`.
-pub(super) fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
     let delimiter = delimiter.filter(|d| !d.is_empty())?;
     let rest = &key[prefix.len()..];
     rest.find(delimiter)
         .map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]))
 }
 
-pub(super) fn decode_token(token: &str) -> S3Result<String> {
+fn decode_token(token: &str) -> S3Result<String> {
     B64.decode(token)
         .ok()
         .and_then(|raw| String::from_utf8(raw).ok())
@@ -53,7 +60,7 @@ pub(super) fn decode_token(token: &str) -> S3Result<String> {
 }
 
 /// One object key's current version plus whether it is listed as a common prefix.
-pub(super) fn list_current<'m>(
+fn list_current<'m>(
     meta: &'m BucketMeta,
     prefix: &str,
     delimiter: Option<&str>,
@@ -97,23 +104,18 @@ pub(super) fn list_current<'m>(
     (rows, truncated)
 }
 
-pub(super) fn row_name(row: &Row<'_>) -> String {
+fn row_name(row: &Row<'_>) -> String {
     match row {
         Row::Key(k, _, _) => (*k).to_owned(),
         Row::Prefix(p) => p.clone(),
     }
 }
 
-pub(super) fn max_keys(n: Option<i32>) -> usize {
+fn max_keys(n: Option<i32>) -> usize {
     n.map_or(1000, |n| usize::try_from(n.clamp(0, 1000)).unwrap_or(1000))
 }
 
-pub(super) fn object_entry(
-    key: &str,
-    v: &Version,
-    encode: &impl Fn(&str) -> String,
-    fetch_owner: bool,
-) -> Object {
+fn object_entry(key: &str, v: &Version, encode: &impl Fn(&str) -> String, fetch_owner: bool) -> Object {
     Object {
         checksum_algorithm: checksum_algorithms(v),
         checksum_type: checksum_type(v),

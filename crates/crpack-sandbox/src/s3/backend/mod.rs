@@ -18,28 +18,18 @@ mod multipart;
 mod objects;
 mod reads;
 
-use auth::*;
-use checksums::*;
-use conditions::*;
-use objects::*;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, TrailingHeaders, s3_error};
+use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
 use time::OffsetDateTime;
 
 use crate::identity::{self, Identity};
-use crate::s3::body::{self, Algo, FileStream, Received, internal, set_checksum_field};
-use crate::s3::policy::Policy;
-use crate::s3::store::{
-    BucketMeta, Buckets, ContentHeaders, PartSummary, Store, StoredChecksum, TempFile, Upload, UploadedPart,
-    Version,
-};
+use crate::s3::body::{self, Algo, Received, internal};
+use crate::s3::store::{BucketMeta, ContentHeaders, Store};
+use auth::{BucketRequest, owned_mut};
+use checksums::{Declared, verify};
 
 const NULL: &str = "null";
 const FULL_OBJECT: &str = "FULL_OBJECT";
@@ -125,7 +115,7 @@ fn content_headers(
 /// The content headers a PutObject or CreateMultipartUpload request sets, taken from it.
 macro_rules! take_content_headers {
     ($input:ident) => {
-        content_headers(
+        $crate::s3::backend::content_headers(
             $input.content_type.take(),
             $input.content_encoding.take(),
             $input.content_disposition.take(),

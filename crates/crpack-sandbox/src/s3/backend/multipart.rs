@@ -1,9 +1,27 @@
 //! Multipart uploads: create, upload part, complete, abort, and their listings.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::auth::{Need, authorize_bucket, caller};
+use super::checksums::{checksum_field, declared, stored_checksum};
+use super::conditions::check_write_request;
+use super::objects::new_version;
+use super::{
+    Backend, COMPOSITE, FULL_OBJECT, PartsPage, new_id, no_such_upload, now_ms, owner_of, remove_files,
+    sorted_metadata, take_content_headers, to_i64, ts,
+};
+use crate::identity;
+use crate::s3::body::{self, Algo, internal, set_checksum_field};
+use crate::s3::store::{BucketMeta, PartSummary, TempFile, Upload, UploadedPart, Version};
 
 /// S3's minimum size of every part but the last.
-pub(super) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
 /// The in-progress upload `upload_id` of `key`.
 fn upload_of<'m>(meta: &'m BucketMeta, upload_id: &str, key: &str) -> S3Result<&'m Upload> {
@@ -21,7 +39,7 @@ fn initiator(account: &str) -> Initiator {
 }
 
 /// The composite checksum of parts: the digest of the concatenated raw part digests, with `-N`.
-pub(super) fn composite_checksum(algo: Algo, part_values: &[&str]) -> S3Result<String> {
+fn composite_checksum(algo: Algo, part_values: &[&str]) -> S3Result<String> {
     let mut raw = Vec::new();
     for v in part_values {
         raw.extend(B64.decode(v).map_err(internal)?);
@@ -30,7 +48,7 @@ pub(super) fn composite_checksum(algo: Algo, part_values: &[&str]) -> S3Result<S
 }
 
 /// The multipart ETag: MD5 of the concatenated raw part MD5s, with `-N`.
-pub(super) fn multipart_etag(part_etags: &[&str]) -> S3Result<String> {
+fn multipart_etag(part_etags: &[&str]) -> S3Result<String> {
     use s3s::crypto::Checksum as _;
     let mut raw = Vec::new();
     for e in part_etags {

@@ -1,14 +1,24 @@
 //! Object writes and deletes: PutObject, DeleteObject(s), and the version bookkeeping behind them.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::auth::{BucketRequest, Need, authorize_bucket, caller, owned_mut};
+use super::checksums::{declared, stored_checksum};
+use super::conditions::{ConditionalWrite, check_write_conditions, check_write_request};
+use super::{
+    Backend, FULL_OBJECT, NULL, new_id, now_ms, remove_files, sorted_metadata, take_content_headers,
+};
+use crate::identity::Identity;
+use crate::s3::body::{Algo, internal, set_checksum_field};
+use crate::s3::store::{BucketMeta, ContentHeaders, TempFile, Version};
 
 /// Adds `version` as the newest version of `key`, honouring the bucket's versioning state.
 /// Returns the version id and the data files no longer referenced.
-pub(super) fn insert_version(
-    meta: &mut BucketMeta,
-    key: &str,
-    mut version: Version,
-) -> (String, Vec<String>) {
+fn insert_version(meta: &mut BucketMeta, key: &str, mut version: Version) -> (String, Vec<String>) {
     let enabled = meta.versioning_enabled();
     let list = meta.objects.entry(key.to_owned()).or_default();
     let mut removed = Vec::new();
@@ -56,14 +66,14 @@ pub(super) fn delete_marker(owner: &str) -> Version {
 }
 
 /// The outcome of deleting one key or version.
-pub(super) struct Deleted {
+struct Deleted {
     delete_marker: bool,
     version_id: Option<String>,
     removed_files: Vec<String>,
 }
 
 /// DeleteObject semantics on one key.
-pub(super) fn delete_one(meta: &mut BucketMeta, key: &str, version_id: Option<&str>, who: &str) -> Deleted {
+fn delete_one(meta: &mut BucketMeta, key: &str, version_id: Option<&str>, who: &str) -> Deleted {
     match version_id {
         Some(id) => {
             let mut out = Deleted {

@@ -1,9 +1,18 @@
 //! Object reads: GetObject, HeadObject and GetObjectAttributes.
 
-use super::*;
+use http::{HeaderMap, HeaderValue};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::auth::{BucketRequest, Need, authorize, caller, hide_missing};
+use super::conditions::check_read_conditions;
+use super::{Backend, COMPOSITE, PartsPage, metadata_out, no_such_key, to_i64, ts};
+use crate::identity::Identity;
+use crate::s3::body::{Algo, FileStream, internal, set_checksum_field};
+use crate::s3::store::{BucketMeta, Version};
 
 /// The parts of a GetObject/HeadObject answer that do not depend on which of the two it is.
-pub(super) struct PreparedRead {
+struct PreparedRead {
     v: Version,
     versioned: bool,
     file: Option<std::fs::File>,
@@ -15,13 +24,13 @@ pub(super) struct PreparedRead {
 }
 
 /// A request addressed to one object: its key and, optionally, a version.
-pub(super) trait ObjectRequest: BucketRequest {
+trait ObjectRequest: BucketRequest {
     fn key(&self) -> &str;
     fn version_id(&self) -> Option<&str>;
 }
 
 /// What GetObject and HeadObject requests have in common beyond the object they address.
-pub(super) trait ReadRequest: ObjectRequest {
+trait ReadRequest: ObjectRequest {
     fn if_match(&self) -> Option<&ETagCondition>;
     fn if_none_match(&self) -> Option<&ETagCondition>;
     fn if_modified_since(&self) -> Option<&Timestamp>;
@@ -101,7 +110,7 @@ macro_rules! fill_read_output {
 }
 
 /// An error naming a delete marker (`x-amz-delete-marker: true`), as S3 sends for GET/HEAD.
-pub(super) fn delete_marker_error(mut err: S3Error, version_id: &str, versioned: bool) -> S3Error {
+fn delete_marker_error(mut err: S3Error, version_id: &str, versioned: bool) -> S3Error {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/xml"));
     headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
@@ -113,11 +122,7 @@ pub(super) fn delete_marker_error(mut err: S3Error, version_id: &str, versioned:
 }
 
 /// The version a GET/HEAD addresses.
-pub(super) fn resolve<'m>(
-    meta: &'m BucketMeta,
-    key: &str,
-    version_id: Option<&str>,
-) -> S3Result<&'m Version> {
+fn resolve<'m>(meta: &'m BucketMeta, key: &str, version_id: Option<&str>) -> S3Result<&'m Version> {
     let versioned = meta.versioning.is_some();
     match version_id {
         None => match meta.current(key) {
