@@ -49,7 +49,7 @@ use serde_json::{Value, json};
 
 use super::artifacts::role_account;
 use super::error::{self, ApiError};
-use super::executor::{self, ACTIVE_STATUSES};
+use super::executor::{self, JobStatus};
 use super::identity_account as account;
 use super::model::{FieldError, model};
 use super::ops_collab::{member_entry, own_membership};
@@ -307,7 +307,7 @@ fn new_job(state: &State, caller: &Identity, input: &Doc, id: &str) -> Result<Jo
     doc.insert("membershipArn".into(), membership.doc["arn"].clone());
     doc.insert("createTime".into(), json!(created_ms as f64 / 1000.0));
     doc.insert("jobParameters".into(), input["jobParameters"].clone());
-    doc.insert("status".into(), json!("SUBMITTED"));
+    doc.insert("status".into(), json!(JobStatus::Submitted.as_str()));
     doc.insert("resultConfiguration".into(), receiver.result_configuration);
     for key in ["computeConfiguration", "jobComputePayerAccountId"] {
         if let Some(v) = input.get(key).filter(|v| !v.is_null()) {
@@ -354,11 +354,15 @@ fn job_in<'a>(state: &'a State, membership_id: &str, id: &str) -> Result<&'a Job
     state
         .job(id)
         .filter(|j| s(&j.doc, "membershipId") == membership_id)
-        .ok_or_else(|| ApiError::NotFound {
-            message: format!("protected job {id} does not exist in membership {membership_id}"),
-            resource_id: id.to_string(),
-            resource_type: PROTECTED_JOB,
-        })
+        .ok_or_else(|| job_not_found(membership_id, id))
+}
+
+fn job_not_found(membership_id: &str, id: &str) -> ApiError {
+    ApiError::NotFound {
+        message: format!("protected job {id} does not exist in membership {membership_id}"),
+        resource_id: id.to_string(),
+        resource_type: PROTECTED_JOB,
+    }
 }
 
 pub(crate) fn get_job(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
@@ -408,20 +412,27 @@ pub(crate) fn update_job(inner: &Inner, caller: &Identity, input: &Doc) -> Resul
     let id = s(input, "protectedJobIdentifier");
     let (doc, signal) = inner.write(|state| {
         own_membership(state, caller, membership_id)?;
-        let status = s(&job_in(state, membership_id, id)?.doc, "status").to_string();
-        let job = state.job_mut(id).expect("checked above");
-        match status.as_str() {
-            st if ACTIVE_STATUSES.contains(&st) => {
-                job.doc.insert("status".into(), json!("CANCELLING"));
+        job_in(state, membership_id, id)?;
+        let Some(job) = state.job_mut(id) else {
+            return Err(job_not_found(membership_id, id));
+        };
+        match job.status() {
+            Some(status) if status.is_active() => {
+                job.set_status(JobStatus::Cancelling);
                 Ok((job.doc.clone(), true))
             }
-            "CANCELLING" | "CANCELLED" => Ok((job.doc.clone(), false)),
-            other => Err(ApiError::conflict(
-                "INVALID_STATE",
-                None,
-                id,
-                format!("protected job {id} is {other}: only a SUBMITTED or STARTED job can be cancelled"),
-            )),
+            Some(JobStatus::Cancelling | JobStatus::Cancelled) => Ok((job.doc.clone(), false)),
+            _ => {
+                let other = s(&job.doc, "status");
+                Err(ApiError::conflict(
+                    "INVALID_STATE",
+                    None,
+                    id,
+                    format!(
+                        "protected job {id} is {other}: only a SUBMITTED or STARTED job can be cancelled"
+                    ),
+                ))
+            }
         }
     })?;
     if signal {
