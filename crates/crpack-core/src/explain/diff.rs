@@ -327,6 +327,13 @@ fn gz_mtime(mtime: u32) -> String {
     }
 }
 
+/// Adds "LABEL EXPECTED → ACTUAL" to `out` when the two differ.
+fn differs<T: PartialEq>(out: &mut Vec<String>, label: &str, e: T, a: T, show: impl Fn(T) -> String) {
+    if e != a {
+        out.push(format!("{label} {} → {}", show(e), show(a)));
+    }
+}
+
 fn level_differences(e: &Summary, a: &Summary) -> Vec<String> {
     let mut out = Vec::new();
     match (e, a) {
@@ -342,19 +349,15 @@ fn level_differences(e: &Summary, a: &Summary) -> Vec<String> {
                 duplicate_names: ad,
             },
         ) => {
-            if ec != ac {
-                let show = |c: &Field| {
-                    if c.is_empty() {
-                        "none".to_string()
-                    } else {
-                        c.text()
-                    }
-                };
-                out.push(format!("zip comment {} → {}", show(ec), show(ac)));
-            }
-            if eo != ao {
-                out.push(format!("bytes before the zip data {eo} → {ao}"));
-            }
+            let comment = |c: &Field| {
+                if c.is_empty() {
+                    "none".to_string()
+                } else {
+                    c.text()
+                }
+            };
+            differs(&mut out, "zip comment", ec, ac, comment);
+            differs(&mut out, "bytes before the zip data", eo, ao, u64::to_string);
             for (side, dup) in [("expected", ed), ("actual", ad)] {
                 if *dup {
                     out.push(format!(
@@ -383,89 +386,41 @@ fn level_differences(e: &Summary, a: &Summary) -> Vec<String> {
                 ..
             },
         ) => {
-            if eh.mtime != ah.mtime {
-                out.push(format!(
-                    "gzip header mtime {} → {}",
-                    gz_mtime(eh.mtime),
-                    gz_mtime(ah.mtime)
-                ));
-            }
-            if eh.name != ah.name {
-                out.push(format!(
-                    "gzip original file name {} → {}",
-                    show_text(&eh.name),
-                    show_text(&ah.name)
-                ));
-            }
-            if eh.os != ah.os {
-                out.push(format!(
-                    "gzip OS byte {} ({}) → {} ({})",
-                    eh.os,
-                    os_name(eh.os),
-                    ah.os,
-                    os_name(ah.os)
-                ));
-            }
-            if eh.xfl != ah.xfl {
-                out.push(format!(
-                    "gzip extra flags {} ({}) → {} ({})",
-                    eh.xfl,
-                    xfl_name(eh.xfl),
-                    ah.xfl,
-                    xfl_name(ah.xfl)
-                ));
-            }
-            if eh.comment != ah.comment {
-                out.push(format!(
-                    "gzip comment {} → {}",
-                    show_text(&eh.comment),
-                    show_text(&ah.comment)
-                ));
-            }
-            if eh.extra != ah.extra {
-                let show = |f: &Option<Field>| f.as_ref().map_or_else(|| "none".to_string(), Field::binary);
-                out.push(format!(
-                    "gzip extra field {} → {}",
-                    show(&eh.extra),
-                    show(&ah.extra)
-                ));
-            }
-            if eh.header_crc != ah.header_crc {
-                let yn = |b: bool| if b { "yes" } else { "no" };
-                out.push(format!(
-                    "gzip header CRC {} → {}",
-                    yn(eh.header_crc),
-                    yn(ah.header_crc)
-                ));
-            }
-            if em != am {
-                out.push(format!("gzip members {em} → {am}"));
-            }
-            if et != at || etn != atn {
-                let show = |n: &u64, nz: &bool| {
+            differs(&mut out, "gzip header mtime", eh.mtime, ah.mtime, gz_mtime);
+            differs(&mut out, "gzip original file name", &eh.name, &ah.name, show_text);
+            differs(&mut out, "gzip OS byte", eh.os, ah.os, |os| {
+                format!("{os} ({})", os_name(os))
+            });
+            differs(&mut out, "gzip extra flags", eh.xfl, ah.xfl, |xfl| {
+                format!("{xfl} ({})", xfl_name(xfl))
+            });
+            differs(&mut out, "gzip comment", &eh.comment, &ah.comment, show_text);
+            differs(&mut out, "gzip extra field", &eh.extra, &ah.extra, |f| {
+                f.as_ref().map_or_else(|| "none".to_string(), Field::binary)
+            });
+            differs(&mut out, "gzip header CRC", eh.header_crc, ah.header_crc, |b| {
+                if b { "yes" } else { "no" }.to_string()
+            });
+            differs(&mut out, "gzip members", em, am, usize::to_string);
+            differs(
+                &mut out,
+                "bytes after the gzip data",
+                (et, etn),
+                (at, atn),
+                |(n, nz)| {
                     if *nz {
                         format!("{n} (not all zero)")
                     } else {
                         n.to_string()
                     }
-                };
-                out.push(format!(
-                    "bytes after the gzip data {} → {}",
-                    show(et, etn),
-                    show(at, atn)
-                ));
-            }
+                },
+            );
             if ep != ap {
                 out.push(format!("tar end-of-archive padding {ep} → {ap} bytes"));
             }
-            if ede != ade {
-                let show = |b: &bool| if *b { "non-zero data" } else { "zeros only" };
-                out.push(format!(
-                    "after the tar end-of-archive marker: {} → {}",
-                    show(ede),
-                    show(ade)
-                ));
-            }
+            differs(&mut out, "after the tar end-of-archive marker:", ede, ade, |b| {
+                if *b { "non-zero data" } else { "zeros only" }.to_string()
+            });
         }
         _ => out.push("the archive formats differ".to_string()),
     }

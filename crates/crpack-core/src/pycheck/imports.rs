@@ -41,6 +41,20 @@ fn network_message(module: &str, root: &str) -> String {
     )
 }
 
+/// The dotted names an import statement imports: `a.b` of `import a.b as c`.
+fn imported_names<'t>(node: Node<'t>) -> Vec<Node<'t>> {
+    let mut cursor = node.walk();
+    node.children_by_field_name("name", &mut cursor)
+        .map(|name| {
+            if name.kind() == "aliased_import" {
+                name.child_by_field_name("name").unwrap_or(name)
+            } else {
+                name
+            }
+        })
+        .collect()
+}
+
 /// Which Spark feature an imported module or name stands for, if it is an unsupported one.
 fn spark_import(module: &str, name: Option<&str>) -> Option<(&'static str, String)> {
     let in_pkg = |pkg: &str| module == pkg || module.starts_with(&format!("{pkg}."));
@@ -95,14 +109,7 @@ impl<'t> Checker<'t> {
         for &node in nodes {
             match node.kind() {
                 "import_statement" => {
-                    let mut cursor = node.walk();
-                    let names: Vec<Node<'t>> = node.children_by_field_name("name", &mut cursor).collect();
-                    for name in names {
-                        let dotted = if name.kind() == "aliased_import" {
-                            name.child_by_field_name("name").unwrap_or(name)
-                        } else {
-                            name
-                        };
+                    for dotted in imported_names(node) {
                         let module = self.dotted(dotted);
                         if let Some(root) = network_module(&module) {
                             self.error_at("network-import", dotted, network_message(&module, root));
@@ -160,14 +167,7 @@ impl<'t> Checker<'t> {
             self.error_at(code, module_node, message);
             return;
         }
-        let mut cursor = node.walk();
-        let names: Vec<Node<'t>> = node.children_by_field_name("name", &mut cursor).collect();
-        for name in names {
-            let dotted = if name.kind() == "aliased_import" {
-                name.child_by_field_name("name").unwrap_or(name)
-            } else {
-                name
-            };
+        for dotted in imported_names(node) {
             let imported = self.dotted(dotted);
             let full = format!("{module}.{imported}");
             if let Some(root) = network_module(&full) {
