@@ -46,7 +46,8 @@ const SHOWN_TEXT: usize = 80;
 /// The bounds applied while reading one archive.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Entries (tar extension headers count a quarter each, up to four per entry).
+    /// Entries. A tar's headers, extension headers included, may number at most four times
+    /// this.
     pub entries: usize,
     /// Decompressed bytes.
     pub bytes: u64,

@@ -11,8 +11,8 @@
 //! Supported formats: zip, and gzip-compressed tar (e.g. `venv-pack` output). The kind is
 //! decided by content, not by file name.
 //!
-//! The parts: reading an archive into a listing (here), comparing two listings ([`diff`]),
-//! distributions of an environment ([`packages`]) and the report lines ([`render`]).
+//! The parts: reading an archive into a listing (here), comparing two listings (`diff`),
+//! the distributions of an environment (`packages`) and the report lines (`render`).
 
 mod diff;
 mod packages;
