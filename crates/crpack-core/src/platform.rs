@@ -766,6 +766,33 @@ mod tests {
     }
 
     #[test]
+    fn reader_errors_name_the_cause_and_the_fix() {
+        let good = gz(&tar_bytes(&[("data/n.bin", &noise(200_000, 7))]));
+        let file = file_with(&good[..good.len() / 2]);
+        let message = scan_tar_gz(file.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("cannot read it as a gzip tar (venv-pack .tar.gz): corrupt tar.gz: ")
+                && message.ends_with("rebuild it (venv-pack -f -o NAME.tar.gz) and copy it again"),
+            "{message}"
+        );
+        // Extension headers the scan cannot honour are refused, not misread.
+        let mut pax = tar_bytes(&[("x/_x.so", &x86_64())]);
+        let record = b"15 size=999999\n";
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(record.len() as u64);
+        h.set_cksum();
+        let mut block = h.as_bytes().to_vec();
+        block.extend_from_slice(record);
+        block.resize(1024, 0);
+        block.append(&mut pax);
+        let message = scan_tar_gz(file_with(&gz(&block)).path())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("overrides an entry's size"), "{message}");
+    }
+
+    #[test]
     fn a_valid_empty_archive_has_no_findings() {
         let archive = file_with(&gz(&tar_bytes(&[])));
         assert_eq!(scan_tar_gz(archive.path()).unwrap(), []);
