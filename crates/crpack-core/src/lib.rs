@@ -6,6 +6,7 @@
 //! Nothing here parses flags or prints: functions take plain option types and report progress
 //! and findings through [`progress::Reporter`] and the types they return.
 
+pub mod archive;
 pub mod artifact;
 pub mod aws;
 pub mod bundle;

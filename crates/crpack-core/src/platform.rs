@@ -6,13 +6,16 @@
 //! Native code is judged by its header, not its name: every regular file that starts with the
 //! ELF magic is checked for a 64-bit little-endian AArch64 ELF (`e_machine` 183), and a `.so`
 //! that is not ELF at all (a macOS Mach-O or Windows PE library) is reported too. Only the first
-//! [`HEAD_LEN`] bytes of each file are read. The CPython version is not in the ELF header, so it
-//! still comes from the `cpython-3XY` tag of the file name.
+//! [`HEAD_LEN`] bytes of each file are read; archives are read through [`crate::archive`], under
+//! its limits. The CPython version is not in the ELF header, so it still comes from the
+//! `cpython-3XY` tag of the file name.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
+
+use crate::archive::{self, ArchiveError, EntryKind, Options};
 
 /// The architecture Clean Rooms runs on.
 pub const TARGET_ARCH: &str = "aarch64";
@@ -268,22 +271,53 @@ fn archive_error(path: &Path, what: &str, cause: &dyn std::fmt::Display, fix: &s
 const TAR_FIX: &str = "the file is truncated or corrupt: rebuild it (venv-pack -f -o NAME.tar.gz) \
                        and copy it again";
 
-/// Reads a gzip tar (venv-pack's format), every gzip member of it, and reports native code that
-/// will not load on the runtime. Only the first [`HEAD_LEN`] bytes of each file are read; the
-/// rest is skipped while streaming. A file that is not a complete, valid gzip tar is an error
-/// (never an empty result).
-pub fn scan_tar_gz(path: &Path) -> io::Result<Vec<Finding>> {
-    const WHAT: &str = "a gzip tar (venv-pack .tar.gz)";
-    let mut file = File::open(path).map_err(|e| {
+fn open(path: &Path) -> io::Result<File> {
+    File::open(path).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("{}: cannot open it: {e}; check the path", path.display()),
         )
+    })
+}
+
+/// Judges the head of every entry `judged` accepts, reading the archive with `read`.
+fn scan_archive(
+    read: impl FnOnce(
+        &Options,
+        &mut dyn FnMut(&mut archive::Entry<'_>) -> Result<(), ArchiveError>,
+    ) -> Result<archive::Summary, ArchiveError>,
+    judged: impl Fn(&EntryKind) -> bool,
+) -> Result<Vec<Finding>, ArchiveError> {
+    let options = Options {
+        concatenated: true,
+        hash_stream: false,
+        ..Options::default()
+    };
+    let mut found = BTreeMap::new();
+    read(&options, &mut |entry| {
+        if judged(&entry.kind) {
+            // Only the head is read; the reader skips the rest of the data.
+            let head = entry.head(HEAD_LEN as usize)?;
+            judge(&entry.name, &head, &mut found);
+        }
+        Ok(())
     })?;
+    Ok(found.into_values().collect())
+}
+
+/// Reads a gzip tar (venv-pack's format), every gzip member of it, and reports native code that
+/// will not load on the runtime. Only the first [`HEAD_LEN`] bytes of each file are read; the
+/// rest is skipped while streaming. A file that is not a complete, valid gzip tar is an error
+/// (never an empty result). Concatenated archives (`cat a.tar.gz b.tar.gz`) are read to the
+/// end: every member counts.
+pub fn scan_tar_gz(path: &Path) -> io::Result<Vec<Finding>> {
+    const WHAT: &str = "a gzip tar (venv-pack .tar.gz)";
+    let mut file = open(path)?;
     let mut magic = Vec::with_capacity(2);
     (&mut file)
         .take(2)
         .read_to_end(&mut magic)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
         .map_err(|e| archive_error(path, WHAT, &e, TAR_FIX))?;
     if magic != [0x1f, 0x8b] {
         let start = if magic.is_empty() {
@@ -298,27 +332,11 @@ pub fn scan_tar_gz(path: &Path) -> io::Result<Vec<Finding>> {
             "the libraries file must be a venv-pack .tar.gz",
         ));
     }
-    let chained = io::Cursor::new(magic).chain(file);
-    let gz = flate2::read::MultiGzDecoder::new(BufReader::new(chained));
-    scan_tar(gz).map_err(|e| archive_error(path, WHAT, &e, TAR_FIX))
-}
-
-fn scan_tar<R: Read>(reader: R) -> io::Result<Vec<Finding>> {
-    let mut archive = tar::Archive::new(reader);
-    // Concatenated archives (`cat a.tar.gz b.tar.gz`) are read to the end: every member counts.
-    archive.set_ignore_zeros(true);
-    let mut found = BTreeMap::new();
-    for entry in archive.entries()? {
-        let entry = entry?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let kind = entry.header().entry_type();
-        if kind.is_file() || kind.is_contiguous() {
-            // Only the head is read; the entries iterator skips the rest of the data.
-            let head = read_head(entry)?;
-            judge(&name, &head, &mut found);
-        }
-    }
-    Ok(found.into_values().collect())
+    scan_archive(
+        |options, visit| archive::read_tar_gz(file, path, options, visit),
+        |kind| *kind == EntryKind::File,
+    )
+    .map_err(|e| archive_error(path, WHAT, &e.reason(), TAR_FIX))
 }
 
 /// Reads a zip bundle and reports native code in it that will not load on the runtime. Only
@@ -327,29 +345,13 @@ fn scan_tar<R: Read>(reader: R) -> io::Result<Vec<Finding>> {
 pub fn scan_zip(path: &Path) -> io::Result<Vec<Finding>> {
     const WHAT: &str = "a zip archive";
     const FIX: &str = "the file is truncated or corrupt: build it again (crpack build)";
-    let file = File::open(path).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("{}: cannot open it: {e}; check the path", path.display()),
-        )
-    })?;
-    let mut zip =
-        zip::ZipArchive::new(BufReader::new(file)).map_err(|e| archive_error(path, WHAT, &e, FIX))?;
-    let mut found = BTreeMap::new();
-    for i in 0..zip.len() {
-        let entry = zip.by_index(i).map_err(|e| archive_error(path, WHAT, &e, FIX))?;
-        if !entry.is_file() || entry.is_symlink() {
-            continue;
-        }
-        let name = entry
-            .name()
-            .map_err(|e| archive_error(path, WHAT, &format!("member {i}: {e}"), FIX))?
-            .into_owned();
-        let head =
-            read_head(entry).map_err(|e| archive_error(path, WHAT, &format!("member {name}: {e}"), FIX))?;
-        judge(&name, &head, &mut found);
-    }
-    Ok(found.into_values().collect())
+    let file = open(path)?;
+    scan_archive(
+        |options, visit| archive::read_zip(file, path, options, visit),
+        // Whatever is neither a directory nor a symlink is extracted as a file.
+        |kind| !matches!(kind, EntryKind::Dir | EntryKind::Symlink(_)),
+    )
+    .map_err(|e| archive_error(path, WHAT, &e.reason(), FIX))
 }
 
 /// Reports native code among the files that go into a bundle zip: `(name in the bundle, file on
@@ -761,6 +763,33 @@ mod tests {
         let err = scan_tar_gz(Path::new("/nonexistent/env.tar.gz")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains("/nonexistent/env.tar.gz"));
+    }
+
+    #[test]
+    fn reader_errors_name_the_cause_and_the_fix() {
+        let good = gz(&tar_bytes(&[("data/n.bin", &noise(200_000, 7))]));
+        let file = file_with(&good[..good.len() / 2]);
+        let message = scan_tar_gz(file.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("cannot read it as a gzip tar (venv-pack .tar.gz): corrupt tar.gz: ")
+                && message.ends_with("rebuild it (venv-pack -f -o NAME.tar.gz) and copy it again"),
+            "{message}"
+        );
+        // Extension headers the scan cannot honour are refused, not misread.
+        let mut pax = tar_bytes(&[("x/_x.so", &x86_64())]);
+        let record = b"15 size=999999\n";
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(record.len() as u64);
+        h.set_cksum();
+        let mut block = h.as_bytes().to_vec();
+        block.extend_from_slice(record);
+        block.resize(1024, 0);
+        block.append(&mut pax);
+        let message = scan_tar_gz(file_with(&gz(&block)).path())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("overrides an entry's size"), "{message}");
     }
 
     #[test]
