@@ -82,6 +82,8 @@ pub enum Command {
     Publish(commands::publish::PublishArgs),
     /// List the collaboration's PySpark templates and whether your tables allow each.
     Templates(commands::templates::TemplatesArgs),
+    /// What changed between two templates: metadata, recorded hashes, and code and archive diffs.
+    Diff(commands::diff::DiffArgs),
     /// Check that a template's artifacts are exactly the bytes its sourceMetadata records.
     Verify(commands::verify::VerifyArgs),
     /// Verify a template, then allow it on your configured tables' CUSTOM analysis rules.
@@ -148,6 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Publish(args) => commands::publish::run(&ctx, &args),
         Command::Templates(args) => commands::templates::run(&ctx, &args),
         Command::Verify(args) => commands::verify::run(&ctx, &args),
+        Command::Diff(args) => commands::diff::run(&ctx, &args),
         Command::Approve(args) => commands::approve::run_approve(&ctx, &args),
         Command::Revoke(args) => commands::approve::run_revoke(&ctx, &args),
         Command::Run(args) => commands::run::run(&ctx, &args),

@@ -371,3 +371,193 @@ fn the_review_page_of_a_zip_template_in_chromium() {
     assert!(dom.contains("data-ok=\"true\""), "{dom}");
     assert_eq!(texts(&dom, "class=\"verdict v-match\"").len(), 2);
 }
+
+/// Copies `dir/dist` to `to` and returns the copies of the published files, in the lock's order.
+fn keep_dist(dir: &std::path::Path, lock: &serde_json::Value, to: &std::path::Path) -> Vec<String> {
+    std::fs::create_dir_all(to).unwrap();
+    lock["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let name = a["file_name"].as_str().unwrap();
+            std::fs::copy(dir.join("dist").join(name), to.join(name)).unwrap();
+            to.join(name).display().to_string()
+        })
+        .collect()
+}
+
+/// Edits `file` under `dir`, replacing `from` with `to` (which must be there).
+fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn diff_shows_what_changed_since_the_approved_version() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), "templates/diff");
+    let publish = |what: &str| -> (String, Vec<String>) {
+        let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
+        let files = keep_dist(&dir, &lock, &tmp.path().join(what));
+        (lock["template"]["arn"].as_str().unwrap().to_string(), files)
+    };
+    let pm = sb.seed.provider.membership_id.clone();
+    let diff = |old: &(String, Vec<String>), new: &(String, Vec<String>), code: i32| -> serde_json::Value {
+        let mut args = vec![
+            "--json",
+            "diff",
+            &old.0,
+            &new.0,
+            "--membership",
+            &pm,
+            "--old-files",
+        ];
+        args.extend(old.1.iter().map(String::as_str));
+        args.push("--new-files");
+        args.extend(new.1.iter().map(String::as_str));
+        sb.provider(&dir, &args).expect(code).json()
+    };
+    let status = |d: &serde_json::Value| -> Vec<String> {
+        d["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}={}",
+                    a["role"].as_str().unwrap(),
+                    a["status"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    let v1 = publish("v1");
+    // The same template: identical, exit 0.
+    let same = diff(&v1, &v1, 0);
+    assert_eq!(same["identical"], true);
+    assert_eq!(same["ok"], true);
+    assert_eq!(status(&same), ["entry_point=unchanged", "additional=unchanged"]);
+
+    // One changed line of the entry point.
+    edit(
+        &dir,
+        "src/entrypoint.py",
+        "    return {\"results\"",
+        "    # reviewed\n    return {\"results\"",
+    );
+    let v2 = publish("v2");
+    let d = diff(&v1, &v2, 1);
+    assert_eq!(d["identical"], false);
+    assert_eq!(status(&d), ["entry_point=changed", "additional=unchanged"]);
+    let fields: Vec<&str> = d["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "entry_point_location"]);
+    let code: Vec<&str> = d["artifacts"][0]["code_diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        code[0].starts_with("--- s3://") && code[1].starts_with("+++ s3://"),
+        "{code:?}"
+    );
+    let changed: Vec<&&str> = code
+        .iter()
+        .filter(|l| l.starts_with('+') || l.starts_with('-'))
+        .skip(2)
+        .collect();
+    assert_eq!(changed, [&"+    # reviewed"]);
+    assert_eq!(d["artifacts"][1]["old_sha256"], d["artifacts"][1]["new_sha256"]);
+    assert_eq!(d["old_verification"]["outcome"], "verified");
+
+    // A changed parameter default only: metadata, and byte-identical artifacts.
+    edit(&dir, "crpack.toml", "default = \"1\"", "default = \"5\"");
+    let v3 = publish("v3");
+    let d = diff(&v2, &v3, 1);
+    assert_eq!(status(&d), ["entry_point=unchanged", "additional=unchanged"]);
+    let params = d["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "parameters")
+        .unwrap();
+    assert_eq!(params["old"][0]["default"], "1");
+    assert_eq!(params["new"][0]["default"], "5");
+
+    // Only the additional artifact: the archive diff names the changed module.
+    edit(&dir, "lib/analysis_helpers/__init__.py", "\n", "\n# v4\n");
+    let v4 = publish("v4");
+    let d = diff(&v3, &v4, 1);
+    assert_eq!(status(&d), ["entry_point=unchanged", "additional=changed"]);
+    let archive = &d["artifacts"][1]["archive_diff"];
+    let names: Vec<&str> = archive["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("site-packages/analysis_helpers/__init__.py")),
+        "{archive}"
+    );
+
+    // Without bytes: the recorded hashes say what changed, and how to see more.
+    let r = sb
+        .provider(&dir, &["--json", "diff", &v3.0, &v4.0, "--membership", &pm])
+        .expect(1)
+        .json();
+    assert!(r["artifacts"][1]["note"].as_str().unwrap().contains("--from-s3"));
+    assert_eq!(r["artifacts"][1]["archive_diff"], serde_json::Value::Null);
+
+    // Human output and the HTML page.
+    let page = tmp.path().join("diff.html");
+    let page_arg = page.display().to_string();
+    let mut args = vec![
+        "diff",
+        &v1.0,
+        &v2.0,
+        "--membership",
+        &pm,
+        "--report",
+        &page_arg,
+        "--old-files",
+    ];
+    args.extend(v1.1.iter().map(String::as_str));
+    args.push("--new-files");
+    args.extend(v2.1.iter().map(String::as_str));
+    let human = sb.provider(&dir, &args).expect(1);
+    let out = human.stdout();
+    assert!(
+        out.contains("entry_point  changed") && out.contains("+    # reviewed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("additional   unchanged") && out.contains("byte-identical"),
+        "{out}"
+    );
+    if let Some(dom) = chromium_dom(&page) {
+        assert!(dom.contains("data-identical=\"false\""), "{dom}");
+        assert_eq!(texts(&dom, "class=\"add\""), ["+    # reviewed"]);
+        assert!(
+            dom.contains("data-role=\"additional\" data-status=\"unchanged\""),
+            "{dom}"
+        );
+    }
+
+    // Only one side's bytes is a usage error.
+    let mut args = vec!["diff", &v1.0, &v2.0, "--membership", &pm, "--old-files"];
+    args.extend(v1.1.iter().map(String::as_str));
+    sb.provider(&dir, &args).expect(2);
+}

@@ -6,6 +6,7 @@ pub mod check;
 pub mod completions;
 #[cfg(feature = "sandbox")]
 pub mod demo;
+pub mod diff;
 pub mod doctor;
 pub mod error;
 pub mod hash;

@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 
 use crate::diagnostic::Severity;
+use crate::explain;
 use crate::report::{ArtifactCheck, Outcome, Verdict};
+use crate::review::diff::{self, ArtifactStatus, TemplateDiff};
 use crate::review::document::{EntryPointView, Inventory, ReadKind, ReviewDocument};
 use crate::review::highlight;
 use crate::text::is_invisible;
@@ -40,6 +42,10 @@ ul.findings li.error{color:#8a1111}ul.findings li.warning{color:#7a5300}
 .code tr.note.error td{background:#fde8e8;color:#8a1111}.code tr.note.warning td{background:#fff3cd;color:#7a5300}
 .kw{color:#8839ef;font-weight:600}.st{color:#1a7f37}.cm{color:#6e7781;font-style:italic}
 .nu{color:#b35900}.df{color:#0550ae;font-weight:600}.co{color:#b35900;font-weight:600}
+.udiff tr.add td{background:#e6ffec}.udiff tr.del td{background:#ffebe9}
+.udiff tr.hunk td{color:#0550ae;background:#f0f6ff}.udiff tr.file td{font-weight:600}
+pre.archive-diff{background:#fff;border:1px solid #e1e4ea;padding:8px;overflow-x:auto}
+h3{font-size:15px;margin:18px 0 6px}
 .inv{background:#ffd6d6;color:#8a1111;border-radius:2px;padding:0 2px}
 footer{margin-top:32px;color:#667085;font-size:12.5px}
 ";
@@ -49,11 +55,7 @@ pub fn render(doc: &ReviewDocument) -> String {
     let r = &doc.report;
     let t = &r.template;
     let mut h = String::with_capacity(64 * 1024);
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
-    let _ = writeln!(h, "<title>Review of {}</title>", text(&t.name));
-    let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>\n<main>");
+    head(&mut h, &format!("Review of {}", t.name));
     let _ = writeln!(
         h,
         "<h1>Review of analysis template <span id=\"template-name\">{}</span></h1>",
@@ -109,15 +111,7 @@ pub fn render(doc: &ReviewDocument) -> String {
     if let Some(inv) = &doc.inventory {
         inventory(&mut h, inv);
     }
-    let _ = writeln!(
-        h,
-        "<footer>Made by crpack <span id=\"crpack-version\">{}</span> at <time id=\"generated-at\">{}</time> \
-         from the <code>{}</code> source.</footer>",
-        text(&doc.crpack_version),
-        text(&doc.generated_at),
-        text(&r.source)
-    );
-    h.push_str("</main>\n</body>\n</html>\n");
+    foot(&mut h, &doc.crpack_version, &doc.generated_at, Some(&r.source));
     h
 }
 
@@ -367,6 +361,136 @@ fn inventory(h: &mut String, inv: &Inventory) {
             h.push_str("</table>\n");
         }
     }
+}
+
+/// The page for a comparison of two templates.
+pub fn render_diff(d: &TemplateDiff, crpack_version: &str, generated_at: &str) -> String {
+    let mut h = String::with_capacity(32 * 1024);
+    head(&mut h, &format!("Changes from {} to {}", d.old.name, d.new.name));
+    let _ = writeln!(
+        h,
+        "<h1>Changes from <span id=\"old-name\">{}</span> to <span id=\"new-name\">{}</span></h1>",
+        text(&d.old.name),
+        text(&d.new.name)
+    );
+    let _ = writeln!(
+        h,
+        "<div class=\"muted\">old <code id=\"old-arn\">{}</code><br>new <code id=\"new-arn\">{}</code></div>",
+        text(&d.old.arn),
+        text(&d.new.arn)
+    );
+    let (class, verdict) = if d.identical {
+        (
+            "pass",
+            "Identical: the same metadata and byte-identical artifacts",
+        )
+    } else {
+        (
+            "unchecked",
+            "The templates differ: review the changes below before approving the new one",
+        )
+    };
+    let _ = writeln!(
+        h,
+        "<div id=\"overall\" class=\"banner {class}\" data-identical=\"{}\">{verdict}</div>",
+        d.identical
+    );
+    h.push_str("<h2>Metadata</h2>\n");
+    if d.metadata.is_empty() {
+        h.push_str("<p id=\"metadata\" class=\"muted\">No metadata changed.</p>\n");
+    } else {
+        h.push_str("<table id=\"metadata\">\n<tr><th>Field</th><th>Old</th><th>New</th></tr>\n");
+        for c in &d.metadata {
+            let _ = writeln!(
+                h,
+                "<tr class=\"field\" data-field=\"{f}\"><td>{f}</td><td class=\"old\"><code>{o}</code></td>\
+                 <td class=\"new\"><code>{n}</code></td></tr>",
+                f = c.field,
+                o = text(&diff::shown(&c.old)),
+                n = text(&diff::shown(&c.new))
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<h2>Artifacts</h2>\n");
+    for a in &d.artifacts {
+        let status = match a.status {
+            ArtifactStatus::Unchanged => "unchanged",
+            ArtifactStatus::Changed => "changed",
+            ArtifactStatus::Added => "added",
+            ArtifactStatus::Removed => "removed",
+        };
+        let _ = writeln!(
+            h,
+            "<h3 class=\"artifact\" data-role=\"{role}\" data-status=\"{status}\">{role}: {status}</h3>\n\
+             <table><tr><th>Old SHA-256</th><td class=\"hash old\">{o}</td></tr><tr><th>New SHA-256</th>\
+             <td class=\"hash new\">{n}</td></tr></table>",
+            role = a.role,
+            o = a.old_sha256.as_deref().map(text).unwrap_or_default(),
+            n = a.new_sha256.as_deref().map(text).unwrap_or_default(),
+        );
+        if let Some(lines) = &a.code_diff {
+            let _ = writeln!(
+                h,
+                "<div class=\"code\"><table class=\"udiff\" data-role=\"{}\">",
+                a.role
+            );
+            for l in lines {
+                let class = if l.starts_with("@@") {
+                    "hunk"
+                } else if l.starts_with("+++") || l.starts_with("---") {
+                    "file"
+                } else if l.starts_with('+') {
+                    "add"
+                } else if l.starts_with('-') {
+                    "del"
+                } else {
+                    "ctx"
+                };
+                let _ = writeln!(h, "<tr class=\"{class}\"><td class=\"src\">{}</td></tr>", text(l));
+            }
+            h.push_str("</table></div>\n");
+        }
+        if let Some(ad) = &a.archive_diff {
+            let _ = writeln!(
+                h,
+                "<pre class=\"archive-diff\">{}</pre>",
+                explain::render(ad)
+                    .iter()
+                    .map(|l| text(l))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        if let Some(n) = &a.note {
+            let _ = writeln!(h, "<p class=\"muted note\">{}</p>", text(n));
+        }
+    }
+    foot(&mut h, crpack_version, generated_at, None);
+    h
+}
+
+/// The document's head, the styles and the opening of the page.
+fn head(h: &mut String, title: &str) {
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    h.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    let _ = writeln!(h, "<title>{}</title>", text(title));
+    let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>\n<main>");
+}
+
+/// Who made the page and when, and the end of the document.
+fn foot(h: &mut String, crpack_version: &str, generated_at: &str, source: Option<&str>) {
+    let _ = write!(
+        h,
+        "<footer>Made by crpack <span id=\"crpack-version\">{}</span> at <time id=\"generated-at\">{}</time>",
+        text(crpack_version),
+        text(generated_at),
+    );
+    if let Some(s) = source {
+        let _ = write!(h, " from the <code>{}</code> source", text(s));
+    }
+    h.push_str(".</footer>\n</main>\n</body>\n</html>\n");
 }
 
 fn outcome_name(o: Outcome) -> &'static str {

@@ -1,9 +1,11 @@
 //! The reviewer's desk: what awaits review in a collaboration ([`templates`]), and a review a
 //! person reads ([`document`] rendered by [`html`], with [`highlight`]ed code).
 
+pub mod diff;
 pub mod document;
 pub mod highlight;
 pub mod html;
+pub mod inventory;
 pub mod obtain;
 pub mod templates;
 
@@ -45,10 +47,13 @@ pub fn document(
             let diagnostics = pycheck::check_entry_point(&file, &source, &declared).diagnostics;
             EntryPointView::new(file, source, diagnostics, &t.referenced_tables, &parameters)
         });
+    let inventory = obtained
+        .path(Role::Additional)
+        .and_then(|p| inventory::of(p).ok());
     ReviewDocument {
         report,
         entry_point,
-        inventory: None,
+        inventory,
         policy,
         crpack_version: env!("CARGO_PKG_VERSION").to_string(),
         generated_at,
