@@ -1,19 +1,17 @@
 //! `crpack publish` when CreateAnalysisTemplate's answer is lost, when two publishes of the same
 //! project race, and when a different template already holds the derived name.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::common::*;
 use aws_sdk_cleanrooms::types::{
     AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifact,
     AnalysisTemplateArtifacts, ParameterType, S3Location,
 };
-use common::*;
 
 /// What the proxy does with one request.
 enum Fate {

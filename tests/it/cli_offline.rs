@@ -1,13 +1,11 @@
 //! The author's offline path through the real binary: init, check, build, hash, completions,
 //! man, exit codes and every validation error.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 
 /// The fixture project's artifact hashes. They change only when the build's byte layout
 /// changes on purpose (or the fixture does): then update them and say why in the commit.

@@ -9,12 +9,10 @@
 //!
 //! Every Spark start costs seconds, so only five tests start one.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{Run, crpack, run};
+use crate::common::{Run, crpack, run};
 use serde_json::{Value, json};
 
 fn python() -> PathBuf {
@@ -305,7 +303,7 @@ fn native_environments_run_on_a_host_twin_from_a_universal_lock() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = scaffold(tmp.path());
     let wheels = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/wheels");
-    let hash = |f: &str| common::sha256_hex(&wheels.join(f));
+    let hash = |f: &str| crate::common::sha256_hex(&wheels.join(f));
     let arm = "crpack_fixture_native-1.0.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl";
     let x86 = "crpack_fixture_native-1.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
     let cache = tmp.path().join("cache");

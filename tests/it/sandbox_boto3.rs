@@ -7,8 +7,6 @@
 //! `scripts/install-test-deps.sh`) installs the pinned versions into `.venv`. A missing boto3
 //! fails this test rather than skipping it.
 
-mod common;
-
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -118,7 +116,7 @@ fn require_boto3(python: &Path) {
 /// JSON document it prints once it listens and has seeded. Returns the process and the document.
 fn start_sandbox(dir: &Path, seed_out: &Path) -> (KillOnDrop, serde_json::Value) {
     let stderr_path = dir.join("sandbox.stderr");
-    let mut child = common::crpack([
+    let mut child = crate::common::crpack([
         "sandbox",
         "--listen",
         "127.0.0.1:0",

@@ -3,13 +3,11 @@
 //! runtime, equal to what pip installs, and every bad input a clear error that leaves `dist/`
 //! as it was.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// The fixture environment's hash (fixtures/golden-venv with the pure fixture wheel). It changes
 /// only when the environment's byte layout changes on purpose, or the fixtures do: then update

@@ -2,13 +2,11 @@
 //! succeeds; an unapproved one fails with the service's error; a tampered pinned artifact fails
 //! the job; cancel works; list paginates and filters; doctor reports broken preconditions.
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 struct Published {
     sb: TestSandbox,

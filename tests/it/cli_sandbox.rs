@@ -1,13 +1,11 @@
 //! `crpack sandbox` as a process: it prints where it listens, persists under --data across a
 //! restart, and stops cleanly on Ctrl-C (SIGINT).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Starts `crpack sandbox ARGS --json` and returns the child and its JSON document. The caller
 /// waits for the child (in `interrupt`).
@@ -148,7 +146,7 @@ fn ctrl_c_while_watching_cancels_the_job() {
     };
 
     let dir = data.path().join("proj");
-    common::scaffold(&dir, &seed, "templates/interrupt");
+    crate::common::scaffold(&dir, &seed, "templates/interrupt");
     let mut publish = crpack(["--json", "publish"]);
     publish.current_dir(&dir);
     as_who(&mut publish, &seed.author.identity);

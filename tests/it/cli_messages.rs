@@ -4,19 +4,17 @@
 //! HEAD and how many attempts it got, a response that could not be parsed and where it came
 //! from, an unreachable endpoint, a crpack.toml byte that is not UTF-8.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use crate::common::*;
 use aws_sdk_cleanrooms::types::{
     AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifact,
     AnalysisTemplateArtifacts, ParameterType, S3Location,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
-use common::*;
 
 /// U+202E RIGHT-TO-LEFT OVERRIDE: `evil4<RLO>gnp.py` shows as `evil4yp.png`.
 const RLO: char = '\u{202E}';
@@ -411,7 +409,7 @@ fn an_unreachable_endpoint_is_named_with_the_attempts() {
 fn a_crpack_toml_byte_that_is_not_utf8_is_located() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("proj");
-    common::init_project(&dir);
+    crate::common::init_project(&dir);
     let path = dir.join("crpack.toml");
     let text = fs::read_to_string(&path).unwrap();
     let (line_no, line) = text

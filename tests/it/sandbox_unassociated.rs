@@ -3,14 +3,12 @@
 //! `RESOURCE_NOT_FOUND` until the table's owner associates it and then succeeds, `crpack doctor`
 //! warns about the table with the fix, and `publish::tables::unassociated_tables` names it.
 
-mod common;
-
 use std::fs;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_cleanrooms::types as cr;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use common::*;
 use crpack_core::publish::tables::unassociated_tables;
 use crpack_sandbox::cleanrooms::job_error_codes as codes;
 use crpack_sandbox::seed;
@@ -326,8 +324,8 @@ async fn the_collaborations_tables_are_read_past_the_first_page() {
     .await
     .unwrap();
     let info = seed::seed(&sb.endpoint()).await.unwrap();
-    let author = common::clients_for(&info, &info.author.identity).await;
-    let provider = common::clients_for(&info, &info.provider.identity).await;
+    let author = crate::common::clients_for(&info, &info.author.identity).await;
+    let provider = crate::common::clients_for(&info, &info.provider.identity).await;
     let glue = cr::TableReference::Glue(
         cr::GlueTableReference::builder()
             .database_name(seed::GLUE_DATABASE)

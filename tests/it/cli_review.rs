@@ -2,16 +2,14 @@
 //! tamper cases (each exit 1, rule unchanged), approve/revoke preserving the rule, policies,
 //! wildcards, missing rules, and non-members.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use aws_sdk_cleanrooms::types::{
     AnalysisRuleCustom, ConfiguredTableAnalysisRulePolicy, ConfiguredTableAnalysisRulePolicyV1,
     ConfiguredTableAnalysisRuleType,
 };
-use common::*;
 
 /// A published scaffold: the sandbox, the project dir, and the published lock.
 struct World {

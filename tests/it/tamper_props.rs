@@ -8,15 +8,13 @@
 //! pinned bytes, so each mismatch also goes through the per-entry explanation of the damaged
 //! bytes, which must not stop the verdict.
 
-mod common;
-
 use std::fs;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::*;
 use aws_sdk_cleanrooms::types::AnalysisRuleCustom;
-use common::*;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

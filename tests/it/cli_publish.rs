@@ -1,12 +1,10 @@
 //! `crpack publish` through the real binary against the sandbox on an ephemeral port.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// All versions (and delete markers) under a prefix in the seeded bucket.
 fn versions(sb: &TestSandbox, prefix: &str) -> Vec<(String, String)> {
