@@ -18,4 +18,6 @@ mod sandbox_cleanrooms;
 mod sandbox_jobs;
 mod sandbox_s3;
 mod sandbox_unassociated;
+mod snapshots_offline;
+mod snapshots_sandbox;
 mod tamper_props;

@@ -421,3 +421,4 @@ pub fn scaffold(dir: &Path, seed: &crpack_sandbox::seed::SeedInfo, prefix: &str)
     ));
     std::fs::write(&path, text).unwrap();
 }
+pub mod snap;
