@@ -81,6 +81,13 @@ impl Filters {
             .name(&seed.collaboration_id, "COLLABORATION")
             .name(&seed.endpoint, "ENDPOINT")
             .tables(&seed.tables)
+            // A template's registered name ends in a digest of its definition, which holds the
+            // membership id.
+            .pattern(r"\b(audience-overlap-)[0-9a-f]{8}\b", "${1}[DIGEST]")
+            .pattern(
+                r#""definition_sha256": "[0-9a-f]{64}""#,
+                r#""definition_sha256": "[DEFINITION_SHA256]""#,
+            )
     }
 
     /// The provider's configured tables and associations, by table name.
