@@ -5,10 +5,10 @@
 #![cfg(unix)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -244,48 +244,8 @@ fn the_lock_gets_the_mode_of_a_plain_create() {
 
 /// Starts `crpack --json sandbox` with its temporary directory under `tmpdir`; returns once it
 /// has printed where it listens.
-#[allow(clippy::zombie_processes)]
 fn start_sandbox(tmpdir: &Path) -> Child {
-    let mut child = crpack(["--json", "sandbox", "--listen", "127.0.0.1:0"])
-        .env("TMPDIR", tmpdir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut doc = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            let status = child.wait().unwrap();
-            panic!("sandbox exited ({status:?}) before printing its endpoint: {doc}");
-        }
-        doc.push_str(&line);
-        if serde_json::from_str::<serde_json::Value>(&doc).is_ok() {
-            return child;
-        }
-    }
-}
-
-fn signal_and_wait(child: &mut Child, signal: &str) -> ExitStatus {
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    panic!("the sandbox did not stop on SIG{signal}");
+    spawn_json_sandbox(crpack(["--json", "sandbox", "--listen", "127.0.0.1:0"]).env("TMPDIR", tmpdir)).0
 }
 
 fn sandbox_dirs(tmpdir: &Path) -> Vec<String> {
@@ -306,7 +266,7 @@ fn the_sandbox_stops_cleanly_on_sigterm_sighup_and_sigint() {
             1,
             "the sandbox keeps its state under TMPDIR"
         );
-        let status = signal_and_wait(&mut child, signal);
+        let status = signal_and_wait(&mut child, signal, Duration::from_secs(20));
         let mut stderr = String::new();
         child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
         assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?}\n{stderr}");

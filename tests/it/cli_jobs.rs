@@ -3,57 +3,17 @@
 //! the job; cancel works; list paginates and filters; doctor reports broken preconditions.
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-struct Published {
-    sb: TestSandbox,
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    arn: String,
-    lock: serde_json::Value,
-}
-
 fn publish_and_approve() -> Published {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/jobs");
-    let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
-    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
-    let ep = dir.join("dist/entrypoint.py").display().to_string();
-    let bundle = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
-    let pm = sb.seed.provider.membership_id.clone();
-    sb.provider(
-        &dir,
-        &[
-            "--json",
-            "approve",
-            "--template",
-            &arn,
-            "--membership",
-            &pm,
-            "--files",
-            &ep,
-            &bundle,
-        ],
-    )
-    .expect(0);
-    Published {
-        sb,
-        _tmp: tmp,
-        dir,
-        arn,
-        lock,
-    }
+    let p = Published::start("templates/jobs");
+    p.approve_dist().expect(0);
+    p
 }
 
 impl Published {
-    fn am(&self) -> String {
-        self.sb.seed.author.membership_id.clone()
-    }
-
     fn run_job(&self, arn: &str, extra: &[&str]) -> Run {
         let am = self.am();
         let mut args = vec!["--json", "run", "--template", arn, "--membership", &am];
@@ -251,25 +211,9 @@ fn doctor_reports_each_broken_precondition() {
     );
 
     // Approve a template on both tables: everything passes.
-    let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
-    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
+    let (arn, _) = sb.publish(&dir);
+    sb.approve_dist(&dir, &arn).expect(0);
     let pm = sb.seed.provider.membership_id.clone();
-    let ep = dir.join("dist/entrypoint.py").display().to_string();
-    let bundle = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
-    sb.provider(
-        &dir,
-        &[
-            "approve",
-            "--template",
-            &arn,
-            "--membership",
-            &pm,
-            "--files",
-            &ep,
-            &bundle,
-        ],
-    )
-    .expect(0);
     let healthy = sb.author(&dir, &["--json", "doctor"]).expect(0).json();
     assert!(failing(&healthy).is_empty(), "{healthy}");
     let human = sb.author(&dir, &["doctor"]).expect(0);

@@ -202,11 +202,7 @@ fn failed_build_keeps_the_previous_output() {
     let r = run_in(tmp.path(), ["build"]).expect(3);
     assert!(r.stderr().contains("data/regions.csv"), "{}", r.stderr());
     assert_eq!(sha256_hex(&tmp.path().join("dist/bundle.zip")), before);
-    let leftovers: Vec<_> = fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("staging"))
-        .collect();
+    let leftovers = staging_leftovers(tmp.path());
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

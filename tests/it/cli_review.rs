@@ -3,7 +3,7 @@
 //! wildcards, missing rules, and non-members.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::*;
 use aws_sdk_cleanrooms::types::{
@@ -12,35 +12,13 @@ use aws_sdk_cleanrooms::types::{
 };
 
 /// A published scaffold: the sandbox, the project dir, and the published lock.
-struct World {
-    sb: TestSandbox,
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    arn: String,
-    lock: serde_json::Value,
-}
+type World = Published;
 
 fn publish_world() -> World {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/review");
-    let r = sb.author(&dir, &["--json", "publish"]).expect(0).json();
-    let lock = r["lock"].clone();
-    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
-    World {
-        sb,
-        _tmp: tmp,
-        dir,
-        arn,
-        lock,
-    }
+    Published::start("templates/review")
 }
 
-impl World {
-    fn pm(&self) -> String {
-        self.sb.seed.provider.membership_id.clone()
-    }
-
+impl Published {
     /// `crpack --json verify` as the provider with extra source arguments.
     fn verify(&self, source: &[&str]) -> Run {
         let pm = self.pm();
@@ -54,10 +32,6 @@ impl World {
         let mut args = vec!["--json", "approve", "--template", &self.arn, "--membership", &pm];
         args.extend_from_slice(extra);
         self.sb.provider(&self.dir, &args)
-    }
-
-    fn dist(&self, name: &str) -> String {
-        self.dir.join("dist").join(name).display().to_string()
     }
 
     fn table_id(&self, name: &str) -> String {

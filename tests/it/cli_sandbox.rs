@@ -9,43 +9,16 @@ use crate::common::*;
 
 /// Starts `crpack sandbox ARGS --json` and returns the child and its JSON document. The caller
 /// waits for the child (in `interrupt`).
-#[allow(clippy::zombie_processes)]
 fn start(args: &[&str]) -> (Child, serde_json::Value) {
     let mut cmd = crpack(["--json", "sandbox", "--listen", "127.0.0.1:0"]);
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut doc = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            let status = child.wait().unwrap();
-            panic!("sandbox exited ({status:?}) before printing its endpoint: {doc}");
-        }
-        doc.push_str(&line);
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&doc) {
-            return (child, v);
-        }
-    }
+    cmd.args(args);
+    let (child, doc, _) = spawn_json_sandbox(&mut cmd);
+    (child, doc)
 }
 
+/// Ctrl-C, and the exit status once the sandbox stopped.
 fn interrupt(child: &mut Child) -> std::process::ExitStatus {
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    panic!("the sandbox did not stop on SIGINT");
+    signal_and_wait(child, "INT", Duration::from_secs(5))
 }
 
 fn collaborations(endpoint: &str) -> usize {
@@ -188,14 +161,7 @@ fn ctrl_c_while_watching_cancels_the_job() {
         seen.push_str(&line);
     }
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["job"]["status"], "CANCELLED", "{job}");

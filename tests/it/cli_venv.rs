@@ -364,11 +364,7 @@ fn bad_requirements_are_clear_errors_that_keep_dist() {
             good_hash,
             "the previous dist/ is untouched after {line}"
         );
-        let leftovers: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains("staging"))
-            .collect();
+        let leftovers = staging_leftovers(&dir);
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

@@ -15,21 +15,13 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::common::sandbox_at;
+use crpack_sandbox::Sandbox;
 use crpack_sandbox::cleanrooms::{CleanRoomsEndpoint, ROUTES};
 use crpack_sandbox::identity::{self, AUTHOR, Identity, OUTSIDER, PROVIDER};
 use crpack_sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
-use crpack_sandbox::{Sandbox, SandboxOptions};
 
 type HttpResponse = aws_sdk_cleanrooms::config::http::HttpResponse;
-
-async fn start(dir: &Path) -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: Some(dir.to_path_buf()),
-    })
-    .await
-    .expect("sandbox starts")
-}
 
 fn client(sb: &Sandbox, who: &Identity) -> Client {
     cleanrooms_client(&sb.endpoint(), who)
@@ -244,7 +236,7 @@ async fn wire_format_of_successes_and_errors() {
 #[tokio::test]
 async fn collaborations_members_and_memberships() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let (author, provider, outsider) = (
         client(&sb, &AUTHOR),
         client(&sb, &PROVIDER),
@@ -598,7 +590,7 @@ fn custom_policy(custom: cr::AnalysisRuleCustom) -> cr::ConfiguredTableAnalysisR
 #[tokio::test]
 async fn configured_tables_rules_associations_and_schemas() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     let (author, provider, outsider) = (
         client(&sb, &AUTHOR),
@@ -1111,7 +1103,7 @@ const VENV: &[u8] = b"\x1f\x8b pretend this is a venv-pack archive";
 #[tokio::test]
 async fn pyspark_templates_pin_artifacts_read_from_s3() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     let (author, provider, outsider) = (
         client(&sb, &AUTHOR),
@@ -1612,7 +1604,7 @@ fn ok_s3<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
 #[tokio::test]
 async fn pyspark_templates_need_spark_and_a_result_receiver() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let author = client(&sb, &AUTHOR);
     let c = ok(author
         .create_collaboration()
@@ -1720,7 +1712,7 @@ async fn pyspark_templates_need_spark_and_a_result_receiver() {
 #[tokio::test]
 async fn seed_builds_a_consistent_world_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     assert_eq!(info.endpoint, sb.endpoint());
     assert_eq!(info.region, "us-east-1");
@@ -1848,7 +1840,7 @@ async fn seed_builds_a_consistent_world_and_is_idempotent() {
 #[tokio::test]
 async fn state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     upload(&sb, &info.bucket, "keep/entry.py", ENTRY).await;
     let author = client(&sb, &AUTHOR);
@@ -1864,7 +1856,7 @@ async fn state_survives_a_restart() {
     sb.stop().await;
     assert!(dir.path().join("cleanrooms.json").is_file());
 
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let author = client(&sb, &AUTHOR);
     let got = ok(author
         .get_analysis_template()
@@ -1900,7 +1892,7 @@ async fn state_survives_a_restart() {
 async fn identities_without_sandbox_keys_are_refused() {
     // The listener verifies signatures before the endpoint sees a request.
     let dir = tempfile::tempdir().unwrap();
-    let sb = start(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let stranger = Identity {
         name: "stranger",
         access_key_id: "AKIANOTASANDBOXKEY00",

@@ -7,7 +7,6 @@
 //! `_SIMULATED` marker instead of results; the tests assert whichever applies.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cleanrooms::Client;
@@ -15,10 +14,11 @@ use aws_sdk_cleanrooms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cleanrooms::types as cr;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::common::sandbox_at;
+use crpack_sandbox::Sandbox;
 use crpack_sandbox::cleanrooms::{SIMULATED_MARKER, job_error_codes as codes};
 use crpack_sandbox::identity::{AUTHOR, Identity, OUTSIDER, PROVIDER};
 use crpack_sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
-use crpack_sandbox::{Sandbox, SandboxOptions};
 
 type HttpResponse = aws_sdk_cleanrooms::config::http::HttpResponse;
 
@@ -45,7 +45,7 @@ struct World {
 impl World {
     async fn start() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let sb = start_at(dir.path()).await;
+        let sb = sandbox_at(dir.path()).await;
         let info = seed::seed(&sb.endpoint()).await.expect("seed");
         World { sb, info, dir }
     }
@@ -61,15 +61,6 @@ impl World {
     fn author_membership(&self) -> &str {
         &self.info.author.membership_id
     }
-}
-
-async fn start_at(dir: &Path) -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: Some(dir.to_path_buf()),
-    })
-    .await
-    .expect("sandbox starts")
 }
 
 fn ok<T, E: std::error::Error + 'static, R: std::fmt::Debug>(r: Result<T, SdkError<E, R>>) -> T {
@@ -826,7 +817,7 @@ async fn a_restart_fails_jobs_that_were_running() {
     doc.remove("statistics");
     std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
 
-    let sb = start_at(dir.path()).await;
+    let sb = sandbox_at(dir.path()).await;
     let w = World { sb, info, dir };
     let job = get_job(&w, job.id()).await;
     assert_eq!(job.status(), &cr::ProtectedJobStatus::Failed);

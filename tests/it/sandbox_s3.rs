@@ -1,7 +1,6 @@
 //! The sandbox's S3 endpoint driven by the real `aws-sdk-s3` client over a loopback socket.
 
-use std::path::Path;
-
+use crate::common::sandbox_at;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -13,18 +12,9 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use crpack_sandbox::Sandbox;
 use crpack_sandbox::identity::{self, Identity};
-use crpack_sandbox::{Sandbox, SandboxOptions};
 use sha2::Digest as _;
-
-async fn start(dir: &Path) -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: Some(dir.to_owned()),
-    })
-    .await
-    .unwrap()
-}
 
 fn client_with(sandbox: &Sandbox, access_key: &str, secret: &str) -> Client {
     let credentials = Credentials::new(access_key, secret, None, None, "sandbox-test");
@@ -109,7 +99,7 @@ async fn put(
 #[tokio::test]
 async fn buckets_belong_to_their_creator() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let author = client(&sandbox, identity::AUTHOR);
     let provider = client(&sandbox, identity::PROVIDER);
 
@@ -188,7 +178,7 @@ async fn buckets_belong_to_their_creator() {
 #[tokio::test]
 async fn versioning_off_enabled_and_suspended() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("vers").send().await.unwrap();
 
@@ -265,7 +255,7 @@ async fn versioning_off_enabled_and_suspended() {
 #[tokio::test]
 async fn sha256_checksums_are_verified_stored_and_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("sums").send().await.unwrap();
     set_versioning(&c, "sums", BucketVersioningStatus::Enabled).await;
@@ -366,7 +356,7 @@ async fn sha256_checksums_are_verified_stored_and_reported() {
 #[tokio::test]
 async fn default_sdk_upload_with_crc32_trailer_works() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("plain").send().await.unwrap();
 
@@ -478,7 +468,7 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
 #[tokio::test]
 async fn if_none_match_star_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("cond").send().await.unwrap();
     set_versioning(&c, "cond", BucketVersioningStatus::Enabled).await;
@@ -526,7 +516,7 @@ async fn if_none_match_star_refuses_to_overwrite() {
 #[tokio::test]
 async fn versions_delete_markers_and_listings() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("list").send().await.unwrap();
     set_versioning(&c, "list", BucketVersioningStatus::Enabled).await;
@@ -721,7 +711,7 @@ async fn versions_delete_markers_and_listings() {
 #[tokio::test]
 async fn multipart_upload_gets_composite_sha256() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("mpu").send().await.unwrap();
     set_versioning(&c, "mpu", BucketVersioningStatus::Enabled).await;
@@ -925,7 +915,7 @@ async fn multipart_upload_gets_composite_sha256() {
 #[tokio::test]
 async fn other_accounts_need_a_bucket_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let author = client(&sandbox, identity::AUTHOR);
     let provider = client(&sandbox, identity::PROVIDER);
     let outsider = client(&sandbox, identity::OUTSIDER);
@@ -1172,7 +1162,7 @@ async fn other_accounts_need_a_bucket_policy() {
 #[tokio::test]
 async fn bad_credentials_and_anonymous_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let author = client(&sandbox, identity::AUTHOR);
     author.create_bucket().bucket("locked").send().await.unwrap();
     put(&author, "locked", "k", b"secret").await;
@@ -1206,7 +1196,7 @@ async fn bad_credentials_and_anonymous_requests_are_refused() {
 #[tokio::test]
 async fn a_64_mib_object_round_trips_with_its_sha256() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("big").send().await.unwrap();
     set_versioning(&c, "big", BucketVersioningStatus::Enabled).await;
@@ -1288,7 +1278,7 @@ async fn state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (v1, v2, marker, upload_id);
     {
-        let sandbox = start(dir.path()).await;
+        let sandbox = sandbox_at(dir.path()).await;
         let c = client(&sandbox, identity::AUTHOR);
         c.create_bucket().bucket("keep").send().await.unwrap();
         set_versioning(&c, "keep", BucketVersioningStatus::Enabled).await;
@@ -1340,7 +1330,7 @@ async fn state_survives_a_restart() {
         sandbox.stop().await;
     }
 
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     let v = c.get_bucket_versioning().bucket("keep").send().await.unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
@@ -1389,7 +1379,7 @@ async fn state_survives_a_restart() {
 #[tokio::test]
 async fn concurrent_puts_each_get_their_own_version() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = start(dir.path()).await;
+    let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("race").send().await.unwrap();
     set_versioning(&c, "race", BucketVersioningStatus::Enabled).await;

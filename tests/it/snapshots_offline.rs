@@ -3,13 +3,13 @@
 //! usage, project and region errors. The `--json` snapshots are the documented contract.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::common::snap::{Filters, assert_run, assert_text};
+use crate::common::snap::{Filters, assert_both, assert_run, assert_text};
 use crate::common::*;
 
 /// `crpack init` of a project named "audience-overlap" in `parent/proj`.
-fn project(parent: &Path) -> std::path::PathBuf {
+fn project(parent: &Path) -> PathBuf {
     let dir = parent.join("proj");
     init_project(&dir);
     dir
@@ -24,23 +24,32 @@ fn filters(tmp: &Path) -> Filters {
 fn init() {
     let tmp = tempfile::tempdir().unwrap();
     let f = filters(tmp.path());
-    assert_run!(f, "init", run_in(tmp.path(), ["init", "overlap"]).expect(0));
+    // Each form in a directory of its own.
+    let in_own_dir = |a: &[&str]| {
+        let dir = tmp.path().join(if a[0] == "--json" { "json" } else { "human" });
+        fs::create_dir_all(&dir).unwrap();
+        run_in(&dir, a)
+    };
+    assert_both!(f, "init", 0, in_own_dir, &["init", "overlap"]);
+    // An existing project: nothing is overwritten.
     assert_run!(
         f,
-        "init_json",
-        run_in(tmp.path(), ["--json", "init", "overlap-json"]).expect(0)
+        "init_existing",
+        run_in(&tmp.path().join("human"), ["init", "overlap"]).expect(3)
     );
-    // An existing project: nothing is overwritten.
-    assert_run!(f, "init_existing", run_in(tmp.path(), ["init", "overlap"]));
 }
 
 #[test]
 fn check_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = project(tmp.path());
-    let f = filters(tmp.path());
-    assert_run!(f, "check", run_in(&dir, ["check"]).expect(0));
-    assert_run!(f, "check_json", run_in(&dir, ["--json", "check"]).expect(0));
+    assert_both!(
+        filters(tmp.path()),
+        "check",
+        0,
+        |a: &[&str]| run_in(&dir, a),
+        &["check"]
+    );
 }
 
 /// An entry point with an error (a network import) and warnings (an unused table and
@@ -54,21 +63,20 @@ fn check_with_findings() {
     let dir = project(tmp.path());
     fs::write(dir.join("src/entrypoint.py"), FINDINGS).unwrap();
     let f = filters(tmp.path());
-    assert_run!(f, "check_findings", run_in(&dir, ["check"]).expect(3));
-    assert_run!(
-        f,
-        "check_findings_json",
-        run_in(&dir, ["--json", "check"]).expect(3)
-    );
+    assert_both!(f, "check_findings", 3, |a: &[&str]| run_in(&dir, a), &["check"]);
 }
 
 #[test]
 fn build() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = project(tmp.path());
-    let f = filters(tmp.path());
-    assert_run!(f, "build", run_in(&dir, ["build"]).expect(0));
-    assert_run!(f, "build_json", run_in(&dir, ["--json", "build"]).expect(0));
+    assert_both!(
+        filters(tmp.path()),
+        "build",
+        0,
+        |a: &[&str]| run_in(&dir, a),
+        &["build"]
+    );
 }
 
 #[test]
@@ -77,27 +85,10 @@ fn hash() {
     fs::write(tmp.path().join("a.txt"), "a\n").unwrap();
     fs::write(tmp.path().join("b.txt"), "").unwrap();
     let f = filters(tmp.path());
-    assert_run!(
-        f,
-        "hash",
-        run_in(tmp.path(), ["hash", "a.txt", "b.txt"]).expect(0)
-    );
-    assert_run!(
-        f,
-        "hash_json",
-        run_in(tmp.path(), ["--json", "hash", "a.txt", "b.txt"]).expect(0)
-    );
+    let hash = |a: &[&str]| run_in(tmp.path(), a);
+    assert_both!(f, "hash", 0, hash, &["hash", "a.txt", "b.txt"]);
     // A file that cannot be read: the others are still hashed, exit 3.
-    assert_run!(
-        f,
-        "hash_missing",
-        run_in(tmp.path(), ["hash", "a.txt", "missing.txt"]).expect(3)
-    );
-    assert_run!(
-        f,
-        "hash_missing_json",
-        run_in(tmp.path(), ["--json", "hash", "a.txt", "missing.txt"]).expect(3)
-    );
+    assert_both!(f, "hash_missing", 3, hash, &["hash", "a.txt", "missing.txt"]);
 }
 
 /// `crpack lock` runs `uv pip compile` against the package index; offline, the snapshots are
@@ -107,21 +98,15 @@ fn lock_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = project(tmp.path());
     let f = filters(tmp.path());
-    let lock = |json: bool| {
-        let mut cmd = crpack(if json {
-            vec!["--json", "lock"]
-        } else {
-            vec!["lock"]
-        });
+    let lock = |a: &[&str]| {
+        let mut cmd = crpack(a);
         cmd.current_dir(&dir)
             .env("CRPACK_UV", "/nonexistent/crpack-test/uv");
         run(&mut cmd)
     };
-    assert_run!(f, "lock_no_input", lock(false).expect(3));
-    assert_run!(f, "lock_no_input_json", lock(true).expect(3));
+    assert_both!(f, "lock_no_input", 3, lock, &["lock"]);
     fs::write(dir.join("requirements.in"), "six==1.16.0\n").unwrap();
-    assert_run!(f, "lock_no_uv", lock(false).expect(3));
-    assert_run!(f, "lock_no_uv_json", lock(true).expect(3));
+    assert_both!(f, "lock_no_uv", 3, lock, &["lock"]);
 }
 
 #[test]
@@ -141,11 +126,12 @@ fn completions() {
 fn usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let f = filters(tmp.path());
-    assert_run!(f, "usage_error", run_in(tmp.path(), ["bogus"]).expect(2));
-    assert_run!(
+    assert_both!(
         f,
-        "usage_error_json",
-        run_in(tmp.path(), ["--json", "bogus"]).expect(2)
+        "usage_error",
+        2,
+        |a: &[&str]| run_in(tmp.path(), a),
+        &["bogus"]
     );
     assert_run!(
         f,
@@ -158,12 +144,7 @@ fn usage_error() {
 fn missing_project() {
     let tmp = tempfile::tempdir().unwrap();
     let f = filters(tmp.path());
-    assert_run!(f, "no_project", run_in(tmp.path(), ["check"]).expect(3));
-    assert_run!(
-        f,
-        "no_project_json",
-        run_in(tmp.path(), ["--json", "check"]).expect(3)
-    );
+    assert_both!(f, "no_project", 3, |a: &[&str]| run_in(tmp.path(), a), &["check"]);
 }
 
 #[test]
@@ -179,6 +160,5 @@ fn no_region() {
     );
     fs::write(&path, toml).unwrap();
     let f = filters(tmp.path());
-    assert_run!(f, "no_region", run_in(&dir, ["publish"]).expect(3));
-    assert_run!(f, "no_region_json", run_in(&dir, ["--json", "publish"]).expect(3));
+    assert_both!(f, "no_region", 3, |a: &[&str]| run_in(&dir, a), &["publish"]);
 }

@@ -8,14 +8,17 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
-use crate::common::snap::{Filters, assert_run, assert_text, render_parts};
+use crate::common::snap::{Filters, assert_both, assert_run, assert_text, render_parts};
 use crate::common::*;
 
 /// The filters of a test against `sb` with its project under `tmp`.
 fn filters(sb: &TestSandbox, tmp: &Path) -> Filters {
     Filters::new().dir(tmp, "TMP").seeded(&sb.seed)
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 #[test]
@@ -24,24 +27,11 @@ fn publish_and_doctor() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = sb.project(tmp.path(), "templates/snap");
     let f = filters(&sb, tmp.path());
+    let author = |a: &[&str]| sb.author(&dir, a);
 
-    assert_run!(
-        f,
-        "publish_dry_run",
-        sb.author(&dir, &["publish", "--dry-run"]).expect(0)
-    );
-    assert_run!(
-        f,
-        "publish_dry_run_json",
-        sb.author(&dir, &["--json", "publish", "--dry-run"]).expect(0)
-    );
-    assert_run!(f, "publish", sb.author(&dir, &["publish"]).expect(0));
-    assert_run!(f, "publish_up_to_date", sb.author(&dir, &["publish"]).expect(0));
-    assert_run!(
-        f,
-        "publish_up_to_date_json",
-        sb.author(&dir, &["--json", "publish"]).expect(0)
-    );
+    assert_both!(f, "publish_dry_run", 0, author, &["publish", "--dry-run"]);
+    assert_run!(f, "publish", author(&["publish"]).expect(0));
+    assert_both!(f, "publish_up_to_date", 0, author, &["publish"]);
 
     // The first publish of another project, in JSON.
     let tmp2 = tempfile::tempdir().unwrap();
@@ -53,25 +43,13 @@ fn publish_and_doctor() {
         sb.author(&dir2, &["--json", "publish"]).expect(0)
     );
 
+    // No table allows a template yet: those checks fail, exit 1.
     let am = sb.seed.author.membership_id.clone();
-    assert_run!(f2, "doctor", sb.author(&dir, &["doctor", "--membership", &am]));
-    assert_run!(
-        f2,
-        "doctor_json",
-        sb.author(&dir, &["--json", "doctor", "--membership", &am])
-    );
-    // The provider's membership cannot receive results: a failing check, exit 1.
+    assert_both!(f, "doctor", 1, author, &["doctor", "--membership", &am]);
+    // The provider's membership can neither run jobs nor receive results.
     let pm = sb.seed.provider.membership_id.clone();
-    assert_run!(
-        f2,
-        "doctor_failing",
-        sb.provider(&dir, &["doctor", "--membership", &pm])
-    );
-    assert_run!(
-        f2,
-        "doctor_failing_json",
-        sb.provider(&dir, &["--json", "doctor", "--membership", &pm])
-    );
+    let provider = |a: &[&str]| sb.provider(&dir, a);
+    assert_both!(f, "doctor_failing", 1, provider, &["doctor", "--membership", &pm]);
 }
 
 #[test]
@@ -79,23 +57,23 @@ fn verify_approve_revoke() {
     let sb = TestSandbox::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = sb.project(tmp.path(), "templates/review");
-    let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
-    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
+    let (arn, lock) = sb.publish(&dir);
     let f = filters(&sb, tmp.path());
     let pm = sb.seed.provider.membership_id.clone();
-    let target = ["--template", arn.as_str(), "--membership", pm.as_str()];
     let ep = dir.join("dist/entrypoint.py").display().to_string();
     let env = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
-    let with = |json: bool, cmd: &str, rest: &[&str]| {
-        let mut args = if json { vec!["--json", cmd] } else { vec![cmd] };
-        args.extend_from_slice(&target);
-        args.extend_from_slice(rest);
-        sb.provider(&dir, &args)
+    let provider = |a: &[&str]| sb.provider(&dir, a);
+    // `COMMAND --template ARN --membership ID REST…`
+    let args = |cmd: &'static str, template: &str, rest: &[&str]| -> Vec<String> {
+        [cmd, "--template", template, "--membership", &pm]
+            .iter()
+            .chain(rest)
+            .map(|a| a.to_string())
+            .collect()
     };
-    let files = ["--files", ep.as_str(), env.as_str()];
 
-    assert_run!(f, "verify_match", with(false, "verify", &files).expect(0));
-    assert_run!(f, "verify_match_json", with(true, "verify", &files).expect(0));
+    let verify = args("verify", &arn, &["--files", &ep, &env]);
+    assert_both!(f, "verify_match", 0, provider, &strs(&verify));
 
     // One byte appended to the entry point.
     let tampered = tmp.path().join("tampered");
@@ -105,52 +83,31 @@ fn verify_approve_revoke() {
     bytes.push(b'\n');
     fs::write(&bad, bytes).unwrap();
     let bad = bad.display().to_string();
-    let bad_files = ["--files", bad.as_str(), env.as_str()];
-    assert_run!(f, "verify_tampered", with(false, "verify", &bad_files).expect(1));
-    assert_run!(
-        f,
-        "verify_tampered_json",
-        with(true, "verify", &bad_files).expect(1)
-    );
+    let verify_bad = args("verify", &arn, &["--files", &bad, &env]);
+    assert_both!(f, "verify_tampered", 1, provider, &strs(&verify_bad));
 
     // A template that does not exist.
     let template_id = lock["template"]["id"].as_str().unwrap();
     let unknown = arn.replace(template_id, "00000000-0000-4000-8000-000000000000");
-    let unknown_target = [
-        "verify",
-        "--template",
-        unknown.as_str(),
-        "--membership",
-        pm.as_str(),
-        "--files",
-        ep.as_str(),
-        env.as_str(),
-    ];
-    assert_run!(
-        f,
-        "verify_unknown_template",
-        sb.provider(&dir, &unknown_target).expect(3)
-    );
-    let mut json_args = vec!["--json"];
-    json_args.extend_from_slice(&unknown_target);
-    assert_run!(
-        f,
-        "verify_unknown_template_json",
-        sb.provider(&dir, &json_args).expect(3)
-    );
+    let verify_unknown = args("verify", &unknown, &["--files", &ep, &env]);
+    assert_both!(f, "verify_unknown_template", 3, provider, &strs(&verify_unknown));
 
     // Approve and revoke, each in both forms; a second revoke finds nothing to remove.
-    assert_run!(f, "approve", with(false, "approve", &files).expect(0));
-    assert_run!(f, "revoke", with(false, "revoke", &[]).expect(0));
-    assert_run!(f, "approve_json", with(true, "approve", &files).expect(0));
-    assert_run!(f, "revoke_json", with(true, "revoke", &[]).expect(0));
-    assert_run!(f, "revoke_not_approved", with(false, "revoke", &[]).expect(0));
+    let approve = args("approve", &arn, &["--files", &ep, &env]);
+    let revoke = args("revoke", &arn, &[]);
+    let json = |v: &[String]| -> Vec<String> {
+        std::iter::once("--json".to_string())
+            .chain(v.iter().cloned())
+            .collect()
+    };
+    assert_run!(f, "approve", provider(&strs(&approve)).expect(0));
+    assert_run!(f, "revoke", provider(&strs(&revoke)).expect(0));
+    assert_run!(f, "approve_json", provider(&strs(&json(&approve))).expect(0));
+    assert_run!(f, "revoke_json", provider(&strs(&json(&revoke))).expect(0));
+    assert_run!(f, "revoke_not_approved", provider(&strs(&revoke)).expect(0));
     // A tampered file: approve verifies first and changes nothing.
-    assert_run!(
-        f,
-        "approve_tampered",
-        with(false, "approve", &bad_files).expect(1)
-    );
+    let approve_bad = args("approve", &arn, &["--files", &bad, &env]);
+    assert_run!(f, "approve_tampered", provider(&strs(&approve_bad)).expect(1));
 }
 
 #[test]
@@ -158,41 +115,16 @@ fn run_and_jobs() {
     let sb = TestSandbox::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = sb.project(tmp.path(), "templates/jobs");
-    let lock = sb.author(&dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
-    let arn = lock["template"]["arn"].as_str().unwrap().to_string();
-    let pm = sb.seed.provider.membership_id.clone();
-    let ep = dir.join("dist/entrypoint.py").display().to_string();
-    let env = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
-    sb.provider(
-        &dir,
-        &[
-            "approve",
-            "--template",
-            &arn,
-            "--membership",
-            &pm,
-            "--files",
-            &ep,
-            &env,
-        ],
-    )
-    .expect(0);
+    let (arn, _) = sb.publish(&dir);
+    sb.approve_dist(&dir, &arn).expect(0);
     let am = sb.seed.author.membership_id.clone();
-    let job = ["--template", arn.as_str(), "--membership", am.as_str()];
-
-    let mut human = vec!["run"];
-    human.extend_from_slice(&job);
-    let first = sb.author(&dir, &human).expect(0);
-    let mut json = vec!["--json", "run"];
-    json.extend_from_slice(&job);
-    let second = sb.author(&dir, &json).expect(0);
+    let author = |a: &[&str]| sb.author(&dir, a);
+    let job = ["run", "--template", arn.as_str(), "--membership", am.as_str()];
+    let first = author(&job).expect(0);
+    let second = author(&[&["--json"][..], &job].concat()).expect(0);
     let second_id = second.json()["job"]["id"].as_str().unwrap().to_string();
-
-    let list = sb.author(&dir, &["jobs", "list", "--membership", &am]).expect(0);
-    let list_json = sb
-        .author(&dir, &["--json", "jobs", "list", "--membership", &am])
-        .expect(0);
-    let first_id = list_json.json()["jobs"]
+    let listed = author(&["--json", "jobs", "list", "--membership", &am]).expect(0);
+    let first_id = listed.json()["jobs"]
         .as_array()
         .unwrap()
         .iter()
@@ -207,22 +139,12 @@ fn run_and_jobs() {
         .pattern(r"(?m)^job \[JOB_\d\]: (SUBMITTED|STARTED)\n", "");
     assert_run!(f, "run", first);
     assert_run!(f, "run_json", second);
-    assert_run!(f, "jobs_list", list);
-    assert_run!(f, "jobs_list_json", list_json);
-    let show = |json: bool, cmd: &str| {
-        let mut args = if json {
-            vec!["--json", "jobs"]
-        } else {
-            vec!["jobs"]
-        };
-        args.extend_from_slice(&[cmd, second_id.as_str(), "--membership", am.as_str()]);
-        sb.author(&dir, &args)
-    };
-    assert_run!(f, "jobs_show", show(false, "show").expect(0));
-    assert_run!(f, "jobs_show_json", show(true, "show").expect(0));
+    assert_both!(f, "jobs_list", 0, author, &["jobs", "list", "--membership", &am]);
+    let show = ["jobs", "show", second_id.as_str(), "--membership", am.as_str()];
+    assert_both!(f, "jobs_show", 0, author, &show);
     // Cancelling a job that has ended.
-    assert_run!(f, "jobs_cancel_ended", show(false, "cancel"));
-    assert_run!(f, "jobs_cancel_ended_json", show(true, "cancel"));
+    let cancel = ["jobs", "cancel", second_id.as_str(), "--membership", am.as_str()];
+    assert_both!(f, "jobs_cancel_ended", 3, author, &cancel);
 }
 
 /// `crpack sandbox --seed` as a process: what it prints until it listens, then on Ctrl-C.
@@ -252,33 +174,12 @@ fn sandbox_process(json: bool) -> String {
         assert!(stdout.read_line(&mut line).unwrap() > 0, "{text}");
         text.push_str(&line);
     }
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&child, "INT");
     stdout.read_to_string(&mut text).unwrap();
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let status = wait_for(&mut child, Duration::from_secs(20));
+    let status = child.wait().unwrap();
     render_parts(status.code().unwrap_or(-1), &text, &stderr)
-}
-
-fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("the sandbox did not stop on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

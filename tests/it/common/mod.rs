@@ -422,3 +422,163 @@ pub fn scaffold(dir: &Path, seed: &crpack_sandbox::seed::SeedInfo, prefix: &str)
     std::fs::write(&path, text).unwrap();
 }
 pub mod snap;
+
+/// A sandbox started on an ephemeral port with its state under `dir`.
+pub async fn sandbox_at(dir: &Path) -> crpack_sandbox::Sandbox {
+    crpack_sandbox::Sandbox::start(crpack_sandbox::SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: Some(dir.to_path_buf()),
+    })
+    .await
+    .expect("sandbox starts")
+}
+
+/// Spawns `cmd` (a `crpack --json sandbox …`) with stdout and stderr piped, and returns once it
+/// has printed its JSON document: the child, the document, and the rest of stdout. The caller
+/// waits for the child.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_json_sandbox(
+    cmd: &mut Command,
+) -> (
+    std::process::Child,
+    serde_json::Value,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut doc = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("sandbox exited ({status:?}) before printing its endpoint: {doc}");
+        }
+        doc.push_str(&line);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&doc) {
+            return (child, v, reader);
+        }
+    }
+}
+
+/// Sends `signal` (`INT`, `TERM`, …) to `child`.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Sends `signal` to `child` and waits up to `limit` for it to exit; kills it and fails if it
+/// does not.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    send_signal(child, signal);
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the sandbox did not stop on SIG{signal}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The names of build staging directories left in `dir`.
+pub fn staging_leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("staging"))
+        .collect()
+}
+
+/// A scaffold published as the author into a sandbox of its own.
+pub struct Published {
+    pub sb: TestSandbox,
+    pub tmp: tempfile::TempDir,
+    /// The project.
+    pub dir: PathBuf,
+    /// The template's ARN.
+    pub arn: String,
+    /// The lock the publish wrote (its `--json` document's `lock`).
+    pub lock: serde_json::Value,
+}
+
+impl Published {
+    /// Starts a sandbox and publishes a scaffold under the key prefix `prefix`.
+    pub fn start(prefix: &str) -> Published {
+        let sb = TestSandbox::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sb.project(tmp.path(), prefix);
+        let (arn, lock) = sb.publish(&dir);
+        Published {
+            sb,
+            tmp,
+            dir,
+            arn,
+            lock,
+        }
+    }
+
+    /// The author's membership id.
+    pub fn am(&self) -> String {
+        self.sb.seed.author.membership_id.clone()
+    }
+
+    /// The provider's membership id.
+    pub fn pm(&self) -> String {
+        self.sb.seed.provider.membership_id.clone()
+    }
+
+    /// The path of a built artifact, `dist/NAME`.
+    pub fn dist(&self, name: &str) -> String {
+        self.dir.join("dist").join(name).display().to_string()
+    }
+
+    /// `crpack approve --files` of the built artifacts as the provider: the template becomes
+    /// allowed on both tables.
+    pub fn approve_dist(&self) -> Run {
+        self.sb.approve_dist(&self.dir, &self.arn)
+    }
+}
+
+impl TestSandbox {
+    /// `crpack --json publish` of the project in `dir` as the author: the template's ARN and
+    /// the lock.
+    pub fn publish(&self, dir: &Path) -> (String, serde_json::Value) {
+        let lock = self.author(dir, &["--json", "publish"]).expect(0).json()["lock"].clone();
+        let arn = lock["template"]["arn"].as_str().unwrap().to_string();
+        (arn, lock)
+    }
+
+    /// `crpack approve --files` of the artifacts built in `dir` as the provider: `arn` becomes
+    /// allowed on both tables.
+    pub fn approve_dist(&self, dir: &Path, arn: &str) -> Run {
+        let pm = self.seed.provider.membership_id.clone();
+        let ep = dir.join("dist/entrypoint.py").display().to_string();
+        let env = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
+        let args = [
+            "approve",
+            "--template",
+            arn,
+            "--membership",
+            &pm,
+            "--files",
+            &ep,
+            &env,
+        ];
+        self.provider(dir, &args)
+    }
+}

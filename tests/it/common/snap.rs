@@ -156,3 +156,16 @@ macro_rules! assert_text {
     }};
 }
 pub(crate) use assert_text;
+
+/// Runs a command twice, as `$run(ARGS)` and as `$run(["--json", ARGS…])`, checks that both exit
+/// with `$code`, and asserts them against the snapshots `$name` and `${name}_json`:
+/// `assert_both!(filters, "check", 0, |a: &[&str]| run_in(&dir, a), &["check"])`.
+macro_rules! assert_both {
+    ($filters:expr, $name:literal, $code:expr, $run:expr, $args:expr) => {{
+        let args: &[&str] = $args;
+        let json: Vec<&str> = std::iter::once("--json").chain(args.iter().copied()).collect();
+        $crate::common::snap::assert_run!($filters, $name, ($run)(args).expect($code));
+        $crate::common::snap::assert_run!($filters, concat!($name, "_json"), ($run)(&json[..]).expect($code));
+    }};
+}
+pub(crate) use assert_both;
