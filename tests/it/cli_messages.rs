@@ -10,8 +10,8 @@ use std::path::Path;
 
 use crate::common::*;
 use aws_sdk_cleanrooms::types::{
-    AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifact,
-    AnalysisTemplateArtifacts, ParameterType, S3Location,
+    AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts,
+    ParameterType,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -76,17 +76,7 @@ fn template_over(
             )
             .unwrap();
     }
-    let loc = |k: &str| {
-        AnalysisTemplateArtifact::builder()
-            .location(
-                S3Location::builder()
-                    .bucket(&sb.seed.bucket)
-                    .key(k)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    };
+    let loc = |k: &str| template_artifact(&sb.seed.bucket, k);
     let source = AnalysisSource::Artifacts(
         AnalysisTemplateArtifacts::builder()
             .entry_point(loc(&ep_key))

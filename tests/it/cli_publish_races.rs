@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::common::*;
 use aws_sdk_cleanrooms::types::{
-    AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifact,
-    AnalysisTemplateArtifacts, ParameterType, S3Location,
+    AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts,
+    ParameterType,
 };
 
 /// What the proxy does with one request.
@@ -148,17 +148,8 @@ fn create_lookalike(
     plan: &serde_json::Value,
     default: &str,
 ) {
-    let loc = |u: &serde_json::Value| {
-        AnalysisTemplateArtifact::builder()
-            .location(
-                S3Location::builder()
-                    .bucket(u["bucket"].as_str().unwrap())
-                    .key(u["key"].as_str().unwrap())
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    };
+    let loc =
+        |u: &serde_json::Value| template_artifact(u["bucket"].as_str().unwrap(), u["key"].as_str().unwrap());
     let uploads = plan["uploads"].as_array().unwrap();
     let entry = uploads.iter().find(|u| u["role"] == "entry_point").unwrap();
     let mut artifacts = AnalysisTemplateArtifacts::builder()

@@ -350,17 +350,7 @@ fn swapped_artifacts_and_missing_hashes_fail() {
         w.lock["artifacts"][0]["key"].as_str().unwrap().to_string(),
         w.lock["artifacts"][1]["key"].as_str().unwrap().to_string(),
     );
-    let loc = |k: &str| {
-        aws_sdk_cleanrooms::types::AnalysisTemplateArtifact::builder()
-            .location(
-                aws_sdk_cleanrooms::types::S3Location::builder()
-                    .bucket(&w.sb.seed.bucket)
-                    .key(k)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    };
+    let loc = |k: &str| template_artifact(&w.sb.seed.bucket, k);
     let source = aws_sdk_cleanrooms::types::AnalysisSource::Artifacts(
         aws_sdk_cleanrooms::types::AnalysisTemplateArtifacts::builder()
             .entry_point(loc(&zip_key))

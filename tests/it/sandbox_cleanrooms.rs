@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use aws_sdk_cleanrooms::Client;
-use aws_sdk_cleanrooms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cleanrooms::operation::create_analysis_template::CreateAnalysisTemplateError;
 use aws_sdk_cleanrooms::types as cr;
 use aws_sdk_cleanrooms::types::Hash as ArtifactHash;
@@ -15,34 +14,14 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::sandbox_at;
+use crate::common::{fault, ok, sandbox_at, template_artifact};
 use crpack_sandbox::Sandbox;
 use crpack_sandbox::cleanrooms::{CleanRoomsEndpoint, ROUTES};
 use crpack_sandbox::identity::{self, AUTHOR, Identity, OUTSIDER, PROVIDER};
 use crpack_sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
 
-type HttpResponse = aws_sdk_cleanrooms::config::http::HttpResponse;
-
 fn client(sb: &Sandbox, who: &Identity) -> Client {
     cleanrooms_client(&sb.endpoint(), who)
-}
-
-/// The HTTP status, error code and typed error of a failed call.
-fn fault<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    err: SdkError<E, HttpResponse>,
-) -> (u16, String, E) {
-    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-    match err {
-        SdkError::ServiceError(e) => {
-            let e = e.into_err();
-            (status, e.code().unwrap_or_default().to_string(), e)
-        }
-        other => panic!("expected a service error, got {}", DisplayErrorContext(other)),
-    }
-}
-
-fn ok<T, E: std::error::Error + 'static>(r: Result<T, SdkError<E, HttpResponse>>) -> T {
-    r.unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -1065,18 +1044,13 @@ async fn upload(sb: &Sandbox, bucket: &str, key: &str, bytes: &[u8]) -> String {
     out.version_id().unwrap_or_default().to_string()
 }
 
-fn artifact(bucket: &str, key: &str) -> cr::AnalysisTemplateArtifact {
-    cr::AnalysisTemplateArtifact::builder()
-        .location(cr::S3Location::builder().bucket(bucket).key(key).build().unwrap())
-        .build()
-}
-
 fn pyspark_source(info: &SeedInfo, entry: &str, extra: &[&str], role: &str) -> cr::AnalysisSource {
     cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(artifact(&info.bucket, entry))
+            .entry_point(template_artifact(&info.bucket, entry))
             .set_additional_artifacts(
-                (!extra.is_empty()).then(|| extra.iter().map(|k| artifact(&info.bucket, k)).collect()),
+                (!extra.is_empty())
+                    .then(|| extra.iter().map(|k| template_artifact(&info.bucket, k)).collect()),
             )
             .role_arn(role)
             .build()
@@ -1422,18 +1396,17 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
     assert_eq!(fields.len(), 1, "{message}");
     assert!(message.contains("cannot read"), "{message}");
     let s3 = s3_client(&sb.endpoint(), &AUTHOR);
-    ok_s3(s3.create_bucket().bucket("crpack-unversioned").send().await);
-    ok_s3(
-        s3.put_object()
-            .bucket("crpack-unversioned")
-            .key("a.py")
-            .body(aws_sdk_s3::primitives::ByteStream::from_static(ENTRY))
-            .send()
-            .await,
-    );
+    ok(s3.create_bucket().bucket("crpack-unversioned").send().await);
+    ok(s3
+        .put_object()
+        .bucket("crpack-unversioned")
+        .key("a.py")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(ENTRY))
+        .send()
+        .await);
     let unversioned = cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(artifact("crpack-unversioned", "a.py"))
+            .entry_point(template_artifact("crpack-unversioned", "a.py"))
             .role_arn(&info.role_arn)
             .build()
             .unwrap(),
@@ -1595,12 +1568,6 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
     assert!(state.pinned_artifacts(&missing_arn).is_none());
 }
 
-fn ok_s3<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
-    r: Result<T, aws_sdk_s3::error::SdkError<E, R>>,
-) -> T {
-    r.unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
-}
-
 #[tokio::test]
 async fn pyspark_templates_need_spark_and_a_result_receiver() {
     let dir = tempfile::tempdir().unwrap();
@@ -1626,7 +1593,7 @@ async fn pyspark_templates_need_spark_and_a_result_receiver() {
     let mid = m.membership().unwrap().id().to_string();
     let source = cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(artifact("crpack-sandbox-artifacts", "a.py"))
+            .entry_point(template_artifact("crpack-sandbox-artifacts", "a.py"))
             .role_arn(seed::ROLE_ARN)
             .build()
             .unwrap(),
@@ -1671,7 +1638,7 @@ async fn pyspark_templates_need_spark_and_a_result_receiver() {
     .to_string();
     let source = cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(artifact("crpack-sandbox-artifacts", "a.py"))
+            .entry_point(template_artifact("crpack-sandbox-artifacts", "a.py"))
             .role_arn(seed::ROLE_ARN)
             .build()
             .unwrap(),
@@ -1769,7 +1736,7 @@ async fn seed_builds_a_consistent_world_and_is_idempotent() {
         Some(info.provider.membership_id.as_str())
     );
     let s3 = s3_client(&sb.endpoint(), &AUTHOR);
-    let versioning = ok_s3(s3.get_bucket_versioning().bucket(&info.bucket).send().await);
+    let versioning = ok(s3.get_bucket_versioning().bucket(&info.bucket).send().await);
     assert_eq!(
         versioning.status(),
         Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled)

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_cleanrooms::Client;
 use aws_sdk_cleanrooms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cleanrooms::types as cr;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::common::sandbox_at;
+use crate::common::{fault as fault_of, ok, sandbox_at, template_artifact};
 use crpack_sandbox::Sandbox;
 use crpack_sandbox::cleanrooms::{SIMULATED_MARKER, job_error_codes as codes};
 use crpack_sandbox::identity::{AUTHOR, Identity, OUTSIDER, PROVIDER};
@@ -63,23 +62,11 @@ impl World {
     }
 }
 
-fn ok<T, E: std::error::Error + 'static, R: std::fmt::Debug>(r: Result<T, SdkError<E, R>>) -> T {
-    r.unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
-}
-
-/// The HTTP status, error code and typed error of a failed call.
+/// The HTTP status, error code and typed error of a call that should fail.
 fn fault<T: std::fmt::Debug, E: ProvideErrorMetadata + std::error::Error + 'static>(
     r: Result<T, SdkError<E, HttpResponse>>,
 ) -> (u16, String, E) {
-    let err = r.expect_err("the call should fail");
-    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-    match err {
-        SdkError::ServiceError(e) => {
-            let e = e.into_err();
-            (status, e.code().unwrap_or_default().to_string(), e)
-        }
-        other => panic!("expected a service error, got {}", DisplayErrorContext(other)),
-    }
+    fault_of(r.expect_err("the call should fail"))
 }
 
 /// The entry point: joins the two seeded tables and counts orders per segment at or above the
@@ -137,17 +124,7 @@ async fn publish(w: &World, name: &str) -> Published {
             .await);
         versions.push(out.version_id().unwrap().to_string());
     }
-    let location = |key: &str| {
-        cr::AnalysisTemplateArtifact::builder()
-            .location(
-                cr::S3Location::builder()
-                    .bucket(&w.info.bucket)
-                    .key(key)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    };
+    let location = |key: &str| template_artifact(&w.info.bucket, key);
     let source = cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
             .entry_point(location(&entry_key))

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use aws_sdk_cleanrooms::types as cr;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use crpack_core::publish::tables::unassociated_tables;
 use crpack_sandbox::cleanrooms::job_error_codes as codes;
 use crpack_sandbox::seed;
@@ -18,12 +17,6 @@ const TABLE: &str = "payments";
 /// Reads the one table it names and returns it as the result.
 const ENTRY: &str = "def entrypoint(context):\n    payments = context[\"referencedTables\"][\"payments\"]\n    \
                      return {\"results\": {\"payments\": payments}}\n";
-
-fn ok<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
-    r: Result<T, aws_sdk_cleanrooms::error::SdkError<E, R>>,
-) -> T {
-    r.unwrap_or_else(|e| panic!("{}", DisplayErrorContext(e)))
-}
 
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -46,17 +39,7 @@ fn create_template(sb: &TestSandbox) -> String {
         .unwrap();
     let source = cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(
-                cr::AnalysisTemplateArtifact::builder()
-                    .location(
-                        cr::S3Location::builder()
-                            .bucket(&sb.seed.bucket)
-                            .key(key)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
+            .entry_point(template_artifact(&sb.seed.bucket, key))
             .role_arn(&sb.seed.role_arn)
             .build()
             .unwrap(),
@@ -408,17 +391,7 @@ fn a_malformed_table_name_is_still_refused() {
                 .format(cr::AnalysisFormat::Pyspark10)
                 .source(cr::AnalysisSource::Artifacts(
                     cr::AnalysisTemplateArtifacts::builder()
-                        .entry_point(
-                            cr::AnalysisTemplateArtifact::builder()
-                                .location(
-                                    cr::S3Location::builder()
-                                        .bucket(&sb.seed.bucket)
-                                        .key("absent.py")
-                                        .build()
-                                        .unwrap(),
-                                )
-                                .build(),
-                        )
+                        .entry_point(template_artifact(&sb.seed.bucket, "absent.py"))
                         .role_arn(&sb.seed.role_arn)
                         .build()
                         .unwrap(),

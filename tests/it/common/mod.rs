@@ -582,3 +582,46 @@ impl TestSandbox {
         self.provider(dir, &args)
     }
 }
+
+/// The value of a successful SDK call (S3 or Clean Rooms); a failure fails the test with the
+/// whole error chain.
+pub fn ok<T, E: std::error::Error + 'static, R: std::fmt::Debug>(
+    r: Result<T, aws_sdk_cleanrooms::error::SdkError<E, R>>,
+) -> T {
+    r.unwrap_or_else(|e| panic!("{}", aws_smithy_types::error::display::DisplayErrorContext(e)))
+}
+
+/// The HTTP status, error code and typed error of a failed SDK call; anything but a service
+/// error fails the test.
+pub fn fault<E>(
+    err: aws_sdk_cleanrooms::error::SdkError<E, aws_sdk_cleanrooms::config::http::HttpResponse>,
+) -> (u16, String, E)
+where
+    E: aws_sdk_cleanrooms::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_cleanrooms::error::SdkError;
+    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.into_err();
+            (status, e.code().unwrap_or_default().to_string(), e)
+        }
+        other => panic!(
+            "expected a service error, got {}",
+            aws_smithy_types::error::display::DisplayErrorContext(other)
+        ),
+    }
+}
+
+/// A template artifact at `s3://bucket/key`.
+pub fn template_artifact(bucket: &str, key: &str) -> aws_sdk_cleanrooms::types::AnalysisTemplateArtifact {
+    aws_sdk_cleanrooms::types::AnalysisTemplateArtifact::builder()
+        .location(
+            aws_sdk_cleanrooms::types::S3Location::builder()
+                .bucket(bucket)
+                .key(key)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
