@@ -109,13 +109,7 @@ fn template_over(
         )
         .unwrap();
     // The provider may read the author's bucket, so the pinned bytes can be fetched.
-    sb.rt
-        .block_on(crpack_core::publish::share::grant_read(
-            &author,
-            &sb.seed.bucket,
-            &sb.seed.provider.identity.account_id,
-        ))
-        .unwrap();
+    sb.grant_provider_read();
     (created.analysis_template().unwrap().arn().to_string(), add_key)
 }
 

@@ -73,18 +73,6 @@ impl Published {
             .unwrap();
     }
 
-    fn grant_read(&self) {
-        let aws = self.sb.clients(&self.sb.seed.author.identity);
-        self.sb
-            .rt
-            .block_on(crpack_core::publish::share::grant_read(
-                &aws,
-                &self.sb.seed.bucket,
-                &self.sb.seed.provider.identity.account_id,
-            ))
-            .unwrap();
-    }
-
     /// Asserts that approving with `source` fails with exit 1 and changes no rule.
     #[track_caller]
     fn assert_approve_refused(&self, source: &[&str]) {
@@ -184,7 +172,7 @@ fn verify_from_every_source_matches_and_summarises_the_template() {
         detail.contains("access denied") && detail.contains("--files"),
         "{detail}"
     );
-    w.grant_read();
+    w.sb.grant_provider_read();
     let save = w.dir.join("downloaded");
     let save_s = save.display().to_string();
     let j = w.verify(&["--from-s3", "--save", &save_s]).expect(0).json();
@@ -234,7 +222,7 @@ fn tampering_is_detected_and_blocks_approval() {
     let j = w.verify(&["--files", &ep, &bad_zip]).expect(1).json();
     assert_eq!(verdicts(&j), ["entry_point=match", "additional=mismatch"]);
     w.assert_approve_refused(&["--files", &ep, &bad_zip]);
-    w.grant_read();
+    w.sb.grant_provider_read();
     let j = w.verify(&["--files", &ep, &bad_zip]).expect(1).json();
     assert_eq!(
         j["checks"][1]["matching_version_id"],

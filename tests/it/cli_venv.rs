@@ -698,14 +698,7 @@ fn published_environments_rebuild_for_reviewers() {
     assert_eq!(j["checks"][1]["verdict"], "match", "{j}");
 
     // The author adds a package: the rebuilt environment differs, explained by distribution.
-    let aws = sb.clients(&sb.seed.author.identity);
-    sb.rt
-        .block_on(crpack_core::publish::share::grant_read(
-            &aws,
-            &sb.seed.bucket,
-            &sb.seed.provider.identity.account_id,
-        ))
-        .unwrap();
+    sb.grant_provider_read();
     fs::write(
         review.join("requirements.txt"),
         format!(

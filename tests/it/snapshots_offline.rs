@@ -39,17 +39,15 @@ fn init() {
     );
 }
 
+/// `check` and `build` of the scaffold as generated.
 #[test]
-fn check_clean() {
+fn check_and_build() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = project(tmp.path());
-    assert_both!(
-        filters(tmp.path()),
-        "check",
-        0,
-        |a: &[&str]| run_in(&dir, a),
-        &["check"]
-    );
+    let f = filters(tmp.path());
+    let in_project = |a: &[&str]| run_in(&dir, a);
+    assert_both!(f, "check", 0, in_project, &["check"]);
+    assert_both!(f, "build", 0, in_project, &["build"]);
 }
 
 /// An entry point with an error (a network import) and warnings (an unused table and
@@ -64,19 +62,6 @@ fn check_with_findings() {
     fs::write(dir.join("src/entrypoint.py"), FINDINGS).unwrap();
     let f = filters(tmp.path());
     assert_both!(f, "check_findings", 3, |a: &[&str]| run_in(&dir, a), &["check"]);
-}
-
-#[test]
-fn build() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = project(tmp.path());
-    assert_both!(
-        filters(tmp.path()),
-        "build",
-        0,
-        |a: &[&str]| run_in(&dir, a),
-        &["build"]
-    );
 }
 
 #[test]

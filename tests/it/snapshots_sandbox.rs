@@ -54,10 +54,13 @@ fn publish_and_doctor() {
 
 #[test]
 fn verify_approve_revoke() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/review");
-    let (arn, lock) = sb.publish(&dir);
+    let Published {
+        sb,
+        tmp,
+        dir,
+        arn,
+        lock,
+    } = Published::start("templates/review");
     let f = filters(&sb, tmp.path());
     let pm = sb.seed.provider.membership_id.clone();
     let ep = dir.join("dist/entrypoint.py").display().to_string();
@@ -112,11 +115,11 @@ fn verify_approve_revoke() {
 
 #[test]
 fn run_and_jobs() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/jobs");
-    let (arn, _) = sb.publish(&dir);
-    sb.approve_dist(&dir, &arn).expect(0);
+    let published = Published::start("templates/jobs");
+    published.approve_dist().expect(0);
+    let Published {
+        sb, tmp, dir, arn, ..
+    } = published;
     let am = sb.seed.author.membership_id.clone();
     let author = |a: &[&str]| sb.author(&dir, a);
     let job = ["run", "--template", arn.as_str(), "--membership", am.as_str()];

@@ -139,14 +139,7 @@ impl World {
             fs::read(dir.join("dist").join(&names[1])).unwrap(),
         ];
         // The reviewer may read the pinned bytes, so mismatches are explained entry by entry.
-        let author = sb.clients(&sb.seed.author.identity);
-        sb.rt
-            .block_on(crpack_core::publish::share::grant_read(
-                &author,
-                &sb.seed.bucket,
-                &sb.seed.provider.identity.account_id,
-            ))
-            .unwrap();
+        sb.grant_provider_read();
         let provider = sb.clients(&sb.seed.provider.identity);
         let mut w = World {
             sb,

@@ -206,6 +206,19 @@ impl TestSandbox {
         run(&mut cmd)
     }
 
+    /// The author's bucket policy lets the provider read the artifacts (so a reviewer can fetch
+    /// the pinned bytes).
+    pub fn grant_provider_read(&self) {
+        let author = self.clients(&self.seed.author.identity);
+        self.rt
+            .block_on(crpack_core::publish::share::grant_read(
+                &author,
+                &self.seed.bucket,
+                &self.seed.provider.identity.account_id,
+            ))
+            .unwrap();
+    }
+
     /// SDK clients acting as `who`.
     pub fn clients(&self, who: &crpack_sandbox::seed::SeededIdentity) -> crpack_core::aws::Aws {
         self.rt.block_on(clients_for(&self.seed, who))
