@@ -13,8 +13,6 @@ use aws_sdk_cleanrooms::types::{
     AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts,
     ParameterType,
 };
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
 
 /// U+202E RIGHT-TO-LEFT OVERRIDE: `evil4<RLO>gnp.py` shows as `evil4yp.png`.
 const RLO: char = '\u{202E}';
@@ -63,18 +61,7 @@ fn template_over(
     let ep_key = format!("messages/{name}/{}/entrypoint.py", hex_of(entry));
     let add_key = format!("messages/{name}/{}/bundle.zip", hex_of(additional));
     for (key, body) in [(&ep_key, entry.to_vec()), (&add_key, additional.to_vec())] {
-        sb.rt
-            .block_on(
-                author
-                    .s3
-                    .put_object()
-                    .bucket(&sb.seed.bucket)
-                    .key(key)
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                    .body(ByteStream::from(body))
-                    .send(),
-            )
-            .unwrap();
+        sb.put_artifact(key, body);
     }
     let loc = |k: &str| template_artifact(&sb.seed.bucket, k);
     let source = AnalysisSource::Artifacts(

@@ -1,7 +1,7 @@
 //! `crpack sandbox` as a process: it prints where it listens, persists under --data across a
 //! restart, and stops cleanly on Ctrl-C (SIGINT).
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -71,12 +71,7 @@ fn sandbox_seeds_persists_and_stops_on_ctrl_c() {
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut text = String::new();
-    while !text.contains("AKIASANDBOXOUTSIDER3") {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "{text}");
-        text.push_str(&line);
-    }
+    let text = read_until(&mut reader, |t| t.contains("AKIASANDBOXOUTSIDER3"));
     assert!(
         text.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:"),
         "{text}"
@@ -153,13 +148,9 @@ fn ctrl_c_while_watching_cancels_the_job() {
     watch.stdout(Stdio::piped()).stderr(Stdio::piped());
     as_who(&mut watch, &seed.author.identity);
     let mut child = watch.spawn().unwrap();
+    // Kept open until the end: the run goes on writing to it.
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("started job") {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "run ended early: {seen}");
-        seen.push_str(&line);
-    }
+    read_until(&mut err, |t| t.contains("started job"));
     std::thread::sleep(Duration::from_millis(300));
     send_signal(&child, "INT");
     let out = child.wait_with_output().unwrap();

@@ -26,17 +26,7 @@ fn names(v: &[&str]) -> Vec<String> {
 fn create_template(sb: &TestSandbox) -> String {
     let author = sb.clients(&sb.seed.author.identity);
     let key = "unassociated/payments_entry.py";
-    sb.rt
-        .block_on(
-            author
-                .s3
-                .put_object()
-                .bucket(&sb.seed.bucket)
-                .key(key)
-                .body(aws_sdk_s3::primitives::ByteStream::from_static(ENTRY.as_bytes()))
-                .send(),
-        )
-        .unwrap();
+    sb.put_artifact(key, ENTRY.as_bytes().to_vec());
     let source = cr::AnalysisSource::Artifacts(
         cr::AnalysisTemplateArtifacts::builder()
             .entry_point(template_artifact(&sb.seed.bucket, key))

@@ -107,29 +107,19 @@ fn completions() {
     );
 }
 
+/// A usage error (exit 2), and a command that needs a project run outside one (exit 3).
 #[test]
-fn usage_error() {
+fn usage_and_project_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let f = filters(tmp.path());
-    assert_both!(
-        f,
-        "usage_error",
-        2,
-        |a: &[&str]| run_in(tmp.path(), a),
-        &["bogus"]
-    );
+    let outside = |a: &[&str]| run_in(tmp.path(), a);
+    assert_both!(f, "usage_error", 2, outside, &["bogus"]);
     assert_run!(
         f,
         "usage_error_flag",
-        run_in(tmp.path(), ["build", "--no-such-flag"]).expect(2)
+        outside(&["build", "--no-such-flag"]).expect(2)
     );
-}
-
-#[test]
-fn missing_project() {
-    let tmp = tempfile::tempdir().unwrap();
-    let f = filters(tmp.path());
-    assert_both!(f, "no_project", 3, |a: &[&str]| run_in(tmp.path(), a), &["check"]);
+    assert_both!(f, "no_project", 3, outside, &["check"]);
 }
 
 #[test]

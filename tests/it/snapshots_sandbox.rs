@@ -5,7 +5,7 @@
 //! contract.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -162,21 +162,14 @@ fn sandbox_process(json: bool) -> String {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut text = String::new();
-    // The last line it prints before it waits: the end of the JSON document, or the seeded
-    // `customers` table.
-    let last = if json { "}\n" } else { "table customers" };
-    while !text.lines().last().is_some_and(|l| {
+    // What it prints before it waits: the JSON document, or up to the seeded `customers` table.
+    let mut text = read_until(&mut stdout, |t| {
         if json {
-            text.ends_with(last) && l == "}"
+            serde_json::from_str::<serde_json::Value>(t).is_ok()
         } else {
-            l.contains(last)
+            t.contains("table customers")
         }
-    }) {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "{text}");
-        text.push_str(&line);
-    }
+    });
     send_signal(&child, "INT");
     stdout.read_to_string(&mut text).unwrap();
     let mut stderr = String::new();

@@ -219,6 +219,23 @@ impl TestSandbox {
             .unwrap();
     }
 
+    /// Uploads `body` as the author to `key` in the artifact bucket, with its SHA-256 checksum.
+    pub fn put_artifact(&self, key: &str, body: Vec<u8>) {
+        let author = self.clients(&self.seed.author.identity);
+        self.rt
+            .block_on(
+                author
+                    .s3
+                    .put_object()
+                    .bucket(&self.seed.bucket)
+                    .key(key)
+                    .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+                    .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                    .send(),
+            )
+            .unwrap();
+    }
+
     /// SDK clients acting as `who`.
     pub fn clients(&self, who: &crpack_sandbox::seed::SeededIdentity) -> crpack_core::aws::Aws {
         self.rt.block_on(clients_for(&self.seed, who))
@@ -506,6 +523,21 @@ pub fn signal_and_wait(
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Reads whole lines from `reader` until what was read satisfies `done`, and returns it; fails
+/// when the stream ends first.
+pub fn read_until(reader: &mut impl std::io::BufRead, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    while !done(&text) {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the stream ended early: {text}"
+        );
+        text.push_str(&line);
+    }
+    text
 }
 
 /// The names of build staging directories left in `dir`.
