@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs the test dependencies (a Python venv
 # with boto3 for the wire-format test), then `cargo test`. Extra arguments go to cargo test.
+# The integration tests are one binary (tests/it/): `cargo test --test it cli_publish::` runs one
+# module's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

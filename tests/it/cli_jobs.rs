@@ -1,0 +1,326 @@
+//! Jobs and doctor through the real binary against the sandbox: an approved template's job
+//! succeeds; an unapproved one fails with the service's error; a tampered pinned artifact fails
+//! the job; cancel works; list paginates and filters; doctor reports broken preconditions.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn publish_and_approve() -> Published {
+    let p = Published::start("templates/jobs");
+    p.approve_dist().expect(0);
+    p
+}
+
+impl Published {
+    fn run_job(&self, arn: &str, extra: &[&str]) -> Run {
+        let am = self.am();
+        let mut args = vec!["--json", "run", "--template", arn, "--membership", &am];
+        args.extend_from_slice(extra);
+        self.sb.author(&self.dir, &args)
+    }
+}
+
+#[test]
+fn approved_jobs_succeed_unapproved_and_tampered_ones_fail() {
+    let p = publish_and_approve();
+    let ok = p.run_job(&p.arn, &[]).expect(0).json();
+    let job = &ok["job"];
+    assert_eq!(job["status"], "SUCCESS", "{ok}");
+    assert_eq!(job["template_arn"], p.arn.as_str());
+    assert!(
+        job["duration_ms"].as_i64().unwrap() > 0,
+        "a job that ran took time: {job}"
+    );
+    assert!(job["billed_crpu"].as_f64().unwrap() > 0.0, "{job}");
+    assert!(
+        job["result_location"].is_string() || !job["result_members"].as_array().unwrap().is_empty(),
+        "where the results went: {job}"
+    );
+    let human =
+        p.sb.author(&p.dir, &["jobs", "show", job["id"].as_str().unwrap()])
+            .expect(0);
+    assert!(
+        human.stdout().contains("SUCCESS") && human.stdout().contains("CRPU"),
+        "{}",
+        human.stdout()
+    );
+
+    // A template nobody approved: the job fails with the service's error.
+    let toml = fs::read_to_string(p.dir.join("crpack.toml")).unwrap();
+    fs::write(
+        p.dir.join("crpack.toml"),
+        toml.replace("counted per segment", "counted per segment, v2"),
+    )
+    .unwrap();
+    let v2 = p.sb.author(&p.dir, &["--json", "publish"]).expect(0).json();
+    let v2_arn = v2["lock"]["template"]["arn"].as_str().unwrap().to_string();
+    let failed = p.run_job(&v2_arn, &[]).expect(3).json();
+    assert_eq!(failed["job"]["status"], "FAILED");
+    assert_eq!(
+        failed["job"]["error_code"], "ANALYSIS_TEMPLATE_NOT_ALLOWED",
+        "{failed}"
+    );
+    let msg = failed["job"]["error_message"].as_str().unwrap();
+    assert!(
+        msg.contains("orders") || msg.contains("customers"),
+        "names the table: {msg}"
+    );
+
+    // Parameters are checked before anything starts.
+    let before =
+        p.sb.author(&p.dir, &["--json", "jobs", "list", "--membership", &p.am()])
+            .expect(0)
+            .json();
+    let r = p.run_job(&p.arn, &["--param", "nope=1"]).expect(2);
+    assert!(r.stderr().contains("min_customers"), "{}", r.stderr());
+    let after =
+        p.sb.author(&p.dir, &["--json", "jobs", "list", "--membership", &p.am()])
+            .expect(0)
+            .json();
+    assert_eq!(
+        before["jobs"].as_array().unwrap().len(),
+        after["jobs"].as_array().unwrap().len()
+    );
+    p.run_job(&p.arn, &["--param", "min_customers=2"]).expect(0);
+
+    // Tampering with a pinned artifact (its version deleted) fails every later job.
+    let aws = p.sb.clients(&p.sb.seed.author.identity);
+    let ep = &p.lock["artifacts"][0];
+    p.sb.rt
+        .block_on(
+            aws.s3
+                .delete_object()
+                .bucket(ep["bucket"].as_str().unwrap())
+                .key(ep["key"].as_str().unwrap())
+                .version_id(ep["version_id"].as_str().unwrap())
+                .send(),
+        )
+        .unwrap();
+    let tampered = p.run_job(&p.arn, &[]).expect(3).json();
+    assert_eq!(
+        tampered["job"]["error_code"], "ARTIFACT_VERIFICATION_FAILED",
+        "{tampered}"
+    );
+
+    // The jobs are listed, paged one at a time, and filtered by status.
+    let all =
+        p.sb.author(
+            &p.dir,
+            &[
+                "--json",
+                "jobs",
+                "list",
+                "--membership",
+                &p.am(),
+                "--page-size",
+                "1",
+            ],
+        )
+        .expect(0)
+        .json();
+    assert_eq!(all["jobs"].as_array().unwrap().len(), 4, "{all}");
+    let failed =
+        p.sb.author(
+            &p.dir,
+            &[
+                "--json",
+                "jobs",
+                "list",
+                "--membership",
+                &p.am(),
+                "--status",
+                "failed",
+            ],
+        )
+        .expect(0)
+        .json();
+    assert_eq!(failed["jobs"].as_array().unwrap().len(), 2, "{failed}");
+}
+
+#[test]
+fn cancel_stops_a_job_and_members_without_can_run_job_are_refused() {
+    let p = publish_and_approve();
+    let started = p.run_job(&p.arn, &["--no-wait"]).expect(0).json();
+    let id = started["job_id"].as_str().unwrap().to_string();
+    let c =
+        p.sb.author(&p.dir, &["--json", "jobs", "cancel", &id])
+            .expect(0)
+            .json();
+    let status = c["job"]["status"].as_str().unwrap().to_string();
+    assert!(["CANCELLING", "CANCELLED"].contains(&status.as_str()), "{c}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let j =
+            p.sb.author(&p.dir, &["--json", "jobs", "show", &id, "--membership", &p.am()])
+                .expect(0)
+                .json();
+        if j["job"]["status"] == "CANCELLED" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never CANCELLED: {j}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The provider's membership has no CAN_RUN_JOB.
+    let pm = p.sb.seed.provider.membership_id.clone();
+    let r =
+        p.sb.provider(&p.dir, &["run", "--template", &p.arn, "--membership", &pm])
+            .expect(3);
+    assert!(r.stderr().contains("CAN_RUN_JOB"), "{}", r.stderr());
+
+    // Workers are checked against the documented ranges.
+    p.run_job(&p.arn, &["--worker-type", "CR.4X", "--workers", "64"])
+        .expect(2);
+    let big = p
+        .run_job(&p.arn, &["--worker-type", "CR.4X", "--workers", "8"])
+        .expect(0)
+        .json();
+    assert!(big["job"]["billed_crpu"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn doctor_reports_each_broken_precondition() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), "templates/doctor");
+
+    // Before any approval: the tables have no allowed templates yet.
+    let j = sb.author(&dir, &["--json", "doctor"]).expect(1).json();
+    let failing = |j: &serde_json::Value| -> Vec<String> {
+        j["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["ok"] == false)
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c["name"].as_str().unwrap(),
+                    c["detail"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let f = failing(&j);
+    assert!(f.iter().all(|c| c.starts_with("table ")), "{f:?}");
+    assert!(
+        f.iter().any(|c| c.contains("ANALYSIS_TEMPLATES_NOT_CONFIGURED")),
+        "{f:?}"
+    );
+
+    // Approve a template on both tables: everything passes.
+    let (arn, _) = sb.publish(&dir);
+    sb.approve_dist(&dir, &arn).expect(0);
+    let pm = sb.seed.provider.membership_id.clone();
+    let healthy = sb.author(&dir, &["--json", "doctor"]).expect(0).json();
+    assert!(failing(&healthy).is_empty(), "{healthy}");
+    let human = sb.author(&dir, &["doctor"]).expect(0);
+    assert!(human.stdout().contains("ok   credentials"), "{}", human.stdout());
+    assert!(
+        human.stdout().contains("account 111111111111"),
+        "{}",
+        human.stdout()
+    );
+
+    // Break the world: versioning suspended, a table that does not exist, the provider's
+    // membership (no abilities) instead of the author's.
+    let aws = sb.clients(&sb.seed.author.identity);
+    sb.rt
+        .block_on(
+            aws.s3
+                .put_bucket_versioning()
+                .bucket(&sb.seed.bucket)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
+    fs::write(
+        dir.join("crpack.toml"),
+        toml.replace(
+            "\"orders\", \"customers\"]",
+            "\"orders\", \"customers\", \"payments\"]",
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("src/entrypoint.py"),
+        "def entrypoint(context):\n    return {\"results\": {}}\n",
+    )
+    .unwrap();
+    let broken = sb.author(&dir, &["--json", "doctor"]).expect(1).json();
+    let f = failing(&broken);
+    assert!(
+        f.iter()
+            .any(|c| c.starts_with("artifact bucket") && c.contains("Suspended")),
+        "{f:?}"
+    );
+    // A table not associated yet is a warning: templates may name tables to be associated later.
+    assert!(!f.iter().any(|c| c.starts_with("table payments")), "{f:?}");
+    assert!(
+        broken["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "table payments"
+                && c["ok"] == true
+                && c["warning"] == true
+                && c["detail"].as_str().unwrap().contains("not associated")),
+        "{broken}"
+    );
+    let fixes: Vec<&str> = broken["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["fix"].as_str())
+        .collect();
+    assert!(
+        fixes.iter().any(|f| f.contains("put-bucket-versioning")),
+        "{fixes:?}"
+    );
+
+    let as_provider = sb
+        .provider(&dir, &["--json", "doctor", "--membership", &pm])
+        .expect(1)
+        .json();
+    let f = failing(&as_provider);
+    assert!(f.iter().any(|c| c.starts_with("ability CAN_RUN_JOB")), "{f:?}");
+    assert!(
+        f.iter().any(|c| c.starts_with("ability CAN_RECEIVE_RESULTS")),
+        "{f:?}"
+    );
+
+    // A malformed crpack.toml is reported as a failing line, and the rest still runs.
+    let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
+    fs::write(
+        dir.join("crpack.toml"),
+        toml.replace("role/service-role", "user/service-role"),
+    )
+    .unwrap();
+    let bad = sb
+        .author(
+            &dir,
+            &["--json", "doctor", "--membership", &sb.seed.author.membership_id],
+        )
+        .expect(1)
+        .json();
+    let f = failing(&bad);
+    assert!(
+        f.iter()
+            .any(|c| c.starts_with("crpack.toml") && c.contains("role_arn")),
+        "{f:?}"
+    );
+    assert!(
+        bad["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "membership" && c["ok"] == true)
+    );
+}

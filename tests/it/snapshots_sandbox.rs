@@ -1,0 +1,186 @@
+//! What the commands that talk to the endpoints print, human and `--json`, with their exit
+//! status, against the in-process sandbox: `publish` (dry run, first run, rerun), `doctor`,
+//! `verify` (match, tampered, an unknown template), `approve`, `revoke`, `run`, `jobs
+//! list|show|cancel`, and `crpack sandbox` itself. The `--json` snapshots are the documented
+//! contract.
+
+use std::fs;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::common::snap::{Filters, assert_both, assert_run, assert_text, render_parts};
+use crate::common::*;
+
+/// The filters of a test against `sb` with its project under `tmp`.
+fn filters(sb: &TestSandbox, tmp: &Path) -> Filters {
+    Filters::new().dir(tmp, "TMP").seeded(&sb.seed)
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn publish_and_doctor() {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), "templates/snap");
+    let f = filters(&sb, tmp.path());
+    let author = |a: &[&str]| sb.author(&dir, a);
+
+    assert_both!(f, "publish_dry_run", 0, author, &["publish", "--dry-run"]);
+    assert_run!(f, "publish", author(&["publish"]).expect(0));
+    assert_both!(f, "publish_up_to_date", 0, author, &["publish"]);
+
+    // The first publish of another project, in JSON.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let dir2 = sb.project(tmp2.path(), "templates/snap-json");
+    let f2 = f.clone().dir(tmp2.path(), "TMP2");
+    assert_run!(
+        f2,
+        "publish_json",
+        sb.author(&dir2, &["--json", "publish"]).expect(0)
+    );
+
+    // No table allows a template yet: those checks fail, exit 1.
+    let am = sb.seed.author.membership_id.clone();
+    assert_both!(f, "doctor", 1, author, &["doctor", "--membership", &am]);
+    // The provider's membership can neither run jobs nor receive results.
+    let pm = sb.seed.provider.membership_id.clone();
+    let provider = |a: &[&str]| sb.provider(&dir, a);
+    assert_both!(f, "doctor_failing", 1, provider, &["doctor", "--membership", &pm]);
+}
+
+#[test]
+fn verify_approve_revoke() {
+    let Published {
+        sb,
+        tmp,
+        dir,
+        arn,
+        lock,
+    } = Published::start("templates/review");
+    let f = filters(&sb, tmp.path());
+    let pm = sb.seed.provider.membership_id.clone();
+    let ep = dir.join("dist/entrypoint.py").display().to_string();
+    let env = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
+    let provider = |a: &[&str]| sb.provider(&dir, a);
+    // `COMMAND --template ARN --membership ID REST…`
+    let args = |cmd: &'static str, template: &str, rest: &[&str]| -> Vec<String> {
+        [cmd, "--template", template, "--membership", &pm]
+            .iter()
+            .chain(rest)
+            .map(|a| a.to_string())
+            .collect()
+    };
+
+    let verify = args("verify", &arn, &["--files", &ep, &env]);
+    assert_both!(f, "verify_match", 0, provider, &strs(&verify));
+
+    // One byte appended to the entry point.
+    let tampered = tmp.path().join("tampered");
+    fs::create_dir(&tampered).unwrap();
+    let bad = tampered.join("entrypoint.py");
+    let mut bytes = fs::read(&ep).unwrap();
+    bytes.push(b'\n');
+    fs::write(&bad, bytes).unwrap();
+    let bad = bad.display().to_string();
+    let verify_bad = args("verify", &arn, &["--files", &bad, &env]);
+    assert_both!(f, "verify_tampered", 1, provider, &strs(&verify_bad));
+
+    // A template that does not exist.
+    let template_id = lock["template"]["id"].as_str().unwrap();
+    let unknown = arn.replace(template_id, "00000000-0000-4000-8000-000000000000");
+    let verify_unknown = args("verify", &unknown, &["--files", &ep, &env]);
+    assert_both!(f, "verify_unknown_template", 3, provider, &strs(&verify_unknown));
+
+    // Approve and revoke, each in both forms; a second revoke finds nothing to remove.
+    let approve = args("approve", &arn, &["--files", &ep, &env]);
+    let revoke = args("revoke", &arn, &[]);
+    let json = |v: &[String]| -> Vec<String> {
+        std::iter::once("--json".to_string())
+            .chain(v.iter().cloned())
+            .collect()
+    };
+    assert_run!(f, "approve", provider(&strs(&approve)).expect(0));
+    assert_run!(f, "revoke", provider(&strs(&revoke)).expect(0));
+    assert_run!(f, "approve_json", provider(&strs(&json(&approve))).expect(0));
+    assert_run!(f, "revoke_json", provider(&strs(&json(&revoke))).expect(0));
+    assert_run!(f, "revoke_not_approved", provider(&strs(&revoke)).expect(0));
+    // A tampered file: approve verifies first and changes nothing.
+    let approve_bad = args("approve", &arn, &["--files", &bad, &env]);
+    assert_run!(f, "approve_tampered", provider(&strs(&approve_bad)).expect(1));
+}
+
+#[test]
+fn run_and_jobs() {
+    let published = Published::start("templates/jobs");
+    published.approve_dist().expect(0);
+    let Published {
+        sb, tmp, dir, arn, ..
+    } = published;
+    let am = sb.seed.author.membership_id.clone();
+    let author = |a: &[&str]| sb.author(&dir, a);
+    let job = ["run", "--template", arn.as_str(), "--membership", am.as_str()];
+    let first = author(&job).expect(0);
+    let second = author(&[&["--json"][..], &job].concat()).expect(0);
+    let second_id = second.json()["job"]["id"].as_str().unwrap().to_string();
+    let listed = author(&["--json", "jobs", "list", "--membership", &am]).expect(0);
+    let first_id = listed.json()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .find(|id| *id != second_id)
+        .unwrap();
+    let f = filters(&sb, tmp.path())
+        .name(&first_id, "JOB_1")
+        .name(&second_id, "JOB_2")
+        // The states a job passes through while watched: how many of them a poll sees depends
+        // on timing (and on whether PySpark really runs), only the final one is certain.
+        .pattern(r"(?m)^job \[JOB_\d\]: (SUBMITTED|STARTED)\n", "");
+    assert_run!(f, "run", first);
+    assert_run!(f, "run_json", second);
+    assert_both!(f, "jobs_list", 0, author, &["jobs", "list", "--membership", &am]);
+    let show = ["jobs", "show", second_id.as_str(), "--membership", am.as_str()];
+    assert_both!(f, "jobs_show", 0, author, &show);
+    // Cancelling a job that has ended.
+    let cancel = ["jobs", "cancel", second_id.as_str(), "--membership", am.as_str()];
+    assert_both!(f, "jobs_cancel_ended", 3, author, &cancel);
+}
+
+/// `crpack sandbox --seed` as a process: what it prints until it listens, then on Ctrl-C.
+fn sandbox_process(json: bool) -> String {
+    let mut args = vec!["sandbox", "--listen", "127.0.0.1:0", "--seed"];
+    if json {
+        args.insert(0, "--json");
+    }
+    let mut child = crpack(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // What it prints before it waits: the JSON document, or up to the seeded `customers` table.
+    let mut text = read_until(&mut stdout, |t| {
+        if json {
+            serde_json::from_str::<serde_json::Value>(t).is_ok()
+        } else {
+            t.contains("table customers")
+        }
+    });
+    send_signal(&child, "INT");
+    stdout.read_to_string(&mut text).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    render_parts(status.code().unwrap_or(-1), &text, &stderr)
+}
+
+#[test]
+fn sandbox_startup() {
+    let f = Filters::new();
+    assert_text!(f, "sandbox", sandbox_process(false));
+    assert_text!(f, "sandbox_json", sandbox_process(true));
+}
