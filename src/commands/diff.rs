@@ -144,7 +144,9 @@ fn print(out: &Output, d: &TemplateDiff) {
             ArtifactStatus::Removed => out.bad("removed"),
         };
         out.line(format!("  {:<12} {status}", a.role.as_str()));
-        let sha = |s: &Option<String>| -> String { s.as_deref().map_or("(none)".into(), |h| escape(h).into_owned()) };
+        let sha = |s: &Option<String>| -> String {
+            s.as_deref().map_or("(none)".into(), |h| escape(h).into_owned())
+        };
         if a.status == ArtifactStatus::Unchanged {
             out.line(format!(
                 "               byte-identical (SHA-256 {})",

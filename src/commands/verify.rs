@@ -163,8 +163,8 @@ pub fn print_report(ctx: &Context, r: &VerifyReport) {
     out.line(format!("verdicts (source: {})", r.source));
     for c in &r.checks {
         let v = match c.verdict {
-            Verdict::Match => out.good("match     "),
-            other => out.bad(&format!("{:<10}", other.as_str().to_uppercase())),
+            Verdict::Match => out.good("match      "),
+            other => out.bad(&format!("{:<10} ", other.as_str().to_uppercase())),
         };
         out.line(format!("  {v}{:<12} {}", c.role.as_str(), escape(&c.location)));
         out.line(format!(

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod cli_desk;
 mod cli_files;
 mod cli_jobs;
 mod cli_local_run;

@@ -1,7 +1,8 @@
 //! What the commands that talk to the endpoints print, human and `--json`, with their exit
 //! status, against the in-process sandbox: `publish` (dry run, first run, rerun), `doctor`,
 //! `verify` (match, tampered, an unknown template), `approve`, `revoke`, `run`, `jobs
-//! list|show|cancel`, and `crpack sandbox` itself. The `--json` snapshots are the documented
+//! list|show|cancel`, `templates`, `diff`, a verification that could not be made, and
+//! `crpack sandbox` itself. The `--json` snapshots are the documented
 //! contract.
 
 use std::fs;
@@ -50,6 +51,34 @@ fn publish_and_doctor() {
     let pm = sb.seed.provider.membership_id.clone();
     let provider = |a: &[&str]| sb.provider(&dir, a);
     assert_both!(f, "doctor_failing", 1, provider, &["doctor", "--membership", &pm]);
+}
+
+#[test]
+fn the_reviewers_desk() {
+    let Published {
+        sb,
+        tmp,
+        dir,
+        arn,
+        lock: _,
+    } = Published::start("templates/desk");
+    let f = filters(&sb, tmp.path());
+    let pm = sb.seed.provider.membership_id.clone();
+    let provider = |a: &[&str]| sb.provider(&dir, a);
+    assert_both!(f, "templates", 0, provider, &["templates", "--membership", &pm]);
+    assert_both!(
+        f,
+        "templates_pending",
+        0,
+        provider,
+        &["templates", "--membership", &pm, "--pending"]
+    );
+    // The provider may not read the author's bucket: the check could not be made, exit 3.
+    let verify = ["verify", "--template", &arn, "--membership", &pm, "--from-s3"];
+    assert_both!(f, "verify_unreadable", 3, provider, &verify);
+    // A template compared with itself, from the recorded hashes alone.
+    let diff = ["diff", &arn, &arn, "--membership", &pm];
+    assert_both!(f, "diff_identical", 0, provider, &diff);
 }
 
 #[test]

@@ -1,9 +1,8 @@
 //! The reviewer's desk through the real binary against the sandbox: `crpack templates` lists the
-//! collaboration's templates, and `--pending` follows approve and revoke across two tables.
+//! collaboration's templates and `--pending` follows approve and revoke across two tables; the
+//! HTML review rendered by headless Chromium; `crpack diff` between published versions.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// `crpack --json templates --membership <provider's> [extra]` as the provider.
 fn desk(sb: &TestSandbox, dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
