@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the test dependencies that cargo cannot: a Python virtual environment in .venv with
-# the pinned boto3/botocore that tests/sandbox_boto3.rs drives against the sandbox, pyspark
-# 3.5.3 for the local runner (tests/cli_local_run.rs), and a Java runtime for Spark.
+# the pinned boto3/botocore that tests/it/sandbox_boto3.rs drives against the sandbox, pyspark
+# 3.5.3 for the local runner (tests/it/cli_local_run.rs), a Java runtime for Spark,
+# the arm64 root for the aarch64 import tests and headless Chromium for the review page.
 # Idempotent: an existing .venv is reused, pip leaves satisfied pins alone, and pyspark (a large
 # download) is skipped when the pinned version is already installed.
 set -euo pipefail

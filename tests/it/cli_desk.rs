@@ -358,6 +358,12 @@ fn the_review_page_renders_code_hashes_and_verdicts_in_chromium() {
     );
     assert_eq!(texts(&dom, "id=\"s-errors\""), ["BASIC"]);
     assert_eq!(texts(&dom, "id=\"crpack-version\""), [env!("CARGO_PKG_VERSION")]);
+    // The environment's inventory: the project's own module, no third-party distribution.
+    assert_eq!(texts(&dom, "id=\"own-modules\""), ["analysis_helpers"]);
+    assert_eq!(
+        texts(&dom, "id=\"distributions\""),
+        ["No third-party distributions."]
+    );
 }
 
 #[test]
@@ -369,6 +375,14 @@ fn the_review_page_of_a_zip_template_in_chromium() {
     };
     assert!(dom.contains("data-ok=\"true\""), "{dom}");
     assert_eq!(texts(&dom, "class=\"verdict v-match\"").len(), 2);
+    // A zip's inventory is its entries.
+    let entries = texts(&dom, "class=\"entry\"");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.starts_with("analysis_helpers/__init__.py")),
+        "{entries:?}"
+    );
 }
 
 /// Copies `dir/dist` to `to` and returns the copies of the published files, in the lock's order.

@@ -310,9 +310,8 @@ fn inventory(h: &mut String, inv: &Inventory) {
         } => {
             let _ = writeln!(
                 h,
-                "<h2>Additional artifact: a virtual environment</h2>\n<p>{} distribution(s); the project's own \
-                 modules: {}</p>",
-                distributions.len(),
+                "<h2>Additional artifact: a virtual environment</h2>\n<p>The project's own modules: \
+                 <span id=\"own-modules\">{}</span></p>",
                 if own_modules.is_empty() {
                     "<span class=\"muted\">none</span>".to_string()
                 } else {
@@ -323,6 +322,11 @@ fn inventory(h: &mut String, inv: &Inventory) {
                         .join(", ")
                 }
             );
+            if distributions.is_empty() {
+                h.push_str("<p id=\"distributions\" class=\"muted\">No third-party distributions.</p>\n");
+                return;
+            }
+            let _ = writeln!(h, "<p>{} third-party distribution(s):</p>", distributions.len());
             h.push_str(
                 "<table id=\"distributions\">\n<tr><th>Distribution</th><th>Version</th><th>License</th>\
                  <th>Code</th></tr>\n",
@@ -595,5 +599,88 @@ mod tests {
         assert_eq!(lines[2], "<span class=\"cm\"># done</span>");
         assert_eq!(highlighted_lines("no newline").len(), 1);
         assert_eq!(highlighted_lines("").len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+    use crate::diagnostic::Diagnostic;
+    use crate::report::{TemplateSummary, VerifyReport};
+    use crate::review::document::{EntryPointView, PolicyResult, ReviewDocument};
+
+    fn document(
+        error_messages: &str,
+        diagnostics: Vec<Diagnostic>,
+        violations: Vec<String>,
+    ) -> ReviewDocument {
+        let source = "def entrypoint(context):\n    import socket\n    return {}\n".to_string();
+        ReviewDocument {
+            report: VerifyReport {
+                ok: true,
+                outcome: Outcome::Verified,
+                source: "files".into(),
+                template: TemplateSummary {
+                    arn: "arn:t".into(),
+                    name: "t<script>".into(),
+                    description: None,
+                    creator_account_id: "111111111111".into(),
+                    collaboration_id: "c".into(),
+                    format: "PYSPARK_1_0".into(),
+                    referenced_tables: vec!["orders".into()],
+                    parameters: vec![],
+                    error_messages: error_messages.into(),
+                    role_arn: None,
+                    artifacts: vec![],
+                },
+                checks: vec![],
+                problems: vec![],
+                warnings: vec![],
+            },
+            entry_point: Some(EntryPointView::new(
+                "entrypoint.py".into(),
+                source,
+                diagnostics,
+                &["orders".into()],
+                &[],
+            )),
+            inventory: None,
+            policy: Some(PolicyResult {
+                file: "policy.toml".into(),
+                violations,
+            }),
+            crpack_version: "0.1.0".into(),
+            generated_at: "2026-12-02T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn findings_sit_under_their_line_and_policy_and_detailed_are_shown() {
+        let finding = Diagnostic::error(
+            "network-import",
+            "entrypoint.py",
+            "socket: no network on the runtime",
+        )
+        .at(2, 5);
+        let page = render(&document(
+            "DETAILED",
+            vec![finding],
+            vec!["DETAILED errors are not allowed".into()],
+        ));
+        let line2 = page.find("<tr id=\"L2\"").unwrap();
+        let note = page.find("data-line=\"2\" data-code=\"network-import\"").unwrap();
+        let line3 = page.find("<tr id=\"L3\"").unwrap();
+        assert!(
+            line2 < note && note < line3,
+            "the finding sits between lines 2 and 3"
+        );
+        assert!(page.contains("error[network-import]: socket: no network on the runtime"));
+        assert!(page.contains("<span class=\"flag\">DETAILED</span>"));
+        assert!(page.contains("data-violations=\"1\"") && page.contains("DETAILED errors are not allowed"));
+        assert!(page.contains("t&lt;script&gt;") && !page.contains("t<script>"));
+        assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+        let clean = render(&document("BASIC", vec![], vec![]));
+        assert!(clean.contains("data-violations=\"0\"") && !clean.contains("class=\"flag\""));
+        assert!(!clean.contains("id=\"code-missing\""));
     }
 }

@@ -1,5 +1,5 @@
 //! A generic REST router over a static route table (method, URI template, operation, success
-//! code), as the service model declares them. `tests/sandbox_cleanrooms.rs` checks the table
+//! code), as the service model declares them. `tests/it/sandbox_cleanrooms.rs` checks the table
 //! against `fixtures/cleanrooms-routes.json`, which `fixtures/derive-routes.py` derived from the
 //! botocore model.
 
