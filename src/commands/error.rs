@@ -155,6 +155,8 @@ pub enum CommandError {
     },
     /// `crpack run --local`: the local runner could not run.
     Runner(crpack_runner::RunnerError),
+    /// The local runtime could not be provisioned.
+    Provision(crpack_runner::provision::ProvisionError),
 }
 
 impl fmt::Display for CommandError {
@@ -218,6 +220,7 @@ impl fmt::Display for CommandError {
                  or map the table to a file in crpack.toml: [local] samples = {{ {table} = \"path/to/file.csv\" }}"
             ),
             CommandError::Runner(e) => e.fmt(f),
+            CommandError::Provision(e) => write!(f, "cannot provision the local runtime: {e}"),
         }
     }
 }
@@ -233,6 +236,7 @@ impl std::error::Error for CommandError {
             CommandError::Lock(e) => Some(e),
             CommandError::Requirements(e) => Some(e),
             CommandError::Runner(e) => Some(e),
+            CommandError::Provision(e) => Some(e),
             _ => None,
         }
     }

@@ -137,11 +137,30 @@ struct RunJson<'a> {
     warnings: &'a [String],
 }
 
+/// The local PySpark: `CRPACK_PYTHON`'s, else the one crpack provisioned, else a new one made
+/// now under the cache (pyspark for the host's Python, a JDK when the machine has no Java).
+pub fn local_runtime(ctx: &Context) -> Result<runner::RuntimeInfo> {
+    match runner::runtime_info() {
+        Ok(info) => Ok(info),
+        Err(RunnerError::RuntimeMissing(why))
+            if std::env::var_os(runner::PYTHON_ENV).is_none_or(|v| v.is_empty()) =>
+        {
+            ctx.out.debug(format!("no usable local PySpark: {why}"));
+            ctx.out.info(
+                "runtime     no local PySpark yet: provisioning one, once (CRPACK_PYTHON chooses your own)",
+            );
+            runner::provision::ensure(&mut |line| ctx.out.info(line)).map_err(CommandError::Provision)?;
+            Ok(runner::runtime_info().map_err(CommandError::Runner)?)
+        }
+        Err(e) => Err(CommandError::Runner(e).into()),
+    }
+}
+
 pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
     let project = Project::discover(&ctx.project_dir())?;
     let parameters = resolve_parameters(&project.template.parameters, &args.params)?;
     let tables = resolve_samples(&project)?;
-    let runtime = runner::runtime_info().map_err(CommandError::Runner)?;
+    let runtime = local_runtime(ctx)?;
     ctx.out.debug(format!("local runtime: {}", runtime.describe()));
 
     let dist = project.root.join("dist");

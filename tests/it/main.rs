@@ -12,6 +12,7 @@ mod cli_offline;
 mod cli_publish;
 mod cli_publish_races;
 mod cli_review;
+mod cli_runtime;
 mod cli_sandbox;
 mod cli_venv;
 mod sandbox_boto3;

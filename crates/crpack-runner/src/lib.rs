@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 pub const HARNESS: &str = include_str!("harness.py");
 
 /// Chooses the interpreter (default `python3`).
+pub mod provision;
+
 pub const PYTHON_ENV: &str = "CRPACK_PYTHON";
 /// When set (to anything but empty or `0`), Spark's and the harness's logs are echoed to stderr.
 pub const VERBOSE_ENV: &str = "CRPACK_RUNNER_VERBOSE";
@@ -155,11 +157,22 @@ impl RuntimeInfo {
     }
 }
 
-/// The interpreter: `CRPACK_PYTHON` if set, else `python3`.
+/// The interpreter: `CRPACK_PYTHON` if set, else the runtime crpack provisioned (when there is
+/// one), else `python3`.
 pub fn python_command() -> OsString {
     match std::env::var_os(PYTHON_ENV) {
         Some(p) if !p.is_empty() => p,
-        _ => OsString::from("python3"),
+        _ => provision::cached()
+            .map(|r| r.python.into_os_string())
+            .unwrap_or_else(|| OsString::from("python3")),
+    }
+}
+
+/// The JDK of the provisioned runtime, when it is the one in use and brought its own.
+fn provisioned_java_home() -> Option<PathBuf> {
+    match std::env::var_os(PYTHON_ENV) {
+        Some(p) if !p.is_empty() => None,
+        _ => provision::cached().and_then(|r| r.java_home),
     }
 }
 
@@ -271,7 +284,10 @@ fn check_versions(probe: &Probe) -> Result<(String, Vec<String>), String> {
 /// The first line of `java -version` (from `$JAVA_HOME/bin/java` when JAVA_HOME is set, as
 /// Spark does).
 fn java_version() -> Result<String, String> {
-    let java = match std::env::var_os("JAVA_HOME") {
+    let java = match provisioned_java_home()
+        .map(PathBuf::into_os_string)
+        .or_else(|| std::env::var_os("JAVA_HOME"))
+    {
         Some(home) if !home.is_empty() => PathBuf::from(home).join("bin").join("java"),
         _ => PathBuf::from("java"),
     };
@@ -493,6 +509,9 @@ fn execute(
         .map_err(|e| RunnerError::Other(format!("cannot write to {}: {e}", work.path().display())))?;
 
     let mut cmd = Command::new(python);
+    if let Some(home) = provisioned_java_home() {
+        cmd.env("JAVA_HOME", home);
+    }
     cmd.arg(&harness)
         .arg(&spec_path)
         .arg(&result_path)

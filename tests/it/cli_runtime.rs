@@ -1,0 +1,86 @@
+//! The local runtime crpack provisions for itself: with no `CRPACK_PYTHON` and a clean cache,
+//! `crpack run --local` makes a virtual environment with pyspark 3.5.3 (from the package index,
+//! hash-pinned) for the host's Python and runs on it; the next run finds it in place.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+/// `crpack ARGS` in `dir` with the runtime cache at `cache` and no `CRPACK_PYTHON`.
+fn without_python(dir: &Path, cache: &Path, args: &[&str]) -> Run {
+    let mut cmd = crpack(args);
+    cmd.current_dir(dir)
+        .env_remove("CRPACK_PYTHON")
+        .env_remove("XDG_CACHE_HOME")
+        .env("CRPACK_CACHE_DIR", cache);
+    run(&mut cmd)
+}
+
+#[test]
+fn run_local_provisions_its_runtime_once_then_reuses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    init_project(&dir);
+    let cache = tmp.path().join("cache");
+
+    // A clean cache: provisioned now, then the run.
+    let first = without_python(&dir, &cache, &["run", "--local"]).expect(0);
+    let err = first.stderr();
+    assert!(
+        err.contains("runtime     no local PySpark yet: provisioning one, once"),
+        "{err}"
+    );
+    assert!(err.contains("runtime     installing pyspark 3.5.3"), "{err}");
+    let placed = err
+        .lines()
+        .find(|l| l.starts_with("runtime     pyspark 3.5.3 on Python 3."))
+        .unwrap_or_else(|| panic!("no line saying what was installed where:\n{err}"));
+    let runtimes: Vec<_> = std::fs::read_dir(cache.join("runtime"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runtimes.len(), 1, "one runtime, no staging left: {runtimes:?}");
+    let root = &runtimes[0];
+    assert!(placed.ends_with(&root.display().to_string()), "{placed}");
+    assert!(first.stdout().contains("overlap"), "{}", first.stdout());
+
+    // An independent judge: the environment's own interpreter imports that pyspark.
+    let python = root.join("venv/bin/python");
+    let out = Command::new(&python)
+        .args(["-c", "import pyspark; print(pyspark.__version__)"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3.5.3");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("runtime.json")).unwrap()).unwrap();
+    assert_eq!(record["pyspark_version"], "3.5.3");
+    assert_eq!(record["python"], "venv/bin/python");
+    let stamp = std::fs::metadata(root.join("runtime.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    // The next run reuses it: nothing installed, the record untouched.
+    let second = without_python(&dir, &cache, &["run", "--local"]).expect(0);
+    assert!(!second.stderr().contains("runtime     "), "{}", second.stderr());
+    assert_eq!(
+        std::fs::metadata(root.join("runtime.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        stamp
+    );
+
+    // CRPACK_PYTHON still wins: a broken one is an error, not a reason to use the cache.
+    let mut cmd = crpack(["run", "--local"]);
+    cmd.current_dir(&dir)
+        .env("CRPACK_PYTHON", "/nonexistent/python")
+        .env("CRPACK_CACHE_DIR", &cache);
+    let broken = run(&mut cmd).expect(3);
+    assert!(
+        broken.stderr().contains("/nonexistent/python"),
+        "{}",
+        broken.stderr()
+    );
+}
