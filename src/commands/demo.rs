@@ -24,6 +24,10 @@ pub struct DemoArgs {
     /// Scaffold the demo project here (default: a temporary directory, removed afterwards).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Run the demo's jobs on a real local PySpark, provisioning one first when there is none (a
+    /// large download, once). Without it, jobs run for real only when a runtime is already there.
+    #[arg(long)]
+    pub real_jobs: bool,
 }
 
 /// Clients acting as one of the seeded identities.
@@ -63,6 +67,10 @@ pub fn run(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
 
 async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     let out = &ctx.out;
+    let chosen = std::env::var_os(crpack_runner::PYTHON_ENV).is_some_and(|v| !v.is_empty());
+    if args.real_jobs && !chosen && crpack_runner::runtime_info().is_err() {
+        crpack_runner::provision::ensure(&mut |line| out.info(line)).map_err(CommandError::Provision)?;
+    }
     let temp = tempfile::Builder::new()
         .prefix("crpack-demo-")
         .tempdir()

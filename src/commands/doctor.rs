@@ -367,6 +367,8 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
         all.extend(diagnose(&aws, project.as_ref(), membership.as_deref()).await);
         Ok::<_, crpack_core::error::Error>(all)
     })?;
+    let mut checks = checks;
+    checks.push(local_runtime());
     let ok = checks.iter().all(|c| c.ok);
     if ctx.out.json {
         ctx.out.json(&serde_json::json!({"ok": ok, "checks": checks}));
@@ -396,4 +398,45 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     } else {
         ExitCode::VerificationFailed
     })
+}
+
+/// The local PySpark `run --local` and sandbox jobs use: `CRPACK_PYTHON`'s, the provisioned
+/// one, or `python3`'s. Missing is a warning: nothing but local runs needs it, and the first
+/// `run --local` provisions it.
+fn local_runtime() -> Check {
+    const NAME: &str = "local runtime";
+    let chosen = std::env::var_os(crpack_runner::PYTHON_ENV).is_some_and(|v| !v.is_empty());
+    let provisioned = crpack_runner::provision::cached();
+    match crpack_runner::runtime_info() {
+        Ok(info) => {
+            let from = match (&provisioned, chosen) {
+                (_, true) => "CRPACK_PYTHON".to_string(),
+                (Some(r), false) => format!("provisioned in {}", r.root.display()),
+                (None, false) => "python3".to_string(),
+            };
+            pass(
+                NAME,
+                format!(
+                    "pyspark {} on Python {} with {} ({from})",
+                    info.pyspark_version, info.python_version, info.java
+                ),
+            )
+        }
+        Err(e) if chosen => warn(
+            NAME,
+            e.to_string(),
+            "point CRPACK_PYTHON at an interpreter with pyspark 3.5.x, or unset it to let crpack provision one",
+        ),
+        Err(_) => warn(
+            NAME,
+            "no local PySpark yet",
+            format!(
+                "the first `crpack run --local` provisions pyspark {} under {}; or set CRPACK_PYTHON",
+                crpack_runner::provision::PYSPARK_VERSION,
+                crpack_runner::provision::cache_root()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "the cache directory".into())
+            ),
+        ),
+    }
 }

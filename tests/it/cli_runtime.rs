@@ -1,6 +1,7 @@
 //! The local runtime crpack provisions for itself: with no `CRPACK_PYTHON` and a clean cache,
 //! `crpack run --local` makes a virtual environment with pyspark 3.5.3 (from the package index,
-//! hash-pinned) for the host's Python and runs on it; the next run finds it in place.
+//! hash-pinned) for the host's Python and runs on it; the next run finds it in place. The demo
+//! downloads nothing unless asked, and with `--real-jobs` its job runs on that runtime.
 
 use std::path::Path;
 use std::process::Command;
@@ -71,6 +72,19 @@ fn run_local_provisions_its_runtime_once_then_reuses_it() {
             .unwrap(),
         stamp
     );
+
+    // The demo downloads nothing by itself: with no runtime its job is simulated.
+    let empty = tmp.path().join("empty-cache");
+    let demo = without_python(tmp.path(), &empty, &["demo"]).expect(0);
+    assert!(demo.stdout().contains("/_SIMULATED"), "{}", demo.stdout());
+    assert!(
+        !empty.join("runtime").exists(),
+        "the demo provisioned without being asked"
+    );
+    // With the provisioned runtime, `--real-jobs` runs the job on it: Parquet results.
+    let demo = without_python(tmp.path(), &cache, &["demo", "--real-jobs"]).expect(0);
+    assert!(!demo.stdout().contains("_SIMULATED"), "{}", demo.stdout());
+    assert!(demo.stdout().contains(".snappy.parquet"), "{}", demo.stdout());
 
     // CRPACK_PYTHON still wins: a broken one is an error, not a reason to use the cache.
     let mut cmd = crpack(["run", "--local"]);

@@ -128,6 +128,12 @@ impl Filters {
         s.add_filter(r#""billed_crpu": [0-9.e-]+"#, r#""billed_crpu": "[CRPU]""#);
         s.add_filter(r"(?m)^(duration +).*$", "$1[DURATION]");
         s.add_filter(r"(?m)^(billed +)[0-9.]+ CRPU", "$1[CRPU] CRPU");
+        // The local runtime doctor found: versions and paths of this machine.
+        s.add_filter(r"(?m)^(ok +local runtime +).*$", "$1[RUNTIME]");
+        s.add_filter(
+            r#""detail": "pyspark (?:[^"\\]|\\.)*""#,
+            r#""detail": "[RUNTIME]""#,
+        );
         // A table's columns are as wide as its widest cell, which holds a temporary path: one
         // gap between columns, whatever its width (indentation at the start of a line stays).
         if self.columns {
