@@ -400,6 +400,32 @@ pub(crate) fn page_response(op: &str, key: &str, items: Vec<Value>, input: &Doc)
     Ok(out)
 }
 
+/// A list operation's answer: the items `read` collects from the state, paged per the request.
+pub(crate) fn list_page(
+    inner: &Inner,
+    input: &Doc,
+    op: &str,
+    key: &str,
+    read: impl FnOnce(&State) -> Result<Vec<Value>, ApiError>,
+) -> Result<Value, ApiError> {
+    let items = inner.read(read)?;
+    page_response(op, key, items, input)
+}
+
+/// `doc` projected onto the model's shape `shape`, as a value.
+pub(crate) fn projected(shape: &str, doc: &Doc) -> Value {
+    Value::Object(model::model().project(shape, doc))
+}
+
+/// The request's `tags` (empty when it has none).
+pub(crate) fn input_tags(input: &Doc) -> Doc {
+    input
+        .get("tags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The caller's account id.
 pub(crate) fn identity_account(caller: &Identity) -> &'static str {
     caller.account_id

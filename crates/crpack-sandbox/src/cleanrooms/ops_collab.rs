@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
 use super::identity_account as account;
-use super::model::model;
-use super::state::{CollaborationRec, Doc, MembershipRec, State, s};
-use super::{Inner, arn, copy_members, new_id, now, opt_str, page_response};
+use super::state::{CollaborationRec, Doc, MemberRecord, MembershipRec, State, s};
+use super::{
+    Inner, arn, copy_members, input_tags, list_page, new_id, now, opt_str, page_response, projected,
+};
 use crate::identity::Identity;
 
 const CAN_QUERY: &str = "CAN_QUERY";
@@ -74,6 +75,55 @@ pub(crate) fn own_membership<'a>(
         )));
     }
     Ok(membership)
+}
+
+/// Runs `f` with the request's `membershipIdentifier` once that membership is found to be the
+/// caller's (see [`own_membership`]).
+pub(crate) fn read_in_membership<R>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    f: impl FnOnce(&State, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let membership_id = s(input, "membershipIdentifier");
+    inner.read(|state| {
+        own_membership(state, caller, membership_id)?;
+        f(state, membership_id)
+    })
+}
+
+/// [`read_in_membership`] for a change of the state.
+pub(crate) fn write_in_membership<R>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    f: impl FnOnce(&mut State, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let membership_id = s(input, "membershipIdentifier");
+    inner.write(|state| {
+        own_membership(state, caller, membership_id)?;
+        f(state, membership_id)
+    })
+}
+
+/// A list operation `(operation, member)` over the records `records` of the request's
+/// membership (the caller's), each projected onto the model's shape `shape`.
+pub(crate) fn list_membership_records<R: MemberRecord>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    (op, key): (&str, &str),
+    shape: &str,
+    records: fn(&State) -> &[R],
+) -> Result<Value, ApiError> {
+    let items = read_in_membership(inner, caller, input, |state, membership_id| {
+        Ok(records(state)
+            .iter()
+            .filter(|r| s(r.doc(), "membershipId") == membership_id)
+            .map(|r| projected(shape, r.doc()))
+            .collect())
+    })?;
+    page_response(op, key, items, input)
 }
 
 /// The collaboration as `caller` sees it (`Collaboration` shape).
@@ -190,11 +240,7 @@ pub(crate) fn create_collaboration(inner: &Inner, caller: &Identity, input: &Doc
     let rec = CollaborationRec {
         doc,
         members,
-        tags: input
-            .get("tags")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        tags: input_tags(input),
     };
     inner.write(|state| {
         let view = collaboration_view(state, &rec, caller);
@@ -223,7 +269,7 @@ pub(crate) fn get_collaboration(inner: &Inner, caller: &Identity, input: &Doc) -
 
 pub(crate) fn list_collaborations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let filter = opt_str(input, "memberStatus");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListCollaborations", "collaborationList", |state| {
         Ok(state
             .collaborations
             .iter()
@@ -233,24 +279,22 @@ pub(crate) fn list_collaborations(inner: &Inner, caller: &Identity, input: &Doc)
                     return None;
                 }
                 let view = collaboration_view(state, c, caller);
-                Some(Value::Object(model().project("CollaborationSummary", &view)))
+                Some(projected("CollaborationSummary", &view))
             })
             .collect())
-    })?;
-    page_response("ListCollaborations", "collaborationList", items, input)
+    })
 }
 
 pub(crate) fn list_members(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let id = s(input, "collaborationIdentifier");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListMembers", "memberSummaries", |state| {
         let collab = readable_collaboration(state, caller, id)?;
         Ok(collab
             .members
             .iter()
-            .map(|m| Value::Object(model().project("MemberSummary", m)))
+            .map(|m| projected("MemberSummary", m))
             .collect())
-    })?;
-    page_response("ListMembers", "memberSummaries", items, input)
+    })
 }
 
 pub(crate) fn create_membership(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
@@ -361,7 +405,7 @@ pub(crate) fn create_membership(inner: &Inner, caller: &Identity, input: &Doc) -
         state.memberships.push(MembershipRec {
             account_id: me.to_string(),
             doc: doc.clone(),
-            tags: input.get("tags").and_then(Value::as_object).cloned().unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "membership": doc }))
     })
@@ -376,16 +420,15 @@ pub(crate) fn get_membership(inner: &Inner, caller: &Identity, input: &Doc) -> R
 
 pub(crate) fn list_memberships(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let filter = opt_str(input, "status");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListMemberships", "membershipSummaries", |state| {
         Ok(state
             .memberships
             .iter()
             .filter(|m| m.account_id == account(caller))
             .filter(|m| filter.is_none_or(|f| s(&m.doc, "status") == f))
-            .map(|m| Value::Object(model().project("MembershipSummary", &m.doc)))
+            .map(|m| projected("MembershipSummary", &m.doc))
             .collect())
-    })?;
-    page_response("ListMemberships", "membershipSummaries", items, input)
+    })
 }
 
 pub(crate) fn update_membership(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {

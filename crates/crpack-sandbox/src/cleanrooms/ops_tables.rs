@@ -9,10 +9,11 @@ use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
 use super::identity_account as account;
-use super::model::model;
-use super::ops_collab::{own_membership, readable_collaboration};
-use super::state::{AssociationRec, CollaborationRec, Doc, State, TableRec, s};
-use super::{Inner, arn, copy_members, new_id, now, opt_str, page_response};
+use super::ops_collab::{
+    list_membership_records, own_membership, read_in_membership, readable_collaboration, write_in_membership,
+};
+use super::state::{AssociationRec, CollaborationRec, Doc, State, TableRec, in_membership, s};
+use super::{Inner, arn, copy_members, input_tags, list_page, new_id, now, opt_str, projected};
 use crate::identity::Identity;
 
 /// The policy member of `ConfiguredTableAnalysisRulePolicyV1` for each rule type.
@@ -109,11 +110,7 @@ pub(crate) fn create_table(inner: &Inner, caller: &Identity, input: &Doc) -> Res
             account_id: me.to_string(),
             doc: doc.clone(),
             rules: Vec::new(),
-            tags: input
-                .get("tags")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "configuredTable": doc }))
     })
@@ -127,15 +124,20 @@ pub(crate) fn get_table(inner: &Inner, caller: &Identity, input: &Doc) -> Result
 }
 
 pub(crate) fn list_tables(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let items = inner.read(|state| {
-        Ok(state
-            .configured_tables
-            .iter()
-            .filter(|t| t.account_id == account(caller))
-            .map(|t| Value::Object(model().project("ConfiguredTableSummary", &t.doc)))
-            .collect())
-    })?;
-    page_response("ListConfiguredTables", "configuredTableSummaries", items, input)
+    list_page(
+        inner,
+        input,
+        "ListConfiguredTables",
+        "configuredTableSummaries",
+        |state| {
+            Ok(state
+                .configured_tables
+                .iter()
+                .filter(|t| t.account_id == account(caller))
+                .map(|t| projected("ConfiguredTableSummary", &t.doc))
+                .collect())
+        },
+    )
 }
 
 pub(crate) fn update_table(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
@@ -373,7 +375,7 @@ pub(crate) fn create_association(inner: &Inner, caller: &Identity, input: &Doc) 
             account_id: me.to_string(),
             collaboration_id,
             doc: doc.clone(),
-            tags: input.get("tags").and_then(Value::as_object).cloned().unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "configuredTableAssociation": doc }))
     })
@@ -384,17 +386,12 @@ fn association_in<'a>(
     membership_id: &str,
     id: &str,
 ) -> Result<&'a AssociationRec, ApiError> {
-    state
-        .associations
-        .iter()
-        .find(|a| s(&a.doc, "id") == id && s(&a.doc, "membershipId") == membership_id)
+    in_membership(&state.associations, membership_id, id)
         .ok_or_else(|| ApiError::not_found(error::CONFIGURED_TABLE_ASSOCIATION, id))
 }
 
 pub(crate) fn get_association(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
+    read_in_membership(inner, caller, input, |state, membership_id| {
         let a = association_in(
             state,
             membership_id,
@@ -405,29 +402,22 @@ pub(crate) fn get_association(inner: &Inner, caller: &Identity, input: &Doc) -> 
 }
 
 pub(crate) fn list_associations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    let items = inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
-        Ok(state
-            .associations
-            .iter()
-            .filter(|a| s(&a.doc, "membershipId") == membership_id)
-            .map(|a| Value::Object(model().project("ConfiguredTableAssociationSummary", &a.doc)))
-            .collect())
-    })?;
-    page_response(
-        "ListConfiguredTableAssociations",
-        "configuredTableAssociationSummaries",
-        items,
+    list_membership_records(
+        inner,
+        caller,
         input,
+        (
+            "ListConfiguredTableAssociations",
+            "configuredTableAssociationSummaries",
+        ),
+        "ConfiguredTableAssociationSummary",
+        |state| &state.associations,
     )
 }
 
 pub(crate) fn delete_association(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
     let id = s(input, "configuredTableAssociationIdentifier");
-    inner.write(|state| {
-        own_membership(state, caller, membership_id)?;
+    write_in_membership(inner, caller, input, |state, membership_id| {
         association_in(state, membership_id, id)?;
         state.associations.retain(|a| s(&a.doc, "id") != id);
         Ok(json!({}))
@@ -551,15 +541,14 @@ pub(crate) fn get_schema(inner: &Inner, caller: &Identity, input: &Doc) -> Resul
 pub(crate) fn list_schemas(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let collab_id = s(input, "collaborationIdentifier");
     let wanted = opt_str(input, "schemaType");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListSchemas", "schemaSummaries", |state| {
         let collab = readable_collaboration(state, caller, collab_id)?;
         Ok(state
             .associations
             .iter()
             .filter(|a| a.collaboration_id == collab_id)
             .filter(|_| wanted.is_none_or(|w| w == "TABLE"))
-            .map(|a| Value::Object(model().project("SchemaSummary", &schema_doc(state, collab, a))))
+            .map(|a| projected("SchemaSummary", &schema_doc(state, collab, a)))
             .collect())
-    })?;
-    page_response("ListSchemas", "schemaSummaries", items, input)
+    })
 }
