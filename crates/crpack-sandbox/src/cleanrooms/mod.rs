@@ -400,6 +400,24 @@ pub(crate) fn page_response(op: &str, key: &str, items: Vec<Value>, input: &Doc)
     Ok(out)
 }
 
+/// A resource looked up for the caller, or why the caller may not use it.
+pub(crate) type Found<'a, T> = Result<&'a T, ApiError>;
+
+/// `found`, the resource `(type, id)` (`ResourceNotFoundException` when `None`), if the caller
+/// is `allowed` to use it (`AccessDeniedException` with the message `denied` otherwise).
+pub(crate) fn found_allowed<'a, T>(
+    found: Option<&'a T>,
+    (resource_type, id): (&'static str, &str),
+    allowed: impl FnOnce(&T) -> bool,
+    denied: impl FnOnce() -> String,
+) -> Found<'a, T> {
+    let found = found.ok_or_else(|| ApiError::not_found(resource_type, id))?;
+    if !allowed(found) {
+        return Err(ApiError::denied(denied()));
+    }
+    Ok(found)
+}
+
 /// A list operation's answer: the items `read` collects from the state, paged per the request.
 pub(crate) fn list_page(
     inner: &Inner,

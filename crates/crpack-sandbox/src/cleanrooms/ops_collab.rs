@@ -11,7 +11,8 @@ use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::state::{CollaborationRec, Doc, MemberRecord, MembershipRec, State, s};
 use super::{
-    Inner, arn, copy_members, input_tags, list_page, new_id, now, opt_str, page_response, projected,
+    Found, Inner, arn, copy_members, found_allowed, input_tags, list_page, new_id, now, opt_str,
+    page_response, projected,
 };
 use crate::identity::Identity;
 
@@ -46,35 +47,27 @@ pub(crate) fn readable_collaboration<'a>(
     caller: &Identity,
     id: &str,
 ) -> Result<&'a CollaborationRec, ApiError> {
-    let collab = state
-        .collaboration(id)
-        .ok_or_else(|| ApiError::not_found(error::COLLABORATION, id))?;
-    if state.membership_of(account(caller), id).is_none() {
-        return Err(ApiError::denied(format!(
-            "account {} has no active membership in collaboration {id}",
-            account(caller)
-        )));
-    }
-    Ok(collab)
+    let me = account(caller);
+    let denied = || format!("account {me} has no active membership in collaboration {id}");
+    found_allowed(
+        state.collaboration(id),
+        (error::COLLABORATION, id),
+        |_| state.membership_of(me, id).is_some(),
+        denied,
+    )
 }
 
 /// The membership `id`, which must exist (`ResourceNotFoundException`) and belong to the caller
 /// (`AccessDeniedException`).
-pub(crate) fn own_membership<'a>(
-    state: &'a State,
-    caller: &Identity,
-    id: &str,
-) -> Result<&'a MembershipRec, ApiError> {
-    let membership = state
-        .membership(id)
-        .ok_or_else(|| ApiError::not_found(error::MEMBERSHIP, id))?;
-    if membership.account_id != account(caller) {
-        return Err(ApiError::denied(format!(
-            "membership {id} does not belong to account {}",
-            account(caller)
-        )));
-    }
-    Ok(membership)
+pub(crate) fn own_membership<'a>(state: &'a State, caller: &Identity, id: &str) -> Found<'a, MembershipRec> {
+    let me = account(caller);
+    let denied = || format!("membership {id} does not belong to account {me}");
+    found_allowed(
+        state.membership(id),
+        (error::MEMBERSHIP, id),
+        |m| m.account_id == me,
+        denied,
+    )
 }
 
 /// Runs `f` with the request's `membershipIdentifier` once that membership is found to be the

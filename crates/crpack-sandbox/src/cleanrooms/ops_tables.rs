@@ -13,7 +13,9 @@ use super::ops_collab::{
     list_membership_records, own_membership, read_in_membership, readable_collaboration, write_in_membership,
 };
 use super::state::{AssociationRec, CollaborationRec, Doc, State, TableRec, in_membership, s};
-use super::{Inner, arn, copy_members, input_tags, list_page, new_id, now, opt_str, projected};
+use super::{
+    Inner, arn, copy_members, found_allowed, input_tags, list_page, new_id, now, opt_str, projected,
+};
 use crate::identity::Identity;
 
 /// The policy member of `ConfiguredTableAnalysisRulePolicyV1` for each rule type.
@@ -27,16 +29,14 @@ fn policy_member(rule_type: &str) -> &'static str {
 
 /// The table `id`: it must exist and belong to the caller.
 fn own_table<'a>(state: &'a State, caller: &Identity, id: &str) -> Result<&'a TableRec, ApiError> {
-    let table = state
-        .table(id)
-        .ok_or_else(|| ApiError::not_found(error::CONFIGURED_TABLE, id))?;
-    if table.account_id != account(caller) {
-        return Err(ApiError::denied(format!(
-            "configured table {id} does not belong to account {}",
-            account(caller)
-        )));
-    }
-    Ok(table)
+    let me = account(caller);
+    let denied = || format!("configured table {id} does not belong to account {me}");
+    found_allowed(
+        state.table(id),
+        (error::CONFIGURED_TABLE, id),
+        |t| t.account_id == me,
+        denied,
+    )
 }
 
 fn own_table_mut<'a>(
@@ -245,10 +245,8 @@ fn rule_not_found(table_id: &str, rule_type: &str) -> ApiError {
 }
 
 pub(crate) fn create_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
-    let policy = input["analysisRulePolicy"].clone();
-    check_policy(rule_type, &policy)?;
+    let (id, rule_type) = rule_key(input);
+    let policy = checked_policy(input, rule_type)?;
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
         if t.rules.iter().any(|r| s(r, "type") == rule_type) {
@@ -268,16 +266,35 @@ pub(crate) fn create_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Resu
         rule.insert("createTime".into(), time.clone());
         rule.insert("updateTime".into(), time.clone());
         t.rules.push(rule.clone());
-        let types: Vec<Value> = t.rules.iter().map(|r| r["type"].clone()).collect();
-        t.doc.insert("analysisRuleTypes".into(), Value::Array(types));
-        t.doc.insert("updateTime".into(), time);
+        rules_changed(t, time);
         Ok(json!({ "analysisRule": rule }))
     })
 }
 
+/// Records that the table's rules changed at `time`: its `analysisRuleTypes` and `updateTime`.
+fn rules_changed(t: &mut TableRec, time: Value) {
+    let types: Vec<Value> = t.rules.iter().map(|r| r["type"].clone()).collect();
+    t.doc.insert("analysisRuleTypes".into(), Value::Array(types));
+    t.doc.insert("updateTime".into(), time);
+}
+
+/// The request's `analysisRulePolicy`, checked to fit `rule_type`.
+fn checked_policy(input: &Doc, rule_type: &str) -> Result<Value, ApiError> {
+    let policy = input["analysisRulePolicy"].clone();
+    check_policy(rule_type, &policy)?;
+    Ok(policy)
+}
+
+/// The request's `(configuredTableIdentifier, analysisRuleType)`.
+fn rule_key(input: &Doc) -> (&str, &str) {
+    (
+        s(input, "configuredTableIdentifier"),
+        s(input, "analysisRuleType"),
+    )
+}
+
 pub(crate) fn get_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
+    let (id, rule_type) = rule_key(input);
     inner.read(|state| {
         let t = own_table(state, caller, id)?;
         let rule = t
@@ -290,10 +307,8 @@ pub(crate) fn get_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<
 }
 
 pub(crate) fn update_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
-    let policy = input["analysisRulePolicy"].clone();
-    check_policy(rule_type, &policy)?;
+    let (id, rule_type) = rule_key(input);
+    let policy = checked_policy(input, rule_type)?;
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
         let rule = t
@@ -308,17 +323,14 @@ pub(crate) fn update_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Resu
 }
 
 pub(crate) fn delete_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
+    let (id, rule_type) = rule_key(input);
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
         if !t.rules.iter().any(|r| s(r, "type") == rule_type) {
             return Err(rule_not_found(id, rule_type));
         }
         t.rules.retain(|r| s(r, "type") != rule_type);
-        let types: Vec<Value> = t.rules.iter().map(|r| r["type"].clone()).collect();
-        t.doc.insert("analysisRuleTypes".into(), Value::Array(types));
-        t.doc.insert("updateTime".into(), now());
+        rules_changed(t, now());
         Ok(json!({}))
     })
 }

@@ -3,19 +3,16 @@
 use std::collections::BTreeMap;
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Response, s3_error};
 
 use super::auth::{Need, authorize, authorize_bucket, caller, owned_mut};
-use super::{Backend, now_ms, owner_of, ts};
+use super::{Answer, Backend, Req, now_ms, owner_of, ts};
 use crate::s3::body::internal;
 use crate::s3::policy::Policy;
 use crate::s3::store::BucketMeta;
 
 impl Backend {
-    pub async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    pub async fn create_bucket(&self, req: Req<CreateBucketInput>) -> Answer<CreateBucketOutput> {
         let who = caller(&req)?;
         let bucket = req.input.bucket;
         let mut buckets = self.store.lock();
@@ -49,10 +46,7 @@ impl Backend {
         }))
     }
 
-    pub async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    pub async fn head_bucket(&self, req: Req<HeadBucketInput>) -> Answer<HeadBucketOutput> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
         authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:ListBucket"]))?;
@@ -64,8 +58,8 @@ impl Backend {
 
     pub async fn get_bucket_location(
         &self,
-        req: S3Request<GetBucketLocationInput>,
-    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        req: Req<GetBucketLocationInput>,
+    ) -> Answer<GetBucketLocationOutput> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
         authorize(&buckets, &req.input.bucket, who, Need::Owner, None, None)?;
@@ -73,10 +67,7 @@ impl Backend {
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
-    pub async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    pub async fn delete_bucket(&self, req: Req<DeleteBucketInput>) -> Answer<DeleteBucketOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let mut buckets = self.store.lock();
@@ -92,10 +83,7 @@ impl Backend {
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    pub async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
+    pub async fn list_buckets(&self, req: Req<ListBucketsInput>) -> Answer<ListBucketsOutput> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
         let prefix = req.input.prefix.clone().unwrap_or_default();
@@ -118,8 +106,8 @@ impl Backend {
 
     pub async fn get_bucket_versioning(
         &self,
-        req: S3Request<GetBucketVersioningInput>,
-    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        req: Req<GetBucketVersioningInput>,
+    ) -> Answer<GetBucketVersioningOutput> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
         let meta = authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:GetBucketVersioning"]))?;
@@ -131,8 +119,8 @@ impl Backend {
 
     pub async fn put_bucket_versioning(
         &self,
-        req: S3Request<PutBucketVersioningInput>,
-    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        req: Req<PutBucketVersioningInput>,
+    ) -> Answer<PutBucketVersioningOutput> {
         let who = caller(&req)?;
         let status = match req
             .input
@@ -156,10 +144,7 @@ impl Backend {
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }
 
-    pub async fn put_bucket_policy(
-        &self,
-        req: S3Request<PutBucketPolicyInput>,
-    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+    pub async fn put_bucket_policy(&self, req: Req<PutBucketPolicyInput>) -> Answer<PutBucketPolicyOutput> {
         let who = caller(&req)?;
         let input = &req.input;
         self.update_bucket(input, who, |meta| {
@@ -170,10 +155,7 @@ impl Backend {
         Ok(S3Response::new(PutBucketPolicyOutput {}))
     }
 
-    pub async fn get_bucket_policy(
-        &self,
-        req: S3Request<GetBucketPolicyInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+    pub async fn get_bucket_policy(&self, req: Req<GetBucketPolicyInput>) -> Answer<GetBucketPolicyOutput> {
         let who = caller(&req)?;
         let buckets = self.store.lock();
         let meta = authorize_bucket(&buckets, &req.input, who, Need::Owner)?;
@@ -186,8 +168,8 @@ impl Backend {
 
     pub async fn delete_bucket_policy(
         &self,
-        req: S3Request<DeleteBucketPolicyInput>,
-    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        req: Req<DeleteBucketPolicyInput>,
+    ) -> Answer<DeleteBucketPolicyOutput> {
         let who = caller(&req)?;
         self.update_bucket(&req.input, who, |meta| {
             meta.policy = None;

@@ -31,6 +31,10 @@ use crate::s3::store::{BucketMeta, ContentHeaders, Store};
 use auth::{BucketRequest, owned_mut};
 use checksums::{Declared, verify};
 
+/// An operation's request and answer.
+type Req<T> = s3s::S3Request<T>;
+type Answer<T> = S3Result<s3s::S3Response<T>>;
+
 const NULL: &str = "null";
 const FULL_OBJECT: &str = "FULL_OBJECT";
 const COMPOSITE: &str = "COMPOSITE";

@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Response, S3Result, s3_error};
 
 use super::auth::{Need, authorize_bucket, caller};
 use super::checksums::{checksum_field, declared, stored_checksum};
 use super::conditions::check_write_request;
 use super::objects::new_version;
 use super::{
-    Backend, COMPOSITE, FULL_OBJECT, PartsPage, new_id, no_such_upload, now_ms, owner_of, remove_files,
-    sorted_metadata, take_content_headers, to_i64, ts,
+    Answer, Backend, COMPOSITE, FULL_OBJECT, PartsPage, Req, new_id, no_such_upload, now_ms, owner_of,
+    remove_files, sorted_metadata, take_content_headers, to_i64, ts,
 };
 use crate::identity;
 use crate::s3::body::{self, Algo, internal, set_checksum_field};
@@ -73,8 +73,8 @@ impl Backend {
 
     pub async fn create_multipart_upload(
         &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        req: Req<CreateMultipartUploadInput>,
+    ) -> Answer<CreateMultipartUploadOutput> {
         let who = caller(&req)?;
         let mut input = req.input;
         let algo = input
@@ -140,10 +140,7 @@ impl Backend {
         }))
     }
 
-    pub async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    pub async fn upload_part(&self, req: Req<UploadPartInput>) -> Answer<UploadPartOutput> {
         let who = caller(&req)?;
         let decl = declared(&req.headers, req.input.checksum_algorithm.as_ref())?;
         let trailers = req.trailing_headers.clone();
@@ -217,8 +214,8 @@ impl Backend {
 
     pub async fn complete_multipart_upload(
         &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        req: Req<CompleteMultipartUploadInput>,
+    ) -> Answer<CompleteMultipartUploadOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let requested = input
@@ -392,8 +389,8 @@ impl Backend {
 
     pub async fn abort_multipart_upload(
         &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        req: Req<AbortMultipartUploadInput>,
+    ) -> Answer<AbortMultipartUploadOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let upload = self.update_bucket(&input, who, |meta| {
@@ -404,7 +401,7 @@ impl Backend {
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    pub async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    pub async fn list_parts(&self, req: Req<ListPartsInput>) -> Answer<ListPartsOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let buckets = self.store.lock();
@@ -455,8 +452,8 @@ impl Backend {
 
     pub async fn list_multipart_uploads(
         &self,
-        req: S3Request<ListMultipartUploadsInput>,
-    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        req: Req<ListMultipartUploadsInput>,
+    ) -> Answer<ListMultipartUploadsOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let buckets = self.store.lock();

@@ -2,11 +2,11 @@
 
 use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 
 use super::auth::{BucketRequest, Need, authorize, caller, hide_missing};
 use super::conditions::check_read_conditions;
-use super::{Backend, COMPOSITE, PartsPage, metadata_out, no_such_key, to_i64, ts};
+use super::{Answer, Backend, COMPOSITE, PartsPage, Req, metadata_out, no_such_key, to_i64, ts};
 use crate::identity::Identity;
 use crate::s3::body::{Algo, FileStream, internal, set_checksum_field};
 use crate::s3::store::{BucketMeta, Version};
@@ -269,7 +269,7 @@ impl Backend {
         })
     }
 
-    pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    pub async fn get_object(&self, req: Req<GetObjectInput>) -> Answer<GetObjectOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let p = self.prepare_read(who, &input, true)?;
@@ -283,10 +283,7 @@ impl Backend {
         Ok(S3Response::new(out))
     }
 
-    pub async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    pub async fn head_object(&self, req: Req<HeadObjectInput>) -> Answer<HeadObjectOutput> {
         let who = caller(&req)?;
         let input = req.input;
         let p = self.prepare_read(who, &input, false)?;
@@ -297,8 +294,8 @@ impl Backend {
 
     pub async fn get_object_attributes(
         &self,
-        req: S3Request<GetObjectAttributesInput>,
-    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        req: Req<GetObjectAttributesInput>,
+    ) -> Answer<GetObjectAttributesOutput> {
         let who = caller(&req)?;
         let input = req.input;
         // As S3 documents: with a version id both GetObjectVersion and
