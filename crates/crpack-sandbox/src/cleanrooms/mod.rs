@@ -418,6 +418,15 @@ pub(crate) fn found_allowed<'a, T>(
     Ok(found)
 }
 
+/// `{ key: doc }`: the document `find` looks up in the state.
+pub(crate) fn get_doc(
+    inner: &Inner,
+    key: &str,
+    find: impl FnOnce(&State) -> Result<&Doc, ApiError>,
+) -> Result<Value, ApiError> {
+    inner.read(|state| Ok(json!({ key: find(state)? })))
+}
+
 /// A list operation's answer: the items `read` collects from the state, paged per the request.
 pub(crate) fn list_page(
     inner: &Inner,

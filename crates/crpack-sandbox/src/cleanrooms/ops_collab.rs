@@ -11,7 +11,7 @@ use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::state::{CollaborationRec, Doc, MemberRecord, MembershipRec, State, s};
 use super::{
-    Found, Inner, arn, copy_members, found_allowed, input_tags, list_page, new_id, now, opt_str,
+    Found, Inner, arn, copy_members, found_allowed, get_doc, input_tags, list_page, new_id, now, opt_str,
     page_response, projected,
 };
 use crate::identity::Identity;
@@ -82,6 +82,20 @@ pub(crate) fn read_in_membership<R>(
     inner.read(|state| {
         own_membership(state, caller, membership_id)?;
         f(state, membership_id)
+    })
+}
+
+/// `{ key: doc }`: the document of the record `find(state, membership, id)` looks up in the
+/// request's membership (the caller's), `id` being the request's member `id_member`.
+pub(crate) fn get_in_membership<R: MemberRecord>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    (key, id_member): (&str, &str),
+    find: impl for<'a> FnOnce(&'a State, &str, &str) -> Found<'a, R>,
+) -> Result<Value, ApiError> {
+    read_in_membership(inner, caller, input, |state, membership_id| {
+        Ok(json!({ key: find(state, membership_id, s(input, id_member))?.doc() }))
     })
 }
 
@@ -405,9 +419,9 @@ pub(crate) fn create_membership(inner: &Inner, caller: &Identity, input: &Doc) -
 }
 
 pub(crate) fn get_membership(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    inner.read(|state| {
-        let m = own_membership(state, caller, s(input, "membershipIdentifier"))?;
-        Ok(json!({ "membership": m.doc }))
+    let id = s(input, "membershipIdentifier");
+    get_doc(inner, "membership", |state| {
+        Ok(&own_membership(state, caller, id)?.doc)
     })
 }
 

@@ -52,7 +52,9 @@ use super::error::{self, ApiError};
 use super::executor::{self, JobStatus};
 use super::identity_account as account;
 use super::model::{FieldError, model};
-use super::ops_collab::{member_entry, own_membership, read_in_membership, write_in_membership};
+use super::ops_collab::{
+    get_in_membership, member_entry, own_membership, read_in_membership, write_in_membership,
+};
 use super::state::{Doc, JobRec, State, in_membership, s};
 use super::{Inner, new_id, page_response};
 use crate::identity::{self, Identity};
@@ -363,10 +365,13 @@ fn job_not_found(membership_id: &str, id: &str) -> ApiError {
 }
 
 pub(crate) fn get_job(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    read_in_membership(inner, caller, input, |state, membership_id| {
-        let job = job_in(state, membership_id, s(input, "protectedJobIdentifier"))?;
-        Ok(json!({ "protectedJob": job.doc }))
-    })
+    get_in_membership(
+        inner,
+        caller,
+        input,
+        ("protectedJob", "protectedJobIdentifier"),
+        job_in,
+    )
 }
 
 /// A job's `ProtectedJobSummary`.

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::ops_collab::{
-    list_membership_records, own_membership, read_in_membership, readable_collaboration, write_in_membership,
+    get_in_membership, list_membership_records, own_membership, readable_collaboration, write_in_membership,
 };
 use super::state::{AssociationRec, CollaborationRec, Doc, State, TableRec, in_membership, s};
 use super::{
-    Inner, arn, copy_members, found_allowed, input_tags, list_page, new_id, now, opt_str, projected,
+    Inner, arn, copy_members, found_allowed, get_doc, input_tags, list_page, new_id, now, opt_str, projected,
 };
 use crate::identity::Identity;
 
@@ -117,9 +117,9 @@ pub(crate) fn create_table(inner: &Inner, caller: &Identity, input: &Doc) -> Res
 }
 
 pub(crate) fn get_table(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    inner.read(|state| {
-        let t = own_table(state, caller, s(input, "configuredTableIdentifier"))?;
-        Ok(json!({ "configuredTable": t.doc }))
+    let id = s(input, "configuredTableIdentifier");
+    get_doc(inner, "configuredTable", |state| {
+        Ok(&own_table(state, caller, id)?.doc)
     })
 }
 
@@ -403,14 +403,16 @@ fn association_in<'a>(
 }
 
 pub(crate) fn get_association(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    read_in_membership(inner, caller, input, |state, membership_id| {
-        let a = association_in(
-            state,
-            membership_id,
-            s(input, "configuredTableAssociationIdentifier"),
-        )?;
-        Ok(json!({ "configuredTableAssociation": a.doc }))
-    })
+    get_in_membership(
+        inner,
+        caller,
+        input,
+        (
+            "configuredTableAssociation",
+            "configuredTableAssociationIdentifier",
+        ),
+        association_in,
+    )
 }
 
 pub(crate) fn list_associations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {

@@ -23,7 +23,7 @@ use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::model::model;
 use super::ops_collab::{
-    list_membership_records, own_membership, read_in_membership, readable_collaboration, write_in_membership,
+    get_in_membership, list_membership_records, own_membership, readable_collaboration, write_in_membership,
 };
 use super::state::{Doc, State, TemplateRec, in_membership, s};
 use super::{Inner, arn, copy_members, input_tags, list_page, new_id, now};
@@ -238,10 +238,13 @@ fn template_in<'a>(state: &'a State, membership_id: &str, id: &str) -> Result<&'
 }
 
 pub(crate) fn get_template(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    read_in_membership(inner, caller, input, |state, membership_id| {
-        let t = template_in(state, membership_id, s(input, "analysisTemplateIdentifier"))?;
-        Ok(json!({ "analysisTemplate": t.doc }))
-    })
+    get_in_membership(
+        inner,
+        caller,
+        input,
+        ("analysisTemplate", "analysisTemplateIdentifier"),
+        template_in,
+    )
 }
 
 pub(crate) fn list_templates(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
