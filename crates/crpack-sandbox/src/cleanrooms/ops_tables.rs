@@ -285,6 +285,14 @@ fn checked_policy(input: &Doc, rule_type: &str) -> Result<Value, ApiError> {
     Ok(policy)
 }
 
+/// Where table `id`'s rule of type `rule_type` is in its rules.
+fn rule_index(t: &TableRec, id: &str, rule_type: &str) -> Result<usize, ApiError> {
+    t.rules
+        .iter()
+        .position(|r| s(r, "type") == rule_type)
+        .ok_or_else(|| rule_not_found(id, rule_type))
+}
+
 /// The request's `(configuredTableIdentifier, analysisRuleType)`.
 fn rule_key(input: &Doc) -> (&str, &str) {
     (
@@ -297,12 +305,7 @@ pub(crate) fn get_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<
     let (id, rule_type) = rule_key(input);
     inner.read(|state| {
         let t = own_table(state, caller, id)?;
-        let rule = t
-            .rules
-            .iter()
-            .find(|r| s(r, "type") == rule_type)
-            .ok_or_else(|| rule_not_found(id, rule_type))?;
-        Ok(json!({ "analysisRule": rule }))
+        Ok(json!({ "analysisRule": t.rules[rule_index(t, id, rule_type)?] }))
     })
 }
 
@@ -311,11 +314,8 @@ pub(crate) fn update_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Resu
     let policy = checked_policy(input, rule_type)?;
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
-        let rule = t
-            .rules
-            .iter_mut()
-            .find(|r| s(r, "type") == rule_type)
-            .ok_or_else(|| rule_not_found(id, rule_type))?;
+        let i = rule_index(t, id, rule_type)?;
+        let rule = &mut t.rules[i];
         rule.insert("policy".into(), policy);
         rule.insert("updateTime".into(), now());
         Ok(json!({ "analysisRule": rule }))
@@ -326,9 +326,7 @@ pub(crate) fn delete_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Resu
     let (id, rule_type) = rule_key(input);
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
-        if !t.rules.iter().any(|r| s(r, "type") == rule_type) {
-            return Err(rule_not_found(id, rule_type));
-        }
+        rule_index(t, id, rule_type)?;
         t.rules.retain(|r| s(r, "type") != rule_type);
         rules_changed(t, now());
         Ok(json!({}))
