@@ -113,14 +113,13 @@ pub(crate) fn write_in_membership<R>(
     })
 }
 
-/// A list operation `(operation, member)` over the records `records` of the request's
+/// A list operation `(operation, member, shape)` over the records `records` of the request's
 /// membership (the caller's), each projected onto the model's shape `shape`.
 pub(crate) fn list_membership_records<R: MemberRecord>(
     inner: &Inner,
     caller: &Identity,
     input: &Doc,
-    (op, key): (&str, &str),
-    shape: &str,
+    (op, key, shape): (&str, &str, &str),
     records: fn(&State) -> &[R],
 ) -> Result<Value, ApiError> {
     let items = read_in_membership(inner, caller, input, |state, membership_id| {

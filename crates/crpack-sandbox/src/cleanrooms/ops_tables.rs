@@ -414,17 +414,12 @@ pub(crate) fn get_association(inner: &Inner, caller: &Identity, input: &Doc) -> 
 }
 
 pub(crate) fn list_associations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    list_membership_records(
-        inner,
-        caller,
-        input,
-        (
-            "ListConfiguredTableAssociations",
-            "configuredTableAssociationSummaries",
-        ),
+    let listing = (
+        "ListConfiguredTableAssociations",
+        "configuredTableAssociationSummaries",
         "ConfiguredTableAssociationSummary",
-        |state| &state.associations,
-    )
+    );
+    list_membership_records(inner, caller, input, listing, |state| &state.associations)
 }
 
 pub(crate) fn delete_association(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {

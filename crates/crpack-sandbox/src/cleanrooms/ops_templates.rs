@@ -248,14 +248,12 @@ pub(crate) fn get_template(inner: &Inner, caller: &Identity, input: &Doc) -> Res
 }
 
 pub(crate) fn list_templates(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    list_membership_records(
-        inner,
-        caller,
-        input,
-        ("ListAnalysisTemplates", "analysisTemplateSummaries"),
+    let listing = (
+        "ListAnalysisTemplates",
+        "analysisTemplateSummaries",
         "AnalysisTemplateSummary",
-        |state| &state.templates,
-    )
+    );
+    list_membership_records(inner, caller, input, listing, |state| &state.templates)
 }
 
 pub(crate) fn update_template(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
@@ -280,6 +278,13 @@ pub(crate) fn delete_template(inner: &Inner, caller: &Identity, input: &Doc) -> 
     })
 }
 
+/// The template `arn` if it is in collaboration `collab_id`.
+fn collaboration_template<'a>(state: &'a State, collab_id: &str, arn: &str) -> Option<&'a TemplateRec> {
+    state
+        .template_by_arn(arn)
+        .filter(|t| s(&t.doc, "collaborationId") == collab_id)
+}
+
 /// The template as collaboration members see it (`CollaborationAnalysisTemplate`).
 /// `shape`: `CollaborationAnalysisTemplate` or its summary.
 fn collaboration_view(t: &TemplateRec, shape: &str) -> Value {
@@ -297,9 +302,7 @@ pub(crate) fn get_collaboration_template(
     let template_arn = s(input, "analysisTemplateArn");
     inner.read(|state| {
         readable_collaboration(state, caller, collab_id)?;
-        let t = state
-            .template_by_arn(template_arn)
-            .filter(|t| s(&t.doc, "collaborationId") == collab_id)
+        let t = collaboration_template(state, collab_id, template_arn)
             .ok_or_else(|| ApiError::not_found(error::ANALYSIS_TEMPLATE, template_arn))?;
         Ok(json!({
             "collaborationAnalysisTemplate": collaboration_view(t, "CollaborationAnalysisTemplate")
@@ -319,10 +322,7 @@ pub(crate) fn batch_get_collaboration_templates(
         let mut errors = Vec::new();
         for arn in input["analysisTemplateArns"].as_array().into_iter().flatten() {
             let arn = arn.as_str().unwrap_or_default();
-            match state
-                .template_by_arn(arn)
-                .filter(|t| s(&t.doc, "collaborationId") == collab_id)
-            {
+            match collaboration_template(state, collab_id, arn) {
                 Some(t) => found.push(collaboration_view(t, "CollaborationAnalysisTemplate")),
                 None => errors.push(json!({
                     "arn": arn,

@@ -9,6 +9,12 @@ use crate::s3::policy::Policy;
 use crate::s3::store::{BucketMeta, Buckets};
 
 /// The identity that signed the request.
+/// The identity that signed `req`, and its input.
+pub(super) fn caller_and_input<T>(req: S3Request<T>) -> S3Result<(&'static Identity, T)> {
+    let who = caller(&req)?;
+    Ok((who, req.input))
+}
+
 pub(super) fn caller<T>(req: &S3Request<T>) -> S3Result<&'static Identity> {
     let cred = req
         .credentials

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use s3s::dto::*;
 use s3s::{S3Response, s3_error};
 
-use super::auth::{Need, authorize, authorize_bucket, caller, owned_mut};
+use super::auth::{Need, authorize, authorize_bucket, caller, caller_and_input, owned_mut};
 use super::{Answer, Backend, Req, now_ms, owner_of, ts};
 use crate::s3::body::internal;
 use crate::s3::policy::Policy;
@@ -68,8 +68,7 @@ impl Backend {
     }
 
     pub async fn delete_bucket(&self, req: Req<DeleteBucketInput>) -> Answer<DeleteBucketOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let mut buckets = self.store.lock();
         let meta = owned_mut(&mut buckets, &input, who)?;
         if !meta.objects.is_empty() {

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::auth::{Need, authorize_bucket, caller};
+use super::auth::{Need, authorize_bucket, caller_and_input};
 use super::{Answer, Backend, Req, owner_of, to_i64, ts};
 use crate::s3::store::{BucketMeta, Version};
 
@@ -150,8 +150,7 @@ fn contents_and_prefixes(
 
 impl Backend {
     pub async fn list_objects_v2(&self, req: Req<ListObjectsV2Input>) -> Answer<ListObjectsV2Output> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let token = input
             .continuation_token
             .as_deref()
@@ -191,8 +190,7 @@ impl Backend {
     }
 
     pub async fn list_objects(&self, req: Req<ListObjectsInput>) -> Answer<ListObjectsOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let limit = max_keys(input.max_keys);
         let encode = encoder(input.encoding_type.as_ref());
@@ -228,8 +226,7 @@ impl Backend {
         &self,
         req: Req<ListObjectVersionsInput>,
     ) -> Answer<ListObjectVersionsOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.as_deref();
         let limit = max_keys(input.max_keys);

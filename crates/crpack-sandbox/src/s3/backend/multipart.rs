@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::auth::{Need, authorize_bucket, caller};
+use super::auth::{Need, authorize_bucket, caller, caller_and_input};
 use super::checksums::{checksum_field, declared, stored_checksum};
 use super::conditions::check_write_request;
 use super::objects::new_version;
@@ -75,8 +75,7 @@ impl Backend {
         &self,
         req: Req<CreateMultipartUploadInput>,
     ) -> Answer<CreateMultipartUploadOutput> {
-        let who = caller(&req)?;
-        let mut input = req.input;
+        let (who, mut input) = caller_and_input(req)?;
         let algo = input
             .checksum_algorithm
             .as_ref()
@@ -216,8 +215,7 @@ impl Backend {
         &self,
         req: Req<CompleteMultipartUploadInput>,
     ) -> Answer<CompleteMultipartUploadOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let requested = input
             .multipart_upload
             .as_ref()
@@ -391,8 +389,7 @@ impl Backend {
         &self,
         req: Req<AbortMultipartUploadInput>,
     ) -> Answer<AbortMultipartUploadOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let upload = self.update_bucket(&input, who, |meta| {
             upload_of(meta, &input.upload_id, &input.key)?;
             meta.uploads.remove(&input.upload_id).ok_or_else(no_such_upload)
@@ -402,8 +399,7 @@ impl Backend {
     }
 
     pub async fn list_parts(&self, req: Req<ListPartsInput>) -> Answer<ListPartsOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let buckets = self.store.lock();
         let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
         let upload = upload_of(meta, &input.upload_id, &input.key)?;
@@ -454,8 +450,7 @@ impl Backend {
         &self,
         req: Req<ListMultipartUploadsInput>,
     ) -> Answer<ListMultipartUploadsOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let buckets = self.store.lock();
         let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
         let prefix = input.prefix.clone().unwrap_or_default();

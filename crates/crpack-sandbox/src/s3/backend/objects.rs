@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use s3s::dto::*;
 use s3s::{S3Response, S3Result};
 
-use super::auth::{BucketRequest, Need, authorize_bucket, caller, owned_mut};
+use super::auth::{BucketRequest, Need, authorize_bucket, caller, caller_and_input, owned_mut};
 use super::checksums::{declared, stored_checksum};
 use super::conditions::{ConditionalWrite, check_write_conditions, check_write_request};
 use super::{
@@ -197,8 +197,7 @@ impl Backend {
     }
 
     pub async fn delete_object(&self, req: Req<DeleteObjectInput>) -> Answer<DeleteObjectOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let (deleted, versioned) = self.update_bucket(&input, who, |meta| {
             if let Some(cond) = &input.if_match {
                 check_write_conditions(meta, &input.key, Some(cond), None)?;
@@ -219,8 +218,7 @@ impl Backend {
     }
 
     pub async fn delete_objects(&self, req: Req<DeleteObjectsInput>) -> Answer<DeleteObjectsOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut done = Vec::new();
         let mut files = Vec::new();

@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 
-use super::auth::{BucketRequest, Need, authorize, caller, hide_missing};
+use super::auth::{BucketRequest, Need, authorize, caller_and_input, hide_missing};
 use super::conditions::check_read_conditions;
 use super::{Answer, Backend, COMPOSITE, PartsPage, Req, metadata_out, no_such_key, to_i64, ts};
 use crate::identity::Identity;
@@ -270,8 +270,7 @@ impl Backend {
     }
 
     pub async fn get_object(&self, req: Req<GetObjectInput>) -> Answer<GetObjectOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let p = self.prepare_read(who, &input, true)?;
         let file = p.file.ok_or_else(|| internal("object file not opened"))?;
         let stream = FileStream::new(file, p.start, p.len).map_err(internal)?;
@@ -284,8 +283,7 @@ impl Backend {
     }
 
     pub async fn head_object(&self, req: Req<HeadObjectInput>) -> Answer<HeadObjectOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         let p = self.prepare_read(who, &input, false)?;
         let mut out = HeadObjectOutput::default();
         fill_read_output!(out, p);
@@ -296,8 +294,7 @@ impl Backend {
         &self,
         req: Req<GetObjectAttributesInput>,
     ) -> Answer<GetObjectAttributesOutput> {
-        let who = caller(&req)?;
-        let input = req.input;
+        let (who, input) = caller_and_input(req)?;
         // As S3 documents: with a version id both GetObjectVersion and
         // GetObjectVersionAttributes, otherwise GetObject and GetObjectAttributes.
         let actions: &[&str] = if input.version_id.is_some() {
