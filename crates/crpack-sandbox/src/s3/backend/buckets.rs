@@ -47,8 +47,7 @@ impl Backend {
     }
 
     pub async fn head_bucket(&self, req: Req<HeadBucketInput>) -> Answer<HeadBucketOutput> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:ListBucket"]))?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(crate::REGION.to_owned()),
@@ -60,8 +59,7 @@ impl Backend {
         &self,
         req: Req<GetBucketLocationInput>,
     ) -> Answer<GetBucketLocationOutput> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         authorize(&buckets, &req.input.bucket, who, Need::Owner, None, None)?;
         // us-east-1 is reported as an empty LocationConstraint.
         Ok(S3Response::new(GetBucketLocationOutput::default()))
@@ -83,8 +81,7 @@ impl Backend {
     }
 
     pub async fn list_buckets(&self, req: Req<ListBucketsInput>) -> Answer<ListBucketsOutput> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         let prefix = req.input.prefix.clone().unwrap_or_default();
         let list: Vec<Bucket> = buckets
             .values()
@@ -107,8 +104,7 @@ impl Backend {
         &self,
         req: Req<GetBucketVersioningInput>,
     ) -> Answer<GetBucketVersioningOutput> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         let meta = authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:GetBucketVersioning"]))?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             mfa_delete: None,
@@ -155,8 +151,7 @@ impl Backend {
     }
 
     pub async fn get_bucket_policy(&self, req: Req<GetBucketPolicyInput>) -> Answer<GetBucketPolicyOutput> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         let meta = authorize_bucket(&buckets, &req.input, who, Need::Owner)?;
         let policy = meta
             .policy

@@ -130,6 +130,22 @@ macro_rules! take_content_headers {
 }
 use take_content_headers;
 
+/// Implements the accessor trait `$trait` for each of the s3s inputs `$input`: each method
+/// `$name` answers the input's field `$field`, through `$how` if given (`key.as_str()`).
+macro_rules! input_accessors {
+    ($trait:ident for $($input:ty),+ $(,)? => $methods:tt) => {
+        $($crate::s3::backend::input_accessors!(@impl $trait, $input, $methods);)+
+    };
+    (@impl $trait:ident, $input:ty, { $(fn $name:ident -> $ret:ty = $field:ident $(.$how:ident())?;)* }) => {
+        impl $trait for $input {
+            $(fn $name(&self) -> $ret {
+                self.$field $(.$how())?
+            })*
+        }
+    };
+}
+use input_accessors;
+
 /// One page of a part listing (ListParts, GetObjectAttributes): the parts numbered after
 /// `marker`, at most `max` of them.
 struct PartsPage<'a, P> {
@@ -187,6 +203,17 @@ fn metadata_out(m: &BTreeMap<String, String>) -> Option<Metadata> {
 impl Backend {
     fn save(&self, meta: &BucketMeta) -> S3Result<()> {
         self.store.save(meta).map_err(internal)
+    }
+
+    /// The identity that signed `req`, and the buckets (locked).
+    fn caller_and_buckets<T>(
+        &self,
+        req: &s3s::S3Request<T>,
+    ) -> S3Result<(
+        &'static Identity,
+        std::sync::MutexGuard<'_, crate::s3::store::Buckets>,
+    )> {
+        Ok((auth::caller(req)?, self.store.lock()))
     }
 
     fn object_files(&self, bucket: &str, files: Vec<String>) -> Vec<PathBuf> {
