@@ -260,27 +260,27 @@ fn credentials(who: &Identity) -> aws_credential_types::Credentials {
     )
 }
 
+/// The configuration builder of the SDK crate `$sdk` for a client acting as `$who` against
+/// `$endpoint`.
+macro_rules! client_config {
+    ($sdk:ident, $endpoint:expr, $who:expr) => {
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .endpoint_url($endpoint)
+            .region($sdk::config::Region::new(REGION))
+            .credentials_provider(credentials($who))
+    };
+}
+
 /// A Clean Rooms client acting as `who` against `endpoint`.
 pub fn cleanrooms_client(endpoint: &str, who: &Identity) -> aws_sdk_cleanrooms::Client {
-    let conf = aws_sdk_cleanrooms::Config::builder()
-        .behavior_version(aws_sdk_cleanrooms::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_cleanrooms::config::Region::new(REGION))
-        .credentials_provider(credentials(who))
-        .build();
-    aws_sdk_cleanrooms::Client::from_conf(conf)
+    aws_sdk_cleanrooms::Client::from_conf(client_config!(aws_sdk_cleanrooms, endpoint, who).build())
 }
 
 /// An S3 client (path-style) acting as `who` against `endpoint`.
 pub fn s3_client(endpoint: &str, who: &Identity) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(REGION))
-        .credentials_provider(credentials(who))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    let conf = client_config!(aws_sdk_s3, endpoint, who).force_path_style(true);
+    aws_sdk_s3::Client::from_conf(conf.build())
 }
 
 /// Creates (or finds, if an earlier seed made it) the seeded world on the sandbox at `endpoint`.
@@ -480,6 +480,12 @@ async fn ensure_bucket(s3: &aws_sdk_s3::Client) -> Result<(), SeedError> {
     Ok(())
 }
 
+/// The id and ARN of the configured table a response of `step` holds.
+fn table_ids(table: Option<&cr::ConfiguredTable>, step: &str) -> Result<(String, String), SeedError> {
+    let table = table.ok_or_else(|| missing(step, "configuredTable"))?;
+    Ok((table.id().to_string(), table.arn().to_string()))
+}
+
 async fn ensure_table(
     provider: &aws_sdk_cleanrooms::Client,
     membership_id: &str,
@@ -495,19 +501,15 @@ async fn ensure_table(
     )?;
     if let Some(a) = existing.iter().find(|a| a.name() == name) {
         let step = format!("read configured table {name}");
-        let table = provider
+        let request = provider
             .get_configured_table()
-            .configured_table_identifier(a.configured_table_id())
-            .send()
-            .await
-            .map_err(fail(&step))?;
-        let table = table
-            .configured_table()
-            .ok_or_else(|| missing(&step, "configuredTable"))?;
+            .configured_table_identifier(a.configured_table_id());
+        let out = request.send().await.map_err(fail(&step))?;
+        let (configured_table_id, configured_table_arn) = table_ids(out.configured_table(), &step)?;
         return Ok(SeededTable {
             name: name.to_string(),
-            configured_table_id: table.id().to_string(),
-            configured_table_arn: table.arn().to_string(),
+            configured_table_id,
+            configured_table_arn,
             association_id: a.id().to_string(),
         });
     }
@@ -533,10 +535,7 @@ async fn ensure_table(
         .send()
         .await
         .map_err(fail(&step))?;
-    let table = out
-        .configured_table()
-        .ok_or_else(|| missing(&step, "configuredTable"))?;
-    let (table_id, table_arn) = (table.id().to_string(), table.arn().to_string());
+    let (table_id, table_arn) = table_ids(out.configured_table(), &step)?;
 
     let step = format!("create the CUSTOM analysis rule of {name}");
     let custom = cr::AnalysisRuleCustom::builder()

@@ -3,7 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
-use super::{access_denied, input_accessors, no_such_bucket};
+use super::{access_denied, input_accessors, invalid_access_key, no_such_bucket};
 use crate::identity::{self, Identity};
 use crate::s3::policy::Policy;
 use crate::s3::store::{BucketMeta, Buckets};
@@ -20,12 +20,7 @@ pub(super) fn caller<T>(req: &S3Request<T>) -> S3Result<&'static Identity> {
         .credentials
         .as_ref()
         .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
-    identity::by_access_key(&cred.access_key).ok_or_else(|| {
-        s3_error!(
-            InvalidAccessKeyId,
-            "The AWS Access Key Id you provided does not exist in our records."
-        )
-    })
+    identity::by_access_key(&cred.access_key).ok_or_else(invalid_access_key)
 }
 
 /// A request addressed to one bucket: the bucket's name and the owner the client expects

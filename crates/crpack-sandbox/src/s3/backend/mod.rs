@@ -87,6 +87,14 @@ fn no_such_upload() -> S3Error {
     )
 }
 
+/// A request signed with a key the sandbox does not know.
+pub(super) fn invalid_access_key() -> S3Error {
+    s3_error!(
+        InvalidAccessKeyId,
+        "The AWS Access Key Id you provided does not exist in our records."
+    )
+}
+
 fn access_denied() -> S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
