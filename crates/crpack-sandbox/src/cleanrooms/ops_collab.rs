@@ -70,6 +70,21 @@ pub(crate) fn own_membership<'a>(state: &'a State, caller: &Identity, id: &str) 
     )
 }
 
+/// Runs `f` with the request's `collaborationIdentifier` once the caller may read that
+/// collaboration (see [`readable_collaboration`]).
+pub(crate) fn read_in_collaboration<R>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    f: impl FnOnce(&State, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let collab_id = s(input, "collaborationIdentifier");
+    inner.read(|state| {
+        readable_collaboration(state, caller, collab_id)?;
+        f(state, collab_id)
+    })
+}
+
 /// Runs `f` with the request's `membershipIdentifier` once that membership is found to be the
 /// caller's (see [`own_membership`]).
 pub(crate) fn read_in_membership<R>(

@@ -23,7 +23,8 @@ use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::model::model;
 use super::ops_collab::{
-    get_in_membership, list_membership_records, own_membership, readable_collaboration, write_in_membership,
+    get_in_membership, list_membership_records, own_membership, read_in_collaboration,
+    readable_collaboration, write_in_membership,
 };
 use super::state::{Doc, State, TemplateRec, in_membership, s};
 use super::{Inner, arn, copy_members, input_tags, list_page, new_id, now};
@@ -298,10 +299,8 @@ pub(crate) fn get_collaboration_template(
     caller: &Identity,
     input: &Doc,
 ) -> Result<Value, ApiError> {
-    let collab_id = s(input, "collaborationIdentifier");
     let template_arn = s(input, "analysisTemplateArn");
-    inner.read(|state| {
-        readable_collaboration(state, caller, collab_id)?;
+    read_in_collaboration(inner, caller, input, |state, collab_id| {
         let t = collaboration_template(state, collab_id, template_arn)
             .ok_or_else(|| ApiError::not_found(error::ANALYSIS_TEMPLATE, template_arn))?;
         Ok(json!({
@@ -315,9 +314,7 @@ pub(crate) fn batch_get_collaboration_templates(
     caller: &Identity,
     input: &Doc,
 ) -> Result<Value, ApiError> {
-    let collab_id = s(input, "collaborationIdentifier");
-    inner.read(|state| {
-        readable_collaboration(state, caller, collab_id)?;
+    read_in_collaboration(inner, caller, input, |state, collab_id| {
         let mut found = Vec::new();
         let mut errors = Vec::new();
         for arn in input["analysisTemplateArns"].as_array().into_iter().flatten() {
