@@ -214,6 +214,42 @@ fn missing(step: &str, what: &str) -> SeedError {
     }
 }
 
+/// Every item of the paginated list request `$request`, or the failure of step `$step`.
+macro_rules! all_items {
+    ($request:expr, $step:expr) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(fail($step))
+    };
+}
+
+/// A payment configuration of type `$config` in which the member pays, or the failure of step
+/// `$step` to build it.
+macro_rules! responsible {
+    ($config:ty, $step:expr) => {
+        <$config>::builder()
+            .is_responsible(true)
+            .build()
+            .map_err(build($step))
+    };
+}
+
+/// Creates `bucket` unless it exists.
+async fn ensure_bucket_exists(s3: &aws_sdk_s3::Client, bucket: &str, step: &str) -> Result<(), SeedError> {
+    if s3.head_bucket().bucket(bucket).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(fail(step))?;
+    }
+    Ok(())
+}
+
 fn credentials(who: &Identity) -> aws_credential_types::Credentials {
     aws_credential_types::Credentials::new(
         who.access_key_id,
@@ -224,27 +260,27 @@ fn credentials(who: &Identity) -> aws_credential_types::Credentials {
     )
 }
 
+/// The configuration builder of the SDK crate `$sdk` for a client acting as `$who` against
+/// `$endpoint`.
+macro_rules! client_config {
+    ($sdk:ident, $endpoint:expr, $who:expr) => {
+        $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .endpoint_url($endpoint)
+            .region($sdk::config::Region::new(REGION))
+            .credentials_provider(credentials($who))
+    };
+}
+
 /// A Clean Rooms client acting as `who` against `endpoint`.
 pub fn cleanrooms_client(endpoint: &str, who: &Identity) -> aws_sdk_cleanrooms::Client {
-    let conf = aws_sdk_cleanrooms::Config::builder()
-        .behavior_version(aws_sdk_cleanrooms::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_cleanrooms::config::Region::new(REGION))
-        .credentials_provider(credentials(who))
-        .build();
-    aws_sdk_cleanrooms::Client::from_conf(conf)
+    aws_sdk_cleanrooms::Client::from_conf(client_config!(aws_sdk_cleanrooms, endpoint, who).build())
 }
 
 /// An S3 client (path-style) acting as `who` against `endpoint`.
 pub fn s3_client(endpoint: &str, who: &Identity) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(REGION))
-        .credentials_provider(credentials(who))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    let conf = client_config!(aws_sdk_s3, endpoint, who).force_path_style(true);
+    aws_sdk_s3::Client::from_conf(conf.build())
 }
 
 /// Creates (or finds, if an earlier seed made it) the seeded world on the sandbox at `endpoint`.
@@ -253,19 +289,10 @@ pub async fn seed(endpoint: &str) -> Result<SeedInfo, SeedError> {
     let provider = cleanrooms_client(endpoint, &identity::PROVIDER);
 
     let (collaboration_id, collaboration_arn) = ensure_collaboration(&author).await?;
+    let step = "author payment configuration";
     let author_payment = cr::MembershipPaymentConfiguration::builder()
-        .query_compute(
-            cr::MembershipQueryComputePaymentConfig::builder()
-                .is_responsible(true)
-                .build()
-                .map_err(build("author payment configuration"))?,
-        )
-        .job_compute(
-            cr::MembershipJobComputePaymentConfig::builder()
-                .is_responsible(true)
-                .build()
-                .map_err(build("author payment configuration"))?,
-        )
+        .query_compute(responsible!(cr::MembershipQueryComputePaymentConfig, step)?)
+        .job_compute(responsible!(cr::MembershipJobComputePaymentConfig, step)?)
         .build();
     let (author_membership_id, author_membership_arn) =
         ensure_membership(&author, &collaboration_id, Some(author_payment), "author").await?;
@@ -311,14 +338,7 @@ async fn ensure_job_results(
     s3: &aws_sdk_s3::Client,
     membership_id: &str,
 ) -> Result<(), SeedError> {
-    let step = "create the job results bucket";
-    if s3.head_bucket().bucket(RESULTS_BUCKET).send().await.is_err() {
-        s3.create_bucket()
-            .bucket(RESULTS_BUCKET)
-            .send()
-            .await
-            .map_err(fail(step))?;
-    }
+    ensure_bucket_exists(s3, RESULTS_BUCKET, "create the job results bucket").await?;
     let step = "set the author's default job result configuration";
     let wanted = cr::MembershipProtectedJobResultConfiguration::builder()
         .output_configuration(cr::MembershipProtectedJobOutputConfiguration::S3(
@@ -359,14 +379,7 @@ async fn ensure_glue_data(s3: &aws_sdk_s3::Client) -> Result<String, SeedError> 
     for (table, csv) in [("orders", ORDERS_CSV), ("customers", CUSTOMERS_CSV)] {
         let (bucket, key) = glue_location(identity::PROVIDER.account_id, GLUE_DATABASE, table);
         if bucket_name.is_empty() {
-            let step = "create the provider's Glue emulation bucket";
-            if s3.head_bucket().bucket(&bucket).send().await.is_err() {
-                s3.create_bucket()
-                    .bucket(&bucket)
-                    .send()
-                    .await
-                    .map_err(fail(step))?;
-            }
+            ensure_bucket_exists(s3, &bucket, "create the provider's Glue emulation bucket").await?;
             bucket_name = bucket.clone();
         }
         let step = format!("upload the sample data of {table}");
@@ -386,14 +399,7 @@ async fn ensure_glue_data(s3: &aws_sdk_s3::Client) -> Result<String, SeedError> 
 
 async fn ensure_collaboration(author: &aws_sdk_cleanrooms::Client) -> Result<(String, String), SeedError> {
     let step = "list the author's collaborations";
-    let existing = author
-        .list_collaborations()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(fail(step))?;
+    let existing = all_items!(author.list_collaborations(), step)?;
     if let Some(c) = existing
         .iter()
         .find(|c| c.name() == COLLABORATION_NAME && c.creator_account_id() == identity::AUTHOR.account_id)
@@ -408,18 +414,8 @@ async fn ensure_collaboration(author: &aws_sdk_cleanrooms::Client) -> Result<(St
         .build()
         .map_err(build(step))?;
     let payment = cr::PaymentConfiguration::builder()
-        .query_compute(
-            cr::QueryComputePaymentConfig::builder()
-                .is_responsible(true)
-                .build()
-                .map_err(build(step))?,
-        )
-        .job_compute(
-            cr::JobComputePaymentConfig::builder()
-                .is_responsible(true)
-                .build()
-                .map_err(build(step))?,
-        )
+        .query_compute(responsible!(cr::QueryComputePaymentConfig, step)?)
+        .job_compute(responsible!(cr::JobComputePaymentConfig, step)?)
         .build();
     let out = author
         .create_collaboration()
@@ -450,14 +446,7 @@ async fn ensure_membership(
     who: &str,
 ) -> Result<(String, String), SeedError> {
     let step = format!("list the {who}'s memberships");
-    let existing = client
-        .list_memberships()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(fail(&step))?;
+    let existing = all_items!(client.list_memberships(), &step)?;
     if let Some(m) = existing.iter().find(|m| m.collaboration_id() == collaboration_id) {
         return Ok((m.id().to_string(), m.arn().to_string()));
     }
@@ -476,14 +465,7 @@ async fn ensure_membership(
 }
 
 async fn ensure_bucket(s3: &aws_sdk_s3::Client) -> Result<(), SeedError> {
-    let step = "create the artifact bucket";
-    if s3.head_bucket().bucket(BUCKET).send().await.is_err() {
-        s3.create_bucket()
-            .bucket(BUCKET)
-            .send()
-            .await
-            .map_err(fail(step))?;
-    }
+    ensure_bucket_exists(s3, BUCKET, "create the artifact bucket").await?;
     let step = "enable versioning on the artifact bucket";
     s3.put_bucket_versioning()
         .bucket(BUCKET)
@@ -498,6 +480,12 @@ async fn ensure_bucket(s3: &aws_sdk_s3::Client) -> Result<(), SeedError> {
     Ok(())
 }
 
+/// The id and ARN of the configured table a response of `step` holds.
+fn table_ids(table: Option<&cr::ConfiguredTable>, step: &str) -> Result<(String, String), SeedError> {
+    let table = table.ok_or_else(|| missing(step, "configuredTable"))?;
+    Ok((table.id().to_string(), table.arn().to_string()))
+}
+
 async fn ensure_table(
     provider: &aws_sdk_cleanrooms::Client,
     membership_id: &str,
@@ -505,30 +493,23 @@ async fn ensure_table(
     columns: &[&str],
 ) -> Result<SeededTable, SeedError> {
     let step = format!("list the provider's table associations for {name}");
-    let existing = provider
-        .list_configured_table_associations()
-        .membership_identifier(membership_id)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(fail(&step))?;
+    let existing = all_items!(
+        provider
+            .list_configured_table_associations()
+            .membership_identifier(membership_id),
+        &step
+    )?;
     if let Some(a) = existing.iter().find(|a| a.name() == name) {
         let step = format!("read configured table {name}");
-        let table = provider
+        let request = provider
             .get_configured_table()
-            .configured_table_identifier(a.configured_table_id())
-            .send()
-            .await
-            .map_err(fail(&step))?;
-        let table = table
-            .configured_table()
-            .ok_or_else(|| missing(&step, "configuredTable"))?;
+            .configured_table_identifier(a.configured_table_id());
+        let out = request.send().await.map_err(fail(&step))?;
+        let (configured_table_id, configured_table_arn) = table_ids(out.configured_table(), &step)?;
         return Ok(SeededTable {
             name: name.to_string(),
-            configured_table_id: table.id().to_string(),
-            configured_table_arn: table.arn().to_string(),
+            configured_table_id,
+            configured_table_arn,
             association_id: a.id().to_string(),
         });
     }
@@ -554,10 +535,7 @@ async fn ensure_table(
         .send()
         .await
         .map_err(fail(&step))?;
-    let table = out
-        .configured_table()
-        .ok_or_else(|| missing(&step, "configuredTable"))?;
-    let (table_id, table_arn) = (table.id().to_string(), table.arn().to_string());
+    let (table_id, table_arn) = table_ids(out.configured_table(), &step)?;
 
     let step = format!("create the CUSTOM analysis rule of {name}");
     let custom = cr::AnalysisRuleCustom::builder()

@@ -86,6 +86,15 @@ pub(crate) async fn pin(
         let field = format!("{}.location", artifact.field);
         let cannot_read =
             |what: &str| ApiError::field(&field, format!("role {role_arn} cannot read {location}: {what}"));
+        // A failed HeadObject or GetObject of the artifact: its HTTP status and cause.
+        let object_error = |status: Option<u16>, cause: String| match status {
+            Some(404) => ApiError::field(
+                &field,
+                format!("no artifact at {location}: the object does not exist"),
+            ),
+            Some(403) => cannot_read("access denied"),
+            _ => ApiError::internal(format!("could not read {location}: {cause}")),
+        };
         if !checked_buckets.contains(&artifact.bucket.as_str()) {
             let versioning = client
                 .get_bucket_versioning()
@@ -122,14 +131,7 @@ pub(crate) async fn pin(
             .key(&artifact.key)
             .send()
             .await
-            .map_err(|e| match status(&e) {
-                Some(404) => ApiError::field(
-                    &field,
-                    format!("no artifact at {location}: the object does not exist"),
-                ),
-                Some(403) => cannot_read("access denied"),
-                _ => ApiError::internal(format!("could not read {location}: {}", describe(&e))),
-            })?;
+            .map_err(|e| object_error(status(&e), describe(&e)))?;
         let version_id = head
             .version_id()
             .map(str::to_string)
@@ -148,14 +150,7 @@ pub(crate) async fn pin(
             .version_id(&version_id)
             .send()
             .await
-            .map_err(|e| match status(&e) {
-                Some(404) => ApiError::field(
-                    &field,
-                    format!("no artifact at {location}: the object does not exist"),
-                ),
-                Some(403) => cannot_read("access denied"),
-                _ => ApiError::internal(format!("could not read {location}: {}", describe(&e))),
-            })?;
+            .map_err(|e| object_error(status(&e), describe(&e)))?;
         let mut body = object.body;
         let mut hasher = Sha256::new();
         let mut size = 0u64;

@@ -400,6 +400,59 @@ pub(crate) fn page_response(op: &str, key: &str, items: Vec<Value>, input: &Doc)
     Ok(out)
 }
 
+/// A resource looked up for the caller, or why the caller may not use it.
+pub(crate) type Found<'a, T> = Result<&'a T, ApiError>;
+
+/// `found`, the resource `(type, id)` (`ResourceNotFoundException` when `None`), if the caller
+/// is `allowed` to use it (`AccessDeniedException` with the message `denied` otherwise).
+pub(crate) fn found_allowed<'a, T>(
+    found: Option<&'a T>,
+    (resource_type, id): (&'static str, &str),
+    allowed: impl FnOnce(&T) -> bool,
+    denied: impl FnOnce() -> String,
+) -> Found<'a, T> {
+    let found = found.ok_or_else(|| ApiError::not_found(resource_type, id))?;
+    if !allowed(found) {
+        return Err(ApiError::denied(denied()));
+    }
+    Ok(found)
+}
+
+/// `{ key: doc }`: the document `find` looks up in the state.
+pub(crate) fn get_doc(
+    inner: &Inner,
+    key: &str,
+    find: impl FnOnce(&State) -> Result<&Doc, ApiError>,
+) -> Result<Value, ApiError> {
+    inner.read(|state| Ok(json!({ key: find(state)? })))
+}
+
+/// A list operation's answer: the items `read` collects from the state, paged per the request.
+pub(crate) fn list_page(
+    inner: &Inner,
+    input: &Doc,
+    op: &str,
+    key: &str,
+    read: impl FnOnce(&State) -> Result<Vec<Value>, ApiError>,
+) -> Result<Value, ApiError> {
+    let items = inner.read(read)?;
+    page_response(op, key, items, input)
+}
+
+/// `doc` projected onto the model's shape `shape`, as a value.
+pub(crate) fn projected(shape: &str, doc: &Doc) -> Value {
+    Value::Object(model::model().project(shape, doc))
+}
+
+/// The request's `tags` (empty when it has none).
+pub(crate) fn input_tags(input: &Doc) -> Doc {
+    input
+        .get("tags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The caller's account id.
 pub(crate) fn identity_account(caller: &Identity) -> &'static str {
     caller.account_id

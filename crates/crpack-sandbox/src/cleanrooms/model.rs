@@ -246,10 +246,7 @@ impl Model {
                 union,
             } => {
                 let Some(obj) = value.as_object() else {
-                    fail(format!(
-                        "Value at '{path}' failed to satisfy constraint: Member must be a structure"
-                    ));
-                    return;
+                    return fail(not_a(path, "structure"));
                 };
                 let set: Vec<&String> = members
                     .iter()
@@ -283,10 +280,7 @@ impl Model {
             }
             Shape::List { member, min, max } => {
                 let Some(items) = value.as_array() else {
-                    fail(format!(
-                        "Value at '{path}' failed to satisfy constraint: Member must be a list"
-                    ));
-                    return;
+                    return fail(not_a(path, "list"));
                 };
                 check_len(items.len(), *min, *max, path, &mut fail);
                 for (i, item) in items.iter().enumerate() {
@@ -300,10 +294,7 @@ impl Model {
                 max,
             } => {
                 let Some(obj) = value.as_object() else {
-                    fail(format!(
-                        "Value at '{path}' failed to satisfy constraint: Member must be a map"
-                    ));
-                    return;
+                    return fail(not_a(path, "map"));
                 };
                 check_len(obj.len(), *min, *max, path, &mut fail);
                 for (k, v) in obj {
@@ -397,6 +388,11 @@ impl Model {
             }
         }
     }
+}
+
+/// The message for a value at `path` that is not a `what` (a structure, a list, a map).
+fn not_a(path: &str, what: &str) -> String {
+    format!("Value at '{path}' failed to satisfy constraint: Member must be a {what}")
 }
 
 fn join(path: &str, member: &str) -> String {

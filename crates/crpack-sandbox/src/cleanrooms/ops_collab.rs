@@ -9,9 +9,11 @@ use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
 use super::identity_account as account;
-use super::model::model;
-use super::state::{CollaborationRec, Doc, MembershipRec, State, s};
-use super::{Inner, arn, copy_members, new_id, now, opt_str, page_response};
+use super::state::{CollaborationRec, Doc, MemberRecord, MembershipRec, State, s};
+use super::{
+    Found, Inner, arn, copy_members, found_allowed, get_doc, input_tags, list_page, new_id, now, opt_str,
+    page_response, projected,
+};
 use crate::identity::Identity;
 
 const CAN_QUERY: &str = "CAN_QUERY";
@@ -45,35 +47,104 @@ pub(crate) fn readable_collaboration<'a>(
     caller: &Identity,
     id: &str,
 ) -> Result<&'a CollaborationRec, ApiError> {
-    let collab = state
-        .collaboration(id)
-        .ok_or_else(|| ApiError::not_found(error::COLLABORATION, id))?;
-    if state.membership_of(account(caller), id).is_none() {
-        return Err(ApiError::denied(format!(
-            "account {} has no active membership in collaboration {id}",
-            account(caller)
-        )));
-    }
-    Ok(collab)
+    let me = account(caller);
+    let denied = || format!("account {me} has no active membership in collaboration {id}");
+    found_allowed(
+        state.collaboration(id),
+        (error::COLLABORATION, id),
+        |_| state.membership_of(me, id).is_some(),
+        denied,
+    )
 }
 
 /// The membership `id`, which must exist (`ResourceNotFoundException`) and belong to the caller
 /// (`AccessDeniedException`).
-pub(crate) fn own_membership<'a>(
-    state: &'a State,
+pub(crate) fn own_membership<'a>(state: &'a State, caller: &Identity, id: &str) -> Found<'a, MembershipRec> {
+    let me = account(caller);
+    let denied = || format!("membership {id} does not belong to account {me}");
+    found_allowed(
+        state.membership(id),
+        (error::MEMBERSHIP, id),
+        |m| m.account_id == me,
+        denied,
+    )
+}
+
+/// Runs `f` with the request's `collaborationIdentifier` once the caller may read that
+/// collaboration (see [`readable_collaboration`]).
+pub(crate) fn read_in_collaboration<R>(
+    inner: &Inner,
     caller: &Identity,
-    id: &str,
-) -> Result<&'a MembershipRec, ApiError> {
-    let membership = state
-        .membership(id)
-        .ok_or_else(|| ApiError::not_found(error::MEMBERSHIP, id))?;
-    if membership.account_id != account(caller) {
-        return Err(ApiError::denied(format!(
-            "membership {id} does not belong to account {}",
-            account(caller)
-        )));
-    }
-    Ok(membership)
+    input: &Doc,
+    f: impl FnOnce(&State, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let collab_id = s(input, "collaborationIdentifier");
+    inner.read(|state| {
+        readable_collaboration(state, caller, collab_id)?;
+        f(state, collab_id)
+    })
+}
+
+/// Runs `f` with the request's `membershipIdentifier` once that membership is found to be the
+/// caller's (see [`own_membership`]).
+pub(crate) fn read_in_membership<R>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    f: impl FnOnce(&State, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let membership_id = s(input, "membershipIdentifier");
+    inner.read(|state| {
+        own_membership(state, caller, membership_id)?;
+        f(state, membership_id)
+    })
+}
+
+/// `{ key: doc }`: the document of the record `find(state, membership, id)` looks up in the
+/// request's membership (the caller's), `id` being the request's member `id_member`.
+pub(crate) fn get_in_membership<R: MemberRecord>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    (key, id_member): (&str, &str),
+    find: impl for<'a> FnOnce(&'a State, &str, &str) -> Found<'a, R>,
+) -> Result<Value, ApiError> {
+    read_in_membership(inner, caller, input, |state, membership_id| {
+        Ok(json!({ key: find(state, membership_id, s(input, id_member))?.doc() }))
+    })
+}
+
+/// [`read_in_membership`] for a change of the state.
+pub(crate) fn write_in_membership<R>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    f: impl FnOnce(&mut State, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let membership_id = s(input, "membershipIdentifier");
+    inner.write(|state| {
+        own_membership(state, caller, membership_id)?;
+        f(state, membership_id)
+    })
+}
+
+/// A list operation `(operation, member, shape)` over the records `records` of the request's
+/// membership (the caller's), each projected onto the model's shape `shape`.
+pub(crate) fn list_membership_records<R: MemberRecord>(
+    inner: &Inner,
+    caller: &Identity,
+    input: &Doc,
+    (op, key, shape): (&str, &str, &str),
+    records: fn(&State) -> &[R],
+) -> Result<Value, ApiError> {
+    let items = read_in_membership(inner, caller, input, |state, membership_id| {
+        Ok(records(state)
+            .iter()
+            .filter(|r| s(r.doc(), "membershipId") == membership_id)
+            .map(|r| projected(shape, r.doc()))
+            .collect())
+    })?;
+    page_response(op, key, items, input)
 }
 
 /// The collaboration as `caller` sees it (`Collaboration` shape).
@@ -190,11 +261,7 @@ pub(crate) fn create_collaboration(inner: &Inner, caller: &Identity, input: &Doc
     let rec = CollaborationRec {
         doc,
         members,
-        tags: input
-            .get("tags")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        tags: input_tags(input),
     };
     inner.write(|state| {
         let view = collaboration_view(state, &rec, caller);
@@ -223,7 +290,7 @@ pub(crate) fn get_collaboration(inner: &Inner, caller: &Identity, input: &Doc) -
 
 pub(crate) fn list_collaborations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let filter = opt_str(input, "memberStatus");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListCollaborations", "collaborationList", |state| {
         Ok(state
             .collaborations
             .iter()
@@ -233,24 +300,22 @@ pub(crate) fn list_collaborations(inner: &Inner, caller: &Identity, input: &Doc)
                     return None;
                 }
                 let view = collaboration_view(state, c, caller);
-                Some(Value::Object(model().project("CollaborationSummary", &view)))
+                Some(projected("CollaborationSummary", &view))
             })
             .collect())
-    })?;
-    page_response("ListCollaborations", "collaborationList", items, input)
+    })
 }
 
 pub(crate) fn list_members(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let id = s(input, "collaborationIdentifier");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListMembers", "memberSummaries", |state| {
         let collab = readable_collaboration(state, caller, id)?;
         Ok(collab
             .members
             .iter()
-            .map(|m| Value::Object(model().project("MemberSummary", m)))
+            .map(|m| projected("MemberSummary", m))
             .collect())
-    })?;
-    page_response("ListMembers", "memberSummaries", items, input)
+    })
 }
 
 pub(crate) fn create_membership(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
@@ -361,31 +426,30 @@ pub(crate) fn create_membership(inner: &Inner, caller: &Identity, input: &Doc) -
         state.memberships.push(MembershipRec {
             account_id: me.to_string(),
             doc: doc.clone(),
-            tags: input.get("tags").and_then(Value::as_object).cloned().unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "membership": doc }))
     })
 }
 
 pub(crate) fn get_membership(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    inner.read(|state| {
-        let m = own_membership(state, caller, s(input, "membershipIdentifier"))?;
-        Ok(json!({ "membership": m.doc }))
+    let id = s(input, "membershipIdentifier");
+    get_doc(inner, "membership", |state| {
+        Ok(&own_membership(state, caller, id)?.doc)
     })
 }
 
 pub(crate) fn list_memberships(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let filter = opt_str(input, "status");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListMemberships", "membershipSummaries", |state| {
         Ok(state
             .memberships
             .iter()
             .filter(|m| m.account_id == account(caller))
             .filter(|m| filter.is_none_or(|f| s(&m.doc, "status") == f))
-            .map(|m| Value::Object(model().project("MembershipSummary", &m.doc)))
+            .map(|m| projected("MembershipSummary", &m.doc))
             .collect())
-    })?;
-    page_response("ListMemberships", "membershipSummaries", items, input)
+    })
 }
 
 pub(crate) fn update_membership(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {

@@ -52,8 +52,10 @@ use super::error::{self, ApiError};
 use super::executor::{self, JobStatus};
 use super::identity_account as account;
 use super::model::{FieldError, model};
-use super::ops_collab::{member_entry, own_membership};
-use super::state::{Doc, JobRec, State, s};
+use super::ops_collab::{
+    get_in_membership, member_entry, own_membership, read_in_membership, write_in_membership,
+};
+use super::state::{Doc, JobRec, State, in_membership, s};
 use super::{Inner, new_id, page_response};
 use crate::identity::{self, Identity};
 
@@ -351,10 +353,7 @@ pub(crate) fn start_job(inner: &Arc<Inner>, caller: &Identity, input: &Doc) -> R
 
 /// The job `id` of membership `membership_id` (`ResourceNotFoundException` otherwise).
 fn job_in<'a>(state: &'a State, membership_id: &str, id: &str) -> Result<&'a JobRec, ApiError> {
-    state
-        .job(id)
-        .filter(|j| s(&j.doc, "membershipId") == membership_id)
-        .ok_or_else(|| job_not_found(membership_id, id))
+    in_membership(&state.jobs, membership_id, id).ok_or_else(|| job_not_found(membership_id, id))
 }
 
 fn job_not_found(membership_id: &str, id: &str) -> ApiError {
@@ -366,12 +365,13 @@ fn job_not_found(membership_id: &str, id: &str) -> ApiError {
 }
 
 pub(crate) fn get_job(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
-        let job = job_in(state, membership_id, s(input, "protectedJobIdentifier"))?;
-        Ok(json!({ "protectedJob": job.doc }))
-    })
+    get_in_membership(
+        inner,
+        caller,
+        input,
+        ("protectedJob", "protectedJobIdentifier"),
+        job_in,
+    )
 }
 
 /// A job's `ProtectedJobSummary`.
@@ -390,10 +390,8 @@ fn summary(job: &JobRec) -> Value {
 }
 
 pub(crate) fn list_jobs(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
     let wanted = input.get("status").and_then(Value::as_str);
-    let items = inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
+    let items = read_in_membership(inner, caller, input, |state, membership_id| {
         let mut jobs: Vec<&JobRec> = state
             .jobs
             .iter()
@@ -408,10 +406,8 @@ pub(crate) fn list_jobs(inner: &Inner, caller: &Identity, input: &Doc) -> Result
 }
 
 pub(crate) fn update_job(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
     let id = s(input, "protectedJobIdentifier");
-    let (doc, signal) = inner.write(|state| {
-        own_membership(state, caller, membership_id)?;
+    let (doc, signal) = write_in_membership(inner, caller, input, |state, membership_id| {
         job_in(state, membership_id, id)?;
         let Some(job) = state.job_mut(id) else {
             return Err(job_not_found(membership_id, id));

@@ -9,10 +9,13 @@ use serde_json::{Value, json};
 
 use super::error::{self, ApiError};
 use super::identity_account as account;
-use super::model::model;
-use super::ops_collab::{own_membership, readable_collaboration};
-use super::state::{AssociationRec, CollaborationRec, Doc, State, TableRec, s};
-use super::{Inner, arn, copy_members, new_id, now, opt_str, page_response};
+use super::ops_collab::{
+    get_in_membership, list_membership_records, own_membership, readable_collaboration, write_in_membership,
+};
+use super::state::{AssociationRec, CollaborationRec, Doc, State, TableRec, in_membership, s};
+use super::{
+    Inner, arn, copy_members, found_allowed, get_doc, input_tags, list_page, new_id, now, opt_str, projected,
+};
 use crate::identity::Identity;
 
 /// The policy member of `ConfiguredTableAnalysisRulePolicyV1` for each rule type.
@@ -26,16 +29,14 @@ fn policy_member(rule_type: &str) -> &'static str {
 
 /// The table `id`: it must exist and belong to the caller.
 fn own_table<'a>(state: &'a State, caller: &Identity, id: &str) -> Result<&'a TableRec, ApiError> {
-    let table = state
-        .table(id)
-        .ok_or_else(|| ApiError::not_found(error::CONFIGURED_TABLE, id))?;
-    if table.account_id != account(caller) {
-        return Err(ApiError::denied(format!(
-            "configured table {id} does not belong to account {}",
-            account(caller)
-        )));
-    }
-    Ok(table)
+    let me = account(caller);
+    let denied = || format!("configured table {id} does not belong to account {me}");
+    found_allowed(
+        state.table(id),
+        (error::CONFIGURED_TABLE, id),
+        |t| t.account_id == me,
+        denied,
+    )
 }
 
 fn own_table_mut<'a>(
@@ -109,33 +110,34 @@ pub(crate) fn create_table(inner: &Inner, caller: &Identity, input: &Doc) -> Res
             account_id: me.to_string(),
             doc: doc.clone(),
             rules: Vec::new(),
-            tags: input
-                .get("tags")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "configuredTable": doc }))
     })
 }
 
 pub(crate) fn get_table(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    inner.read(|state| {
-        let t = own_table(state, caller, s(input, "configuredTableIdentifier"))?;
-        Ok(json!({ "configuredTable": t.doc }))
+    let id = s(input, "configuredTableIdentifier");
+    get_doc(inner, "configuredTable", |state| {
+        Ok(&own_table(state, caller, id)?.doc)
     })
 }
 
 pub(crate) fn list_tables(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let items = inner.read(|state| {
-        Ok(state
-            .configured_tables
-            .iter()
-            .filter(|t| t.account_id == account(caller))
-            .map(|t| Value::Object(model().project("ConfiguredTableSummary", &t.doc)))
-            .collect())
-    })?;
-    page_response("ListConfiguredTables", "configuredTableSummaries", items, input)
+    list_page(
+        inner,
+        input,
+        "ListConfiguredTables",
+        "configuredTableSummaries",
+        |state| {
+            Ok(state
+                .configured_tables
+                .iter()
+                .filter(|t| t.account_id == account(caller))
+                .map(|t| projected("ConfiguredTableSummary", &t.doc))
+                .collect())
+        },
+    )
 }
 
 pub(crate) fn update_table(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
@@ -243,10 +245,8 @@ fn rule_not_found(table_id: &str, rule_type: &str) -> ApiError {
 }
 
 pub(crate) fn create_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
-    let policy = input["analysisRulePolicy"].clone();
-    check_policy(rule_type, &policy)?;
+    let (id, rule_type) = rule_key(input);
+    let policy = checked_policy(input, rule_type)?;
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
         if t.rules.iter().any(|r| s(r, "type") == rule_type) {
@@ -266,39 +266,56 @@ pub(crate) fn create_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Resu
         rule.insert("createTime".into(), time.clone());
         rule.insert("updateTime".into(), time.clone());
         t.rules.push(rule.clone());
-        let types: Vec<Value> = t.rules.iter().map(|r| r["type"].clone()).collect();
-        t.doc.insert("analysisRuleTypes".into(), Value::Array(types));
-        t.doc.insert("updateTime".into(), time);
+        rules_changed(t, time);
         Ok(json!({ "analysisRule": rule }))
     })
 }
 
+/// Records that the table's rules changed at `time`: its `analysisRuleTypes` and `updateTime`.
+fn rules_changed(t: &mut TableRec, time: Value) {
+    let types: Vec<Value> = t.rules.iter().map(|r| r["type"].clone()).collect();
+    t.doc.insert("analysisRuleTypes".into(), Value::Array(types));
+    t.doc.insert("updateTime".into(), time);
+}
+
+/// The request's `analysisRulePolicy`, checked to fit `rule_type`.
+fn checked_policy(input: &Doc, rule_type: &str) -> Result<Value, ApiError> {
+    let policy = input["analysisRulePolicy"].clone();
+    check_policy(rule_type, &policy)?;
+    Ok(policy)
+}
+
+/// Where table `id`'s rule of type `rule_type` is in its rules.
+fn rule_index(t: &TableRec, id: &str, rule_type: &str) -> Result<usize, ApiError> {
+    t.rules
+        .iter()
+        .position(|r| s(r, "type") == rule_type)
+        .ok_or_else(|| rule_not_found(id, rule_type))
+}
+
+/// The request's `(configuredTableIdentifier, analysisRuleType)`.
+fn rule_key(input: &Doc) -> (&str, &str) {
+    (
+        s(input, "configuredTableIdentifier"),
+        s(input, "analysisRuleType"),
+    )
+}
+
 pub(crate) fn get_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
+    let (id, rule_type) = rule_key(input);
     inner.read(|state| {
         let t = own_table(state, caller, id)?;
-        let rule = t
-            .rules
-            .iter()
-            .find(|r| s(r, "type") == rule_type)
-            .ok_or_else(|| rule_not_found(id, rule_type))?;
-        Ok(json!({ "analysisRule": rule }))
+        Ok(json!({ "analysisRule": t.rules[rule_index(t, id, rule_type)?] }))
     })
 }
 
 pub(crate) fn update_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
-    let policy = input["analysisRulePolicy"].clone();
-    check_policy(rule_type, &policy)?;
+    let (id, rule_type) = rule_key(input);
+    let policy = checked_policy(input, rule_type)?;
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
-        let rule = t
-            .rules
-            .iter_mut()
-            .find(|r| s(r, "type") == rule_type)
-            .ok_or_else(|| rule_not_found(id, rule_type))?;
+        let i = rule_index(t, id, rule_type)?;
+        let rule = &mut t.rules[i];
         rule.insert("policy".into(), policy);
         rule.insert("updateTime".into(), now());
         Ok(json!({ "analysisRule": rule }))
@@ -306,17 +323,12 @@ pub(crate) fn update_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Resu
 }
 
 pub(crate) fn delete_rule(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let id = s(input, "configuredTableIdentifier");
-    let rule_type = s(input, "analysisRuleType");
+    let (id, rule_type) = rule_key(input);
     inner.write(|state| {
         let t = own_table_mut(state, caller, id)?;
-        if !t.rules.iter().any(|r| s(r, "type") == rule_type) {
-            return Err(rule_not_found(id, rule_type));
-        }
+        rule_index(t, id, rule_type)?;
         t.rules.retain(|r| s(r, "type") != rule_type);
-        let types: Vec<Value> = t.rules.iter().map(|r| r["type"].clone()).collect();
-        t.doc.insert("analysisRuleTypes".into(), Value::Array(types));
-        t.doc.insert("updateTime".into(), now());
+        rules_changed(t, now());
         Ok(json!({}))
     })
 }
@@ -373,7 +385,7 @@ pub(crate) fn create_association(inner: &Inner, caller: &Identity, input: &Doc) 
             account_id: me.to_string(),
             collaboration_id,
             doc: doc.clone(),
-            tags: input.get("tags").and_then(Value::as_object).cloned().unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "configuredTableAssociation": doc }))
     })
@@ -384,50 +396,35 @@ fn association_in<'a>(
     membership_id: &str,
     id: &str,
 ) -> Result<&'a AssociationRec, ApiError> {
-    state
-        .associations
-        .iter()
-        .find(|a| s(&a.doc, "id") == id && s(&a.doc, "membershipId") == membership_id)
+    in_membership(&state.associations, membership_id, id)
         .ok_or_else(|| ApiError::not_found(error::CONFIGURED_TABLE_ASSOCIATION, id))
 }
 
 pub(crate) fn get_association(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
-        let a = association_in(
-            state,
-            membership_id,
-            s(input, "configuredTableAssociationIdentifier"),
-        )?;
-        Ok(json!({ "configuredTableAssociation": a.doc }))
-    })
-}
-
-pub(crate) fn list_associations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    let items = inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
-        Ok(state
-            .associations
-            .iter()
-            .filter(|a| s(&a.doc, "membershipId") == membership_id)
-            .map(|a| Value::Object(model().project("ConfiguredTableAssociationSummary", &a.doc)))
-            .collect())
-    })?;
-    page_response(
-        "ListConfiguredTableAssociations",
-        "configuredTableAssociationSummaries",
-        items,
+    get_in_membership(
+        inner,
+        caller,
         input,
+        (
+            "configuredTableAssociation",
+            "configuredTableAssociationIdentifier",
+        ),
+        association_in,
     )
 }
 
+pub(crate) fn list_associations(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
+    let listing = (
+        "ListConfiguredTableAssociations",
+        "configuredTableAssociationSummaries",
+        "ConfiguredTableAssociationSummary",
+    );
+    list_membership_records(inner, caller, input, listing, |state| &state.associations)
+}
+
 pub(crate) fn delete_association(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
     let id = s(input, "configuredTableAssociationIdentifier");
-    inner.write(|state| {
-        own_membership(state, caller, membership_id)?;
+    write_in_membership(inner, caller, input, |state, membership_id| {
         association_in(state, membership_id, id)?;
         state.associations.retain(|a| s(&a.doc, "id") != id);
         Ok(json!({}))
@@ -551,15 +548,14 @@ pub(crate) fn get_schema(inner: &Inner, caller: &Identity, input: &Doc) -> Resul
 pub(crate) fn list_schemas(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
     let collab_id = s(input, "collaborationIdentifier");
     let wanted = opt_str(input, "schemaType");
-    let items = inner.read(|state| {
+    list_page(inner, input, "ListSchemas", "schemaSummaries", |state| {
         let collab = readable_collaboration(state, caller, collab_id)?;
         Ok(state
             .associations
             .iter()
             .filter(|a| a.collaboration_id == collab_id)
             .filter(|_| wanted.is_none_or(|w| w == "TABLE"))
-            .map(|a| Value::Object(model().project("SchemaSummary", &schema_doc(state, collab, a))))
+            .map(|a| projected("SchemaSummary", &schema_doc(state, collab, a)))
             .collect())
-    })?;
-    page_response("ListSchemas", "schemaSummaries", items, input)
+    })
 }

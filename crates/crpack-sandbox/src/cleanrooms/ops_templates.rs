@@ -22,9 +22,12 @@ use super::artifacts::{self, ArtifactRef};
 use super::error::{self, ApiError};
 use super::identity_account as account;
 use super::model::model;
-use super::ops_collab::{own_membership, readable_collaboration};
-use super::state::{Doc, State, TemplateRec, s};
-use super::{Inner, arn, copy_members, new_id, now, page_response};
+use super::ops_collab::{
+    get_in_membership, list_membership_records, own_membership, read_in_collaboration,
+    readable_collaboration, write_in_membership,
+};
+use super::state::{Doc, State, TemplateRec, in_membership, s};
+use super::{Inner, arn, copy_members, input_tags, list_page, new_id, now};
 use crate::identity::Identity;
 
 fn name_taken(state: &State, membership_id: &str, name: &str) -> Option<String> {
@@ -224,58 +227,43 @@ pub(crate) async fn create_template(
             account_id: me.to_string(),
             doc: doc.clone(),
             pinned,
-            tags: input
-                .get("tags")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
+            tags: input_tags(input),
         });
         Ok(json!({ "analysisTemplate": doc }))
     })
 }
 
 fn template_in<'a>(state: &'a State, membership_id: &str, id: &str) -> Result<&'a TemplateRec, ApiError> {
-    state
-        .templates
-        .iter()
-        .find(|t| s(&t.doc, "id") == id && s(&t.doc, "membershipId") == membership_id)
+    in_membership(&state.templates, membership_id, id)
         .ok_or_else(|| ApiError::not_found(error::ANALYSIS_TEMPLATE, id))
 }
 
 pub(crate) fn get_template(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
-        let t = template_in(state, membership_id, s(input, "analysisTemplateIdentifier"))?;
-        Ok(json!({ "analysisTemplate": t.doc }))
-    })
+    get_in_membership(
+        inner,
+        caller,
+        input,
+        ("analysisTemplate", "analysisTemplateIdentifier"),
+        template_in,
+    )
 }
 
 pub(crate) fn list_templates(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
-    let items = inner.read(|state| {
-        own_membership(state, caller, membership_id)?;
-        Ok(state
-            .templates
-            .iter()
-            .filter(|t| s(&t.doc, "membershipId") == membership_id)
-            .map(|t| Value::Object(model().project("AnalysisTemplateSummary", &t.doc)))
-            .collect())
-    })?;
-    page_response("ListAnalysisTemplates", "analysisTemplateSummaries", items, input)
+    let listing = (
+        "ListAnalysisTemplates",
+        "analysisTemplateSummaries",
+        "AnalysisTemplateSummary",
+    );
+    list_membership_records(inner, caller, input, listing, |state| &state.templates)
 }
 
 pub(crate) fn update_template(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
     let id = s(input, "analysisTemplateIdentifier");
-    inner.write(|state| {
-        own_membership(state, caller, membership_id)?;
+    write_in_membership(inner, caller, input, |state, membership_id| {
         template_in(state, membership_id, id)?;
-        let t = state
-            .templates
-            .iter_mut()
-            .find(|t| s(&t.doc, "id") == id)
-            .expect("checked above");
+        let Some(t) = state.templates.iter_mut().find(|t| s(&t.doc, "id") == id) else {
+            return Err(ApiError::not_found(error::ANALYSIS_TEMPLATE, id));
+        };
         copy_members(input, &mut t.doc, &["description"]);
         t.doc.insert("updateTime".into(), now());
         Ok(json!({ "analysisTemplate": t.doc }))
@@ -283,19 +271,25 @@ pub(crate) fn update_template(inner: &Inner, caller: &Identity, input: &Doc) -> 
 }
 
 pub(crate) fn delete_template(inner: &Inner, caller: &Identity, input: &Doc) -> Result<Value, ApiError> {
-    let membership_id = s(input, "membershipIdentifier");
     let id = s(input, "analysisTemplateIdentifier");
-    inner.write(|state| {
-        own_membership(state, caller, membership_id)?;
+    write_in_membership(inner, caller, input, |state, membership_id| {
         template_in(state, membership_id, id)?;
         state.templates.retain(|t| s(&t.doc, "id") != id);
         Ok(json!({}))
     })
 }
 
+/// The template `arn` if it is in collaboration `collab_id`.
+fn collaboration_template<'a>(state: &'a State, collab_id: &str, arn: &str) -> Option<&'a TemplateRec> {
+    state
+        .template_by_arn(arn)
+        .filter(|t| s(&t.doc, "collaborationId") == collab_id)
+}
+
 /// The template as collaboration members see it (`CollaborationAnalysisTemplate`).
-fn collaboration_view(t: &TemplateRec) -> Value {
-    let mut doc = model().project("CollaborationAnalysisTemplate", &t.doc);
+/// `shape`: `CollaborationAnalysisTemplate` or its summary.
+fn collaboration_view(t: &TemplateRec, shape: &str) -> Value {
+    let mut doc = model().project(shape, &t.doc);
     doc.insert("creatorAccountId".into(), json!(t.account_id));
     Value::Object(doc)
 }
@@ -305,15 +299,13 @@ pub(crate) fn get_collaboration_template(
     caller: &Identity,
     input: &Doc,
 ) -> Result<Value, ApiError> {
-    let collab_id = s(input, "collaborationIdentifier");
     let template_arn = s(input, "analysisTemplateArn");
-    inner.read(|state| {
-        readable_collaboration(state, caller, collab_id)?;
-        let t = state
-            .template_by_arn(template_arn)
-            .filter(|t| s(&t.doc, "collaborationId") == collab_id)
+    read_in_collaboration(inner, caller, input, |state, collab_id| {
+        let t = collaboration_template(state, collab_id, template_arn)
             .ok_or_else(|| ApiError::not_found(error::ANALYSIS_TEMPLATE, template_arn))?;
-        Ok(json!({ "collaborationAnalysisTemplate": collaboration_view(t) }))
+        Ok(json!({
+            "collaborationAnalysisTemplate": collaboration_view(t, "CollaborationAnalysisTemplate")
+        }))
     })
 }
 
@@ -322,18 +314,13 @@ pub(crate) fn batch_get_collaboration_templates(
     caller: &Identity,
     input: &Doc,
 ) -> Result<Value, ApiError> {
-    let collab_id = s(input, "collaborationIdentifier");
-    inner.read(|state| {
-        readable_collaboration(state, caller, collab_id)?;
+    read_in_collaboration(inner, caller, input, |state, collab_id| {
         let mut found = Vec::new();
         let mut errors = Vec::new();
         for arn in input["analysisTemplateArns"].as_array().into_iter().flatten() {
             let arn = arn.as_str().unwrap_or_default();
-            match state
-                .template_by_arn(arn)
-                .filter(|t| s(&t.doc, "collaborationId") == collab_id)
-            {
-                Some(t) => found.push(collaboration_view(t)),
+            match collaboration_template(state, collab_id, arn) {
+                Some(t) => found.push(collaboration_view(t, "CollaborationAnalysisTemplate")),
                 None => errors.push(json!({
                     "arn": arn,
                     "code": "ResourceNotFoundException",
@@ -351,23 +338,19 @@ pub(crate) fn list_collaboration_templates(
     input: &Doc,
 ) -> Result<Value, ApiError> {
     let collab_id = s(input, "collaborationIdentifier");
-    let items = inner.read(|state| {
-        readable_collaboration(state, caller, collab_id)?;
-        Ok(state
-            .templates
-            .iter()
-            .filter(|t| s(&t.doc, "collaborationId") == collab_id)
-            .map(|t| {
-                let mut doc = model().project("CollaborationAnalysisTemplateSummary", &t.doc);
-                doc.insert("creatorAccountId".into(), json!(t.account_id));
-                Value::Object(doc)
-            })
-            .collect())
-    })?;
-    page_response(
+    list_page(
+        inner,
+        input,
         "ListCollaborationAnalysisTemplates",
         "collaborationAnalysisTemplateSummaries",
-        items,
-        input,
+        |state| {
+            readable_collaboration(state, caller, collab_id)?;
+            Ok(state
+                .templates
+                .iter()
+                .filter(|t| s(&t.doc, "collaborationId") == collab_id)
+                .map(|t| collaboration_view(t, "CollaborationAnalysisTemplateSummary"))
+                .collect())
+        },
     )
 }

@@ -29,22 +29,17 @@ pub struct PinnedArtifact {
     pub size: u64,
 }
 
+/// Every member may be missing from the state file (an empty list, version 0).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct State {
     /// A format marker for the state file.
-    #[serde(default)]
     pub version: u32,
-    #[serde(default)]
     pub collaborations: Vec<CollaborationRec>,
-    #[serde(default)]
     pub memberships: Vec<MembershipRec>,
-    #[serde(default)]
     pub configured_tables: Vec<TableRec>,
-    #[serde(default)]
     pub associations: Vec<AssociationRec>,
-    #[serde(default)]
     pub templates: Vec<TemplateRec>,
-    #[serde(default)]
     pub jobs: Vec<JobRec>,
 }
 
@@ -122,6 +117,40 @@ pub(crate) struct JobRec {
     #[serde(default)]
     pub simulated: bool,
     pub doc: Doc,
+}
+
+/// A resource record that belongs to a membership: its API document.
+pub(crate) trait MemberRecord {
+    fn doc(&self) -> &Doc;
+}
+
+impl MemberRecord for AssociationRec {
+    fn doc(&self) -> &Doc {
+        &self.doc
+    }
+}
+
+impl MemberRecord for TemplateRec {
+    fn doc(&self) -> &Doc {
+        &self.doc
+    }
+}
+
+impl MemberRecord for JobRec {
+    fn doc(&self) -> &Doc {
+        &self.doc
+    }
+}
+
+/// The record `id` of membership `membership_id` among `records`, if any.
+pub(crate) fn in_membership<'a, R: MemberRecord>(
+    records: &'a [R],
+    membership_id: &str,
+    id: &str,
+) -> Option<&'a R> {
+    records
+        .iter()
+        .find(|r| s(r.doc(), "id") == id && s(r.doc(), "membershipId") == membership_id)
 }
 
 /// The string member `key` of `doc` ("" when absent).

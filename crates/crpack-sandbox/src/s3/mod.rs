@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3, S3Request, S3Response, S3Result};
 
 use super::Body;
 use super::identity;
@@ -97,12 +97,7 @@ impl S3Auth for SandboxAuth {
         Box::pin(async move {
             identity::by_access_key(access_key)
                 .map(|i| SecretKey::from(i.secret_access_key))
-                .ok_or_else(|| {
-                    s3_error!(
-                        InvalidAccessKeyId,
-                        "The AWS Access Key Id you provided does not exist in our records."
-                    )
-                })
+                .ok_or_else(backend::invalid_access_key)
         })
     }
 }

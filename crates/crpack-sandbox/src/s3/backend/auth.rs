@@ -3,10 +3,16 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
-use super::{access_denied, no_such_bucket};
+use super::{access_denied, input_accessors, invalid_access_key, no_such_bucket};
 use crate::identity::{self, Identity};
 use crate::s3::policy::Policy;
 use crate::s3::store::{BucketMeta, Buckets};
+
+/// The identity that signed `req`, and its input.
+pub(super) fn caller_and_input<T>(req: S3Request<T>) -> S3Result<(&'static Identity, T)> {
+    let who = caller(&req)?;
+    Ok((who, req.input))
+}
 
 /// The identity that signed the request.
 pub(super) fn caller<T>(req: &S3Request<T>) -> S3Result<&'static Identity> {
@@ -14,12 +20,7 @@ pub(super) fn caller<T>(req: &S3Request<T>) -> S3Result<&'static Identity> {
         .credentials
         .as_ref()
         .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
-    identity::by_access_key(&cred.access_key).ok_or_else(|| {
-        s3_error!(
-            InvalidAccessKeyId,
-            "The AWS Access Key Id you provided does not exist in our records."
-        )
-    })
+    identity::by_access_key(&cred.access_key).ok_or_else(invalid_access_key)
 }
 
 /// A request addressed to one bucket: the bucket's name and the owner the client expects
@@ -29,20 +30,7 @@ pub(super) trait BucketRequest {
     fn expected_owner(&self) -> Option<&str>;
 }
 
-macro_rules! bucket_request {
-    ($($input:ty),* $(,)?) => {$(
-        impl BucketRequest for $input {
-            fn bucket(&self) -> &str {
-                &self.bucket
-            }
-            fn expected_owner(&self) -> Option<&str> {
-                self.expected_bucket_owner.as_deref()
-            }
-        }
-    )*};
-}
-
-bucket_request!(
+input_accessors!(BucketRequest for
     HeadBucketInput,
     DeleteBucketInput,
     GetBucketVersioningInput,
@@ -65,7 +53,10 @@ bucket_request!(
     AbortMultipartUploadInput,
     ListPartsInput,
     ListMultipartUploadsInput,
-);
+ => {
+    fn bucket -> &str = bucket.as_str();
+    fn expected_owner -> Option<&str> = expected_bucket_owner.as_deref();
+});
 
 /// What a request needs on the bucket: ownership, or every one of some read actions (granted to
 /// other accounts by the bucket policy).

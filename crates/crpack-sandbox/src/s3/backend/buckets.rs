@@ -3,19 +3,16 @@
 use std::collections::BTreeMap;
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Response, s3_error};
 
-use super::auth::{Need, authorize, authorize_bucket, caller, owned_mut};
-use super::{Backend, now_ms, owner_of, ts};
+use super::auth::{Need, authorize, authorize_bucket, caller, caller_and_input, owned_mut};
+use super::{Answer, Backend, Req, now_ms, owner_of, ts};
 use crate::s3::body::internal;
 use crate::s3::policy::Policy;
 use crate::s3::store::BucketMeta;
 
 impl Backend {
-    pub async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    pub async fn create_bucket(&self, req: Req<CreateBucketInput>) -> Answer<CreateBucketOutput> {
         let who = caller(&req)?;
         let bucket = req.input.bucket;
         let mut buckets = self.store.lock();
@@ -49,12 +46,8 @@ impl Backend {
         }))
     }
 
-    pub async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+    pub async fn head_bucket(&self, req: Req<HeadBucketInput>) -> Answer<HeadBucketOutput> {
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:ListBucket"]))?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(crate::REGION.to_owned()),
@@ -64,21 +57,16 @@ impl Backend {
 
     pub async fn get_bucket_location(
         &self,
-        req: S3Request<GetBucketLocationInput>,
-    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        req: Req<GetBucketLocationInput>,
+    ) -> Answer<GetBucketLocationOutput> {
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         authorize(&buckets, &req.input.bucket, who, Need::Owner, None, None)?;
         // us-east-1 is reported as an empty LocationConstraint.
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
-    pub async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn delete_bucket(&self, req: Req<DeleteBucketInput>) -> Answer<DeleteBucketOutput> {
+        let (who, input) = caller_and_input(req)?;
         let mut buckets = self.store.lock();
         let meta = owned_mut(&mut buckets, &input, who)?;
         if !meta.objects.is_empty() {
@@ -92,12 +80,8 @@ impl Backend {
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    pub async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+    pub async fn list_buckets(&self, req: Req<ListBucketsInput>) -> Answer<ListBucketsOutput> {
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         let prefix = req.input.prefix.clone().unwrap_or_default();
         let list: Vec<Bucket> = buckets
             .values()
@@ -118,10 +102,9 @@ impl Backend {
 
     pub async fn get_bucket_versioning(
         &self,
-        req: S3Request<GetBucketVersioningInput>,
-    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+        req: Req<GetBucketVersioningInput>,
+    ) -> Answer<GetBucketVersioningOutput> {
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         let meta = authorize_bucket(&buckets, &req.input, who, Need::Read(&["s3:GetBucketVersioning"]))?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             mfa_delete: None,
@@ -131,8 +114,8 @@ impl Backend {
 
     pub async fn put_bucket_versioning(
         &self,
-        req: S3Request<PutBucketVersioningInput>,
-    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        req: Req<PutBucketVersioningInput>,
+    ) -> Answer<PutBucketVersioningOutput> {
         let who = caller(&req)?;
         let status = match req
             .input
@@ -156,10 +139,7 @@ impl Backend {
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }
 
-    pub async fn put_bucket_policy(
-        &self,
-        req: S3Request<PutBucketPolicyInput>,
-    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+    pub async fn put_bucket_policy(&self, req: Req<PutBucketPolicyInput>) -> Answer<PutBucketPolicyOutput> {
         let who = caller(&req)?;
         let input = &req.input;
         self.update_bucket(input, who, |meta| {
@@ -170,12 +150,8 @@ impl Backend {
         Ok(S3Response::new(PutBucketPolicyOutput {}))
     }
 
-    pub async fn get_bucket_policy(
-        &self,
-        req: S3Request<GetBucketPolicyInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        let who = caller(&req)?;
-        let buckets = self.store.lock();
+    pub async fn get_bucket_policy(&self, req: Req<GetBucketPolicyInput>) -> Answer<GetBucketPolicyOutput> {
+        let (who, buckets) = self.caller_and_buckets(&req)?;
         let meta = authorize_bucket(&buckets, &req.input, who, Need::Owner)?;
         let policy = meta
             .policy
@@ -186,8 +162,8 @@ impl Backend {
 
     pub async fn delete_bucket_policy(
         &self,
-        req: S3Request<DeleteBucketPolicyInput>,
-    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        req: Req<DeleteBucketPolicyInput>,
+    ) -> Answer<DeleteBucketPolicyOutput> {
         let who = caller(&req)?;
         self.update_bucket(&req.input, who, |meta| {
             meta.policy = None;

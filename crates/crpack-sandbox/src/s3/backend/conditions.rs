@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use time::OffsetDateTime;
 
-use super::no_such_key;
+use super::{input_accessors, no_such_key};
 use crate::s3::store::{BucketMeta, Version};
 
 fn precondition_failed() -> S3Error {
@@ -21,23 +21,11 @@ pub(super) trait ConditionalWrite {
     fn if_none_match(&self) -> Option<&ETagCondition>;
 }
 
-macro_rules! conditional_write {
-    ($($input:ty),*) => {$(
-        impl ConditionalWrite for $input {
-            fn key(&self) -> &str {
-                &self.key
-            }
-            fn if_match(&self) -> Option<&ETagCondition> {
-                self.if_match.as_ref()
-            }
-            fn if_none_match(&self) -> Option<&ETagCondition> {
-                self.if_none_match.as_ref()
-            }
-        }
-    )*};
-}
-
-conditional_write!(PutObjectInput, CompleteMultipartUploadInput);
+input_accessors!(ConditionalWrite for PutObjectInput, CompleteMultipartUploadInput => {
+    fn key -> &str = key.as_str();
+    fn if_match -> Option<&ETagCondition> = if_match.as_ref();
+    fn if_none_match -> Option<&ETagCondition> = if_none_match.as_ref();
+});
 
 /// [`check_write_conditions`] for the key `input` writes, with its conditions.
 pub(super) fn check_write_request(meta: &BucketMeta, input: &impl ConditionalWrite) -> S3Result<()> {

@@ -3,10 +3,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Response, S3Result, s3_error};
 
-use super::auth::{Need, authorize_bucket, caller};
-use super::{Backend, owner_of, to_i64, ts};
+use super::auth::{Need, authorize_bucket, caller_and_input};
+use super::{Answer, Backend, Req, owner_of, to_i64, ts};
 use crate::s3::store::{BucketMeta, Version};
 
 /// `encoding-type=url`: percent-encode keys in listings.
@@ -149,12 +149,8 @@ fn contents_and_prefixes(
 }
 
 impl Backend {
-    pub async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn list_objects_v2(&self, req: Req<ListObjectsV2Input>) -> Answer<ListObjectsV2Output> {
+        let (who, input) = caller_and_input(req)?;
         let token = input
             .continuation_token
             .as_deref()
@@ -193,12 +189,8 @@ impl Backend {
         }))
     }
 
-    pub async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn list_objects(&self, req: Req<ListObjectsInput>) -> Answer<ListObjectsOutput> {
+        let (who, input) = caller_and_input(req)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let limit = max_keys(input.max_keys);
         let encode = encoder(input.encoding_type.as_ref());
@@ -232,10 +224,9 @@ impl Backend {
 
     pub async fn list_object_versions(
         &self,
-        req: S3Request<ListObjectVersionsInput>,
-    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+        req: Req<ListObjectVersionsInput>,
+    ) -> Answer<ListObjectVersionsOutput> {
+        let (who, input) = caller_and_input(req)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let delimiter = input.delimiter.as_deref();
         let limit = max_keys(input.max_keys);

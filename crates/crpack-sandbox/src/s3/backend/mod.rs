@@ -31,6 +31,10 @@ use crate::s3::store::{BucketMeta, ContentHeaders, Store};
 use auth::{BucketRequest, owned_mut};
 use checksums::{Declared, verify};
 
+/// An operation's request and answer.
+type Req<T> = s3s::S3Request<T>;
+type Answer<T> = S3Result<s3s::S3Response<T>>;
+
 const NULL: &str = "null";
 const FULL_OBJECT: &str = "FULL_OBJECT";
 const COMPOSITE: &str = "COMPOSITE";
@@ -83,6 +87,14 @@ fn no_such_upload() -> S3Error {
     )
 }
 
+/// A request signed with a key the sandbox does not know.
+pub(super) fn invalid_access_key() -> S3Error {
+    s3_error!(
+        InvalidAccessKeyId,
+        "The AWS Access Key Id you provided does not exist in our records."
+    )
+}
+
 fn access_denied() -> S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
@@ -125,6 +137,22 @@ macro_rules! take_content_headers {
     };
 }
 use take_content_headers;
+
+/// Implements the accessor trait `$trait` for each of the s3s inputs `$input`: each method
+/// `$name` answers the input's field `$field`, through `$how` if given (`key.as_str()`).
+macro_rules! input_accessors {
+    ($trait:ident for $($input:ty),+ $(,)? => $methods:tt) => {
+        $($crate::s3::backend::input_accessors!(@impl $trait, $input, $methods);)+
+    };
+    (@impl $trait:ident, $input:ty, { $(fn $name:ident -> $ret:ty = $field:ident $(.$how:ident())?;)* }) => {
+        impl $trait for $input {
+            $(fn $name(&self) -> $ret {
+                self.$field $(.$how())?
+            })*
+        }
+    };
+}
+use input_accessors;
 
 /// One page of a part listing (ListParts, GetObjectAttributes): the parts numbered after
 /// `marker`, at most `max` of them.
@@ -183,6 +211,17 @@ fn metadata_out(m: &BTreeMap<String, String>) -> Option<Metadata> {
 impl Backend {
     fn save(&self, meta: &BucketMeta) -> S3Result<()> {
         self.store.save(meta).map_err(internal)
+    }
+
+    /// The identity that signed `req`, and the buckets (locked).
+    fn caller_and_buckets<T>(
+        &self,
+        req: &s3s::S3Request<T>,
+    ) -> S3Result<(
+        &'static Identity,
+        std::sync::MutexGuard<'_, crate::s3::store::Buckets>,
+    )> {
+        Ok((auth::caller(req)?, self.store.lock()))
     }
 
     fn object_files(&self, bucket: &str, files: Vec<String>) -> Vec<PathBuf> {

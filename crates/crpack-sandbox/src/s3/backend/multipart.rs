@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Response, S3Result, s3_error};
 
-use super::auth::{Need, authorize_bucket, caller};
+use super::auth::{Need, authorize_bucket, caller, caller_and_input};
 use super::checksums::{checksum_field, declared, stored_checksum};
 use super::conditions::check_write_request;
 use super::objects::new_version;
 use super::{
-    Backend, COMPOSITE, FULL_OBJECT, PartsPage, new_id, no_such_upload, now_ms, owner_of, remove_files,
-    sorted_metadata, take_content_headers, to_i64, ts,
+    Answer, Backend, COMPOSITE, FULL_OBJECT, PartsPage, Req, new_id, no_such_upload, now_ms, owner_of,
+    remove_files, sorted_metadata, take_content_headers, to_i64, ts,
 };
 use crate::identity;
 use crate::s3::body::{self, Algo, internal, set_checksum_field};
@@ -73,10 +73,9 @@ impl Backend {
 
     pub async fn create_multipart_upload(
         &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let who = caller(&req)?;
-        let mut input = req.input;
+        req: Req<CreateMultipartUploadInput>,
+    ) -> Answer<CreateMultipartUploadOutput> {
+        let (who, mut input) = caller_and_input(req)?;
         let algo = input
             .checksum_algorithm
             .as_ref()
@@ -140,10 +139,7 @@ impl Backend {
         }))
     }
 
-    pub async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    pub async fn upload_part(&self, req: Req<UploadPartInput>) -> Answer<UploadPartOutput> {
         let who = caller(&req)?;
         let decl = declared(&req.headers, req.input.checksum_algorithm.as_ref())?;
         let trailers = req.trailing_headers.clone();
@@ -217,10 +213,9 @@ impl Backend {
 
     pub async fn complete_multipart_upload(
         &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+        req: Req<CompleteMultipartUploadInput>,
+    ) -> Answer<CompleteMultipartUploadOutput> {
+        let (who, input) = caller_and_input(req)?;
         let requested = input
             .multipart_upload
             .as_ref()
@@ -392,10 +387,9 @@ impl Backend {
 
     pub async fn abort_multipart_upload(
         &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+        req: Req<AbortMultipartUploadInput>,
+    ) -> Answer<AbortMultipartUploadOutput> {
+        let (who, input) = caller_and_input(req)?;
         let upload = self.update_bucket(&input, who, |meta| {
             upload_of(meta, &input.upload_id, &input.key)?;
             meta.uploads.remove(&input.upload_id).ok_or_else(no_such_upload)
@@ -404,9 +398,8 @@ impl Backend {
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    pub async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn list_parts(&self, req: Req<ListPartsInput>) -> Answer<ListPartsOutput> {
+        let (who, input) = caller_and_input(req)?;
         let buckets = self.store.lock();
         let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
         let upload = upload_of(meta, &input.upload_id, &input.key)?;
@@ -455,10 +448,9 @@ impl Backend {
 
     pub async fn list_multipart_uploads(
         &self,
-        req: S3Request<ListMultipartUploadsInput>,
-    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+        req: Req<ListMultipartUploadsInput>,
+    ) -> Answer<ListMultipartUploadsOutput> {
+        let (who, input) = caller_and_input(req)?;
         let buckets = self.store.lock();
         let meta = authorize_bucket(&buckets, &input, who, Need::Owner)?;
         let prefix = input.prefix.clone().unwrap_or_default();

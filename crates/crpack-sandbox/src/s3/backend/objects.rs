@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result};
+use s3s::{S3Response, S3Result};
 
-use super::auth::{BucketRequest, Need, authorize_bucket, caller, owned_mut};
+use super::auth::{BucketRequest, Need, authorize_bucket, caller, caller_and_input, owned_mut};
 use super::checksums::{declared, stored_checksum};
 use super::conditions::{ConditionalWrite, check_write_conditions, check_write_request};
 use super::{
-    Backend, FULL_OBJECT, NULL, new_id, now_ms, remove_files, sorted_metadata, take_content_headers,
+    Answer, Backend, FULL_OBJECT, NULL, Req, new_id, now_ms, remove_files, sorted_metadata,
+    take_content_headers,
 };
 use crate::identity::Identity;
 use crate::s3::body::{Algo, internal, set_checksum_field};
@@ -151,7 +152,7 @@ impl Backend {
         Ok((id, versioned))
     }
 
-    pub async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    pub async fn put_object(&self, req: Req<PutObjectInput>) -> Answer<PutObjectOutput> {
         let who = caller(&req)?;
         let decl = declared(&req.headers, req.input.checksum_algorithm.as_ref())?;
         let trailers = req.trailing_headers.clone();
@@ -195,12 +196,8 @@ impl Backend {
         Ok(S3Response::new(out))
     }
 
-    pub async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn delete_object(&self, req: Req<DeleteObjectInput>) -> Answer<DeleteObjectOutput> {
+        let (who, input) = caller_and_input(req)?;
         let (deleted, versioned) = self.update_bucket(&input, who, |meta| {
             if let Some(cond) = &input.if_match {
                 check_write_conditions(meta, &input.key, Some(cond), None)?;
@@ -220,12 +217,8 @@ impl Backend {
         }))
     }
 
-    pub async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn delete_objects(&self, req: Req<DeleteObjectsInput>) -> Answer<DeleteObjectsOutput> {
+        let (who, input) = caller_and_input(req)?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut done = Vec::new();
         let mut files = Vec::new();

@@ -2,11 +2,13 @@
 
 use http::{HeaderMap, HeaderValue};
 use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 
-use super::auth::{BucketRequest, Need, authorize, caller, hide_missing};
+use super::auth::{BucketRequest, Need, authorize, caller_and_input, hide_missing};
 use super::conditions::check_read_conditions;
-use super::{Backend, COMPOSITE, PartsPage, metadata_out, no_such_key, to_i64, ts};
+use super::{
+    Answer, Backend, COMPOSITE, PartsPage, Req, input_accessors, metadata_out, no_such_key, to_i64, ts,
+};
 use crate::identity::Identity;
 use crate::s3::body::{Algo, FileStream, internal, set_checksum_field};
 use crate::s3::store::{BucketMeta, Version};
@@ -40,50 +42,20 @@ trait ReadRequest: ObjectRequest {
     fn checksum_mode(&self) -> Option<&ChecksumMode>;
 }
 
-macro_rules! object_request {
-    ($($input:ty),*) => {$(
-        impl ObjectRequest for $input {
-            fn key(&self) -> &str {
-                &self.key
-            }
-            fn version_id(&self) -> Option<&str> {
-                self.version_id.as_deref()
-            }
-        }
-    )*};
-}
+input_accessors!(ObjectRequest for GetObjectInput, HeadObjectInput, GetObjectAttributesInput => {
+    fn key -> &str = key.as_str();
+    fn version_id -> Option<&str> = version_id.as_deref();
+});
 
-object_request!(GetObjectInput, HeadObjectInput, GetObjectAttributesInput);
-
-macro_rules! read_request {
-    ($($input:ty),*) => {$(
-        impl ReadRequest for $input {
-            fn if_match(&self) -> Option<&ETagCondition> {
-                self.if_match.as_ref()
-            }
-            fn if_none_match(&self) -> Option<&ETagCondition> {
-                self.if_none_match.as_ref()
-            }
-            fn if_modified_since(&self) -> Option<&Timestamp> {
-                self.if_modified_since.as_ref()
-            }
-            fn if_unmodified_since(&self) -> Option<&Timestamp> {
-                self.if_unmodified_since.as_ref()
-            }
-            fn range(&self) -> Option<&Range> {
-                self.range.as_ref()
-            }
-            fn part_number(&self) -> Option<i32> {
-                self.part_number
-            }
-            fn checksum_mode(&self) -> Option<&ChecksumMode> {
-                self.checksum_mode.as_ref()
-            }
-        }
-    )*};
-}
-
-read_request!(GetObjectInput, HeadObjectInput);
+input_accessors!(ReadRequest for GetObjectInput, HeadObjectInput => {
+    fn if_match -> Option<&ETagCondition> = if_match.as_ref();
+    fn if_none_match -> Option<&ETagCondition> = if_none_match.as_ref();
+    fn if_modified_since -> Option<&Timestamp> = if_modified_since.as_ref();
+    fn if_unmodified_since -> Option<&Timestamp> = if_unmodified_since.as_ref();
+    fn range -> Option<&Range> = range.as_ref();
+    fn part_number -> Option<i32> = part_number;
+    fn checksum_mode -> Option<&ChecksumMode> = checksum_mode.as_ref();
+});
 
 /// Sets the fields GetObjectOutput and HeadObjectOutput have in common.
 macro_rules! fill_read_output {
@@ -269,9 +241,8 @@ impl Backend {
         })
     }
 
-    pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn get_object(&self, req: Req<GetObjectInput>) -> Answer<GetObjectOutput> {
+        let (who, input) = caller_and_input(req)?;
         let p = self.prepare_read(who, &input, true)?;
         let file = p.file.ok_or_else(|| internal("object file not opened"))?;
         let stream = FileStream::new(file, p.start, p.len).map_err(internal)?;
@@ -283,12 +254,8 @@ impl Backend {
         Ok(S3Response::new(out))
     }
 
-    pub async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+    pub async fn head_object(&self, req: Req<HeadObjectInput>) -> Answer<HeadObjectOutput> {
+        let (who, input) = caller_and_input(req)?;
         let p = self.prepare_read(who, &input, false)?;
         let mut out = HeadObjectOutput::default();
         fill_read_output!(out, p);
@@ -297,10 +264,9 @@ impl Backend {
 
     pub async fn get_object_attributes(
         &self,
-        req: S3Request<GetObjectAttributesInput>,
-    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        let who = caller(&req)?;
-        let input = req.input;
+        req: Req<GetObjectAttributesInput>,
+    ) -> Answer<GetObjectAttributesOutput> {
+        let (who, input) = caller_and_input(req)?;
         // As S3 documents: with a version id both GetObjectVersion and
         // GetObjectVersionAttributes, otherwise GetObject and GetObjectAttributes.
         let actions: &[&str] = if input.version_id.is_some() {
