@@ -472,14 +472,7 @@ impl Plan {
         let root = &project.root;
         let ep_rel = &project.template.entry_point;
         let ep = project.entry_point_path();
-        let meta = fs::symlink_metadata(&ep).map_err(|_| BundleError::EntryPointMissing(ep_rel.clone()))?;
-        if meta.file_type().is_symlink() {
-            check_symlink_inside(root, &ep, ep_rel)?;
-        }
-        let meta = fs::metadata(&ep).map_err(|_| BundleError::EntryPointMissing(ep_rel.clone()))?;
-        if !meta.is_file() {
-            return Err(BundleError::NotAFile(ep_rel.clone()));
-        }
+        let meta = regular_file_inside(root, &ep, ep_rel, BundleError::EntryPointMissing)?;
         let additional = match &project.bundle {
             None => Additional::None,
             Some(BundleSpec::Sources { include, exclude }) => {
@@ -512,14 +505,7 @@ impl Plan {
             }
             Some(BundleSpec::Archive(rel)) => {
                 let path = root.join(rel);
-                let m = fs::symlink_metadata(&path).map_err(|_| BundleError::ArchiveMissing(rel.clone()))?;
-                if m.file_type().is_symlink() {
-                    check_symlink_inside(root, &path, rel)?;
-                }
-                let m = fs::metadata(&path).map_err(|_| BundleError::ArchiveMissing(rel.clone()))?;
-                if !m.is_file() {
-                    return Err(BundleError::NotAFile(rel.clone()));
-                }
+                let m = regular_file_inside(root, &path, rel, BundleError::ArchiveMissing)?;
                 Additional::Archive { path, size: m.len() }
             }
         };
@@ -568,6 +554,25 @@ impl Plan {
             largest,
         })
     }
+}
+
+/// The metadata of `path` (shown as `shown`), a regular file, or through a symlink that stays
+/// inside `root`; `missing` names the error when nothing is there.
+fn regular_file_inside(
+    root: &Path,
+    path: &Path,
+    shown: &str,
+    missing: fn(String) -> BundleError,
+) -> Result<fs::Metadata, BundleError> {
+    let meta = fs::symlink_metadata(path).map_err(|_| missing(shown.to_string()))?;
+    if meta.file_type().is_symlink() {
+        check_symlink_inside(root, path, shown)?;
+    }
+    let meta = fs::metadata(path).map_err(|_| missing(shown.to_string()))?;
+    if !meta.is_file() {
+        return Err(BundleError::NotAFile(shown.to_string()));
+    }
+    Ok(meta)
 }
 
 fn check_symlink_inside(root: &Path, path: &Path, shown: &str) -> Result<(), BundleError> {
