@@ -1163,6 +1163,7 @@ impl<'a> PipLog<'a> {
 mod tests {
     use super::*;
     use crate::venv::requirements::parse_file;
+    use crate::venv::test_support::names_in;
     use zip::ZipWriter;
     use zip::write::SimpleFileOptions;
 
@@ -1184,6 +1185,19 @@ mod tests {
 
         fn cache(&self) -> WheelCache {
             WheelCache::new(self.dir.path().join("cache"))
+        }
+
+        /// The wheel `file` of `name==version` as the only requirement, pinned to its hash:
+        /// its digest, the parsed requirements and the (empty) cache.
+        fn one_wheel(
+            &self,
+            file: &str,
+            name: &str,
+            version: &str,
+        ) -> (Sha256Digest, Requirements, WheelCache) {
+            let digest = self.wheel(file);
+            let reqs = self.requirements(&[pin(name, version, &[digest])]);
+            (digest, reqs, self.cache())
         }
 
         /// Writes a minimal valid wheel into the links directory; returns its digest.
@@ -1350,9 +1364,7 @@ mod tests {
     fn first_fetch_downloads_and_caches_then_the_cache_serves_offline() {
         let p = Project::new();
         let file = "crpack_pure-1.0-py3-none-any.whl";
-        let digest = p.wheel(file);
-        let reqs = p.requirements(&[pin("crpack-pure", "1.0", &[digest])]);
-        let cache = p.cache();
+        let (digest, reqs, cache) = p.one_wheel(file, "crpack-pure", "1.0");
 
         let (result, events) = run(&reqs, &cache, &python3());
         let wheels = result.unwrap_or_else(|e| panic!("{e}"));
@@ -1425,9 +1437,7 @@ mod tests {
     fn a_damaged_cache_entry_is_not_used() {
         let p = Project::new();
         let file = "crpack_pure-1.0-py3-none-any.whl";
-        let digest = p.wheel(file);
-        let reqs = p.requirements(&[pin("crpack-pure", "1.0", &[digest])]);
-        let cache = p.cache();
+        let (digest, reqs, cache) = p.one_wheel(file, "crpack-pure", "1.0");
         run(&reqs, &cache, &python3()).0.unwrap();
         let cached = cache.entry_dir(&digest).join(file);
         fs::write(&cached, b"truncated").unwrap();
@@ -1501,9 +1511,7 @@ mod tests {
     fn a_downloaded_wheel_for_another_platform_is_refused() {
         let p = Project::new();
         let file = "crpack_native-2.0-cp311-cp311-manylinux_2_17_x86_64.whl";
-        let digest = p.wheel(file);
-        let reqs = p.requirements(&[pin("crpack-native", "2.0", &[digest])]);
-        let cache = p.cache();
+        let (_, reqs, cache) = p.one_wheel(file, "crpack-native", "2.0");
         let options = FetchOptions {
             python: p.fake_pip_leaving(&p.links().join(file)),
         };
@@ -1792,15 +1800,6 @@ mod tests {
         )
     }
 
-    fn dir_names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
     #[test]
     fn lock_writes_a_checked_lock_and_keeps_existing_pins_visible() {
         let p = Project::new();
@@ -1823,11 +1822,7 @@ mod tests {
         assert_eq!(reqs.requirements[0].pin(), "six==1.16.0");
         assert_eq!(reqs.files, std::slice::from_ref(&output));
         assert_eq!(mode(&output), 0o644);
-        assert_eq!(
-            dir_names(&out_dir),
-            ["requirements.txt"],
-            "no temporary file left"
-        );
+        assert_eq!(names_in(&out_dir), ["requirements.txt"], "no temporary file left");
         assert_eq!(
             fs::read_to_string(p.dir.path().join("uv-saw.txt")).unwrap(),
             "six==1.15.0 --hash=sha256:00\n",
@@ -1870,7 +1865,7 @@ mod tests {
         assert!(message.contains("not pinned"), "{message}");
         assert!(message.contains("left unchanged"), "{message}");
         assert_eq!(fs::read_to_string(&output).unwrap(), "old\n");
-        assert!(!dir_names(p.dir.path()).iter().any(|n| n.ends_with(".tmp")));
+        assert!(!names_in(p.dir.path()).iter().any(|n| n.ends_with(".tmp")));
     }
 
     #[test]
