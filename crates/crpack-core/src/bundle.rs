@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Cursor, Read, Seek, Write};
+use std::io::{self, BufWriter, Cursor, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -20,7 +20,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::artifact::{Artifact, Role};
-use crate::digest::{BUFFER_SIZE, Hasher, Sha256Digest};
+use crate::digest::{BUFFER_SIZE, Sha256Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, StagedDir};
 use crate::manifest::{BundleSpec, Project};
@@ -264,12 +264,7 @@ pub fn collect_files(
                     path: rel_str.to_string(),
                     message: e.to_string(),
                 })?;
-                if !target.starts_with(&canonical_root) {
-                    return Err(BundleError::SymlinkEscapes {
-                        path: rel_str.to_string(),
-                        target: target.display().to_string(),
-                    });
-                }
+                stays_inside(&canonical_root, &target, rel_str)?;
             }
             if item.file_type().is_dir() {
                 if let Some(skip) = &skip
@@ -401,20 +396,7 @@ pub fn copy_hashing(src: &Path, dst: &Path) -> io::Result<(Sha256Digest, u64)> {
     let result = if len >= crate::digest::PIPELINE_MIN {
         Sha256Digest::pipelined(input, |chunk| output.write_all(chunk))?
     } else {
-        let mut hasher = Hasher::new();
-        let mut input = input;
-        let mut buf = vec![0u8; BUFFER_SIZE];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            output.write_all(&buf[..n])?;
-        }
-        hasher.finish()
+        Sha256Digest::of_reader_with(input, |chunk| output.write_all(chunk))?
     };
     output.into_inner().map_err(|e| e.into_error())?;
     Ok(result)
@@ -581,7 +563,12 @@ fn check_symlink_inside(root: &Path, path: &Path, shown: &str) -> Result<(), Bun
         path: root.display().to_string(),
         message: e.to_string(),
     })?;
-    if !target.starts_with(&root) {
+    stays_inside(&root, &target, shown)
+}
+
+/// A link's resolved `target` must lie under the (canonical) `root`; `shown` names the link.
+fn stays_inside(root: &Path, target: &Path, shown: &str) -> Result<(), BundleError> {
+    if !target.starts_with(root) {
         return Err(BundleError::SymlinkEscapes {
             path: shown.to_string(),
             target: target.display().to_string(),
@@ -757,6 +744,7 @@ pub fn build_into(plan: &Plan, dir: &Path, stamp: &Stamp, events: &mut dyn FnMut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
