@@ -10,14 +10,15 @@ use crpack_core::fsutil;
 use crpack_core::lock::now_rfc3339;
 use crpack_core::review::diff::{self, ArtifactStatus, FieldChange, Sources, TemplateDiff};
 use crpack_core::review::html;
-use crpack_core::verify::{Source, Via};
+use crpack_core::verify::Source;
 
-use crate::cli::{AwsArgs, Context};
+use crate::cli::{AwsArgs, Context, ViaArgs};
 use crate::commands::error::{Error, Result};
 use crate::commands::verify::template_target;
 use crate::output::{Output, escape};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("membership", |a| a.help("Your membership in the templates' collaboration")))]
 pub struct DiffArgs {
     /// The template you reviewed before.
     #[arg(value_name = "OLD_ARN")]
@@ -25,12 +26,8 @@ pub struct DiffArgs {
     /// The template to review now.
     #[arg(value_name = "NEW_ARN")]
     pub new: String,
-    /// Your membership in the templates' collaboration.
-    #[arg(long, value_name = "ID", required_unless_present = "collaboration")]
-    pub membership: Option<String>,
-    /// The collaboration id (instead of --membership).
-    #[arg(long, value_name = "ID", conflicts_with = "membership")]
-    pub collaboration: Option<String>,
+    #[command(flatten)]
+    pub via: ViaArgs,
     /// Download both templates' artifacts from S3 (needs read access) to compare their bytes.
     #[arg(long)]
     pub from_s3: bool,
@@ -85,11 +82,7 @@ impl DiffArgs {
 
 pub fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     let sources = args.sources()?;
-    let via = match (&args.membership, &args.collaboration) {
-        (Some(m), _) => Via::Membership(m.clone()),
-        (None, Some(c)) => Via::Collaboration(c.clone()),
-        (None, None) => return Err(Error::Usage("pass --membership ID or --collaboration ID".into())),
-    };
+    let via = args.via.via()?;
     let old = template_target(&args.old, via.clone())?;
     let new = template_target(&args.new, via)?;
     let rt = ctx.runtime()?;

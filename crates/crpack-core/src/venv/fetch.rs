@@ -1539,6 +1539,24 @@ mod tests {
         );
     }
 
+    /// `err` says no wheel fits: for the requirement on its line, with these tags and sdists.
+    fn assert_no_compatible_wheel(err: &FetchError, at: (&str, usize), tags: &[&str], sdists: &[&str]) {
+        match err {
+            FetchError::NoCompatibleWheel {
+                requirement,
+                line,
+                found_tags,
+                sdists: found_sdists,
+                ..
+            } => {
+                assert_eq!((requirement.as_str(), *line), at);
+                assert_eq!(found_tags, tags);
+                assert_eq!(found_sdists, sdists);
+            }
+            other => panic!("expected no compatible wheel, got {other:?}"),
+        }
+    }
+
     #[test]
     fn an_x86_64_only_requirement_names_the_tags_found() {
         let p = Project::new();
@@ -1549,21 +1567,12 @@ mod tests {
         let reqs = p.requirements(&[pin("crpack-native", "2.0", &[digest])]);
         let cache = p.cache();
         let err = run(&reqs, &cache, &python3()).0.unwrap_err();
-        match &err {
-            FetchError::NoCompatibleWheel {
-                requirement,
-                line,
-                found_tags,
-                sdists,
-                ..
-            } => {
-                assert_eq!(requirement, "crpack-native==2.0");
-                assert_eq!(*line, 3);
-                assert_eq!(found_tags, &["cp311-cp311-manylinux_2_17_x86_64"]);
-                assert!(sdists.is_empty());
-            }
-            other => panic!("expected no compatible wheel, got {other:?}"),
-        }
+        assert_no_compatible_wheel(
+            &err,
+            ("crpack-native==2.0", 3),
+            &["cp311-cp311-manylinux_2_17_x86_64"],
+            &[],
+        );
         let message = err.to_string();
         assert!(message.contains("requirements.txt:3"), "{message}");
         assert!(message.contains(&Target::default().to_string()), "{message}");
@@ -1935,27 +1944,15 @@ ERROR: No matching distribution found for Some.Pkg==1.2.0
         let req = requirement("Some.Pkg", "1.2.0");
         let other = requirement("other", "1.0");
         let err = PipLog::new(log).diagnose(&[&other, &req], &Target::default(), "python3", "exit status: 1");
-        match err {
-            FetchError::NoCompatibleWheel {
-                requirement,
-                line,
-                found_tags,
-                sdists,
-                ..
-            } => {
-                assert_eq!(requirement, "Some.Pkg==1.2.0");
-                assert_eq!(line, 7);
-                assert_eq!(
-                    found_tags,
-                    [
-                        "cp311-cp311-macosx_11_0_arm64",
-                        "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
-                    ]
-                );
-                assert_eq!(sdists, ["some-pkg-1.2.0.tar.gz", "some_pkg-1.2.zip"]);
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_no_compatible_wheel(
+            &err,
+            ("Some.Pkg==1.2.0", 7),
+            &[
+                "cp311-cp311-macosx_11_0_arm64",
+                "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            ],
+            &["some-pkg-1.2.0.tar.gz", "some_pkg-1.2.zip"],
+        );
     }
 
     #[test]
