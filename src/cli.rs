@@ -77,12 +77,17 @@ pub struct ViaArgs {
 impl ViaArgs {
     /// The membership when given, else the collaboration; neither is a usage error.
     pub fn via(&self) -> Result<crpack_core::verify::Via, Error> {
-        use crpack_core::verify::Via;
-        match (&self.membership, &self.collaboration) {
-            (Some(m), _) => Ok(Via::Membership(m.clone())),
-            (None, Some(c)) => Ok(Via::Collaboration(c.clone())),
-            (None, None) => Err(Error::Usage("pass --membership ID or --collaboration ID".into())),
-        }
+        via(self.membership.as_deref(), self.collaboration.as_deref())
+    }
+}
+
+/// `--membership` when given, else `--collaboration`; neither is a usage error.
+pub fn via(membership: Option<&str>, collaboration: Option<&str>) -> Result<crpack_core::verify::Via, Error> {
+    use crpack_core::verify::Via;
+    match (membership, collaboration) {
+        (Some(m), _) => Ok(Via::Membership(m.to_string())),
+        (None, Some(c)) => Ok(Via::Collaboration(c.to_string())),
+        (None, None) => Err(Error::Usage("pass --membership ID or --collaboration ID".into())),
     }
 }
 

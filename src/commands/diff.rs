@@ -12,13 +12,12 @@ use crpack_core::review::diff::{self, ArtifactStatus, FieldChange, Sources, Temp
 use crpack_core::review::html;
 use crpack_core::verify::Source;
 
-use crate::cli::{AwsArgs, Context, ViaArgs};
+use crate::cli::{AwsArgs, Context, via};
 use crate::commands::error::{Error, Result};
 use crate::commands::verify::template_target;
 use crate::output::{Output, escape};
 
 #[derive(Debug, clap::Args)]
-#[command(mut_arg("membership", |a| a.help("Your membership in the templates' collaboration")))]
 pub struct DiffArgs {
     /// The template you reviewed before.
     #[arg(value_name = "OLD_ARN")]
@@ -26,8 +25,12 @@ pub struct DiffArgs {
     /// The template to review now.
     #[arg(value_name = "NEW_ARN")]
     pub new: String,
-    #[command(flatten)]
-    pub via: ViaArgs,
+    /// Your membership in the templates' collaboration.
+    #[arg(long, value_name = "ID", required_unless_present = "collaboration")]
+    pub membership: Option<String>,
+    /// The collaboration id (instead of --membership).
+    #[arg(long, value_name = "ID", conflicts_with = "membership")]
+    pub collaboration: Option<String>,
     /// Download both templates' artifacts from S3 (needs read access) to compare their bytes.
     #[arg(long)]
     pub from_s3: bool,
@@ -82,7 +85,7 @@ impl DiffArgs {
 
 pub fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     let sources = args.sources()?;
-    let via = args.via.via()?;
+    let via = via(args.membership.as_deref(), args.collaboration.as_deref())?;
     let old = template_target(&args.old, via.clone())?;
     let new = template_target(&args.new, via)?;
     let rt = ctx.runtime()?;
