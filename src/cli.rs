@@ -63,6 +63,34 @@ impl AwsArgs {
     }
 }
 
+/// Through which collaboration a template is seen: your membership in it, or its id.
+#[derive(Debug, Clone, Args)]
+pub struct ViaArgs {
+    /// Your membership in the template's collaboration.
+    #[arg(long, value_name = "ID", required_unless_present = "collaboration")]
+    pub membership: Option<String>,
+    /// The collaboration id (instead of --membership).
+    #[arg(long, value_name = "ID", conflicts_with = "membership")]
+    pub collaboration: Option<String>,
+}
+
+impl ViaArgs {
+    /// The membership when given, else the collaboration; neither is a usage error.
+    pub fn via(&self) -> Result<crpack_core::verify::Via, Error> {
+        via(self.membership.as_deref(), self.collaboration.as_deref())
+    }
+}
+
+/// `--membership` when given, else `--collaboration`; neither is a usage error.
+pub fn via(membership: Option<&str>, collaboration: Option<&str>) -> Result<crpack_core::verify::Via, Error> {
+    use crpack_core::verify::Via;
+    match (membership, collaboration) {
+        (Some(m), _) => Ok(Via::Membership(m.to_string())),
+        (None, Some(c)) => Ok(Via::Collaboration(c.to_string())),
+        (None, None) => Err(Error::Usage("pass --membership ID or --collaboration ID".into())),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole path end to end on the embedded sandbox (no AWS account needed).

@@ -111,6 +111,15 @@ impl Output {
         eprintln!("{label}: {}", escape_text(text.as_ref()));
     }
 
+    /// The result: `value` as the JSON document with `--json`, otherwise what `human` prints.
+    pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce()) {
+        if self.json {
+            self.json(value);
+        } else {
+            human();
+        }
+    }
+
     /// The JSON result document on stdout (only with `--json`).
     pub fn json<T: Serialize>(&self, value: &T) {
         if self.json {

@@ -34,6 +34,17 @@ impl TemplateTables {
     fn target(&self) -> Result<Target> {
         template_target(&self.template, Via::Membership(self.membership.clone()))
     }
+
+    /// Makes `change` to the rules of `tables` (`explicit`: named on the command line).
+    async fn apply(
+        &self,
+        aws: &Aws,
+        tables: &[String],
+        explicit: bool,
+        change: Change,
+    ) -> Result<Vec<TableOutcome>> {
+        Ok(rules::apply(aws, &self.membership, &self.template, tables, explicit, change).await?)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,25 +124,16 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
         let go = report.ok && violations.is_empty();
         if go {
             let (names, explicit) = selected(&args.which.tables, &report.template.referenced_tables)?;
-            tables = rules::apply(
-                &aws,
-                &args.which.membership,
-                &args.which.template,
-                &names,
-                explicit,
-                Change::Approve,
-            )
-            .await?;
+            tables = args.which.apply(&aws, &names, explicit, Change::Approve).await?;
         }
-        if ctx.out.json {
-            ctx.out.json(&ApproveJson {
-                ok: go,
-                approved: go,
-                verification: &report,
-                policy_violations: &violations,
-                tables: &tables,
-            });
-        } else {
+        let json = ApproveJson {
+            ok: go,
+            approved: go,
+            verification: &report,
+            policy_violations: &violations,
+            tables: &tables,
+        };
+        ctx.out.result(&json, || {
             print_report(ctx, &report);
             for v in &violations {
                 ctx.out.line(format!("{} {}", ctx.out.bad("policy"), escape(v)));
@@ -142,7 +144,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
                 ctx.out
                     .line(ctx.out.bad("not approved: no analysis rule was changed"));
             }
-        }
+        });
         Ok(exit_code(&report, violations.len()))
     })
 }
@@ -159,20 +161,14 @@ pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
             args.which.tables.clone()
         };
         let explicit = !args.which.tables.is_empty();
-        let tables = rules::apply(
-            &aws,
-            &args.which.membership,
-            &args.which.template,
-            &referenced,
-            explicit,
-            Change::Revoke,
-        )
-        .await?;
-        if ctx.out.json {
-            ctx.out.json(&serde_json::json!({ "ok": true, "tables": tables }));
-        } else {
-            print_tables(ctx, &tables, &args.which.template);
-        }
+        let tables = args
+            .which
+            .apply(&aws, &referenced, explicit, Change::Revoke)
+            .await?;
+        ctx.out
+            .result(&serde_json::json!({ "ok": true, "tables": tables }), || {
+                print_tables(ctx, &tables, &args.which.template)
+            });
         Ok(ExitCode::Success)
     })
 }

@@ -10,9 +10,9 @@ use crpack_core::fsutil;
 use crpack_core::lock::now_rfc3339;
 use crpack_core::review::diff::{self, ArtifactStatus, FieldChange, Sources, TemplateDiff};
 use crpack_core::review::html;
-use crpack_core::verify::{Source, Via};
+use crpack_core::verify::Source;
 
-use crate::cli::{AwsArgs, Context};
+use crate::cli::{AwsArgs, Context, via};
 use crate::commands::error::{Error, Result};
 use crate::commands::verify::template_target;
 use crate::output::{Output, escape};
@@ -85,11 +85,7 @@ impl DiffArgs {
 
 pub fn run(ctx: &Context, args: &DiffArgs) -> Result<ExitCode> {
     let sources = args.sources()?;
-    let via = match (&args.membership, &args.collaboration) {
-        (Some(m), _) => Via::Membership(m.clone()),
-        (None, Some(c)) => Via::Collaboration(c.clone()),
-        (None, None) => return Err(Error::Usage("pass --membership ID or --collaboration ID".into())),
-    };
+    let via = via(args.membership.as_deref(), args.collaboration.as_deref())?;
     let old = template_target(&args.old, via.clone())?;
     let new = template_target(&args.new, via)?;
     let rt = ctx.runtime()?;

@@ -160,44 +160,37 @@ pub fn run(ctx: &Context, args: &HashArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_match_sha256sum_escaping() {
+    /// Each name with the line expected after the hash (a `\` first when the line is escaped).
+    fn assert_lines(cases: &[(&str, bool, &str)]) {
         let d = Sha256Digest::of(b"x");
         let hex = d.to_hex();
-        assert_eq!(
-            sha256sum_line(&d, Path::new("a b")),
-            format!("{hex}  a b\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sum_line(&d, Path::new("a\\b")),
-            format!("\\{hex}  a\\\\b\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sum_line(&d, Path::new("n\nl")),
-            format!("\\{hex}  n\\nl\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sum_line(&d, Path::new("c\rr")),
-            format!("\\{hex}  c\\rr\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sum_line(&d, Path::new("tab\there")),
-            format!("{hex}  tab\there\n").into_bytes()
-        );
+        for (name, escaped, shown) in cases {
+            let lead = if *escaped { "\\" } else { "" };
+            assert_eq!(
+                sha256sum_line(&d, Path::new(name)),
+                format!("{lead}{hex}  {shown}\n").into_bytes(),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lines_match_sha256sum_escaping() {
+        assert_lines(&[
+            ("a b", false, "a b"),
+            ("a\\b", true, "a\\\\b"),
+            ("n\nl", true, "n\\nl"),
+            ("c\rr", true, "c\\rr"),
+            ("tab\there", false, "tab\there"),
+        ]);
     }
 
     #[test]
     fn invisible_characters_are_escaped_on_an_escaped_line() {
-        let d = Sha256Digest::of(b"x");
-        let hex = d.to_hex();
-        assert_eq!(
-            sha256sum_line(&d, Path::new("evil4\u{202E}gnp.py")),
-            format!("\\{hex}  evil4\\u{{202E}}gnp.py\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sum_line(&d, Path::new("a\\b\x1b[2J")),
-            format!("\\{hex}  a\\\\b\\u{{001B}}[2J\n").into_bytes()
-        );
+        assert_lines(&[
+            ("evil4\u{202E}gnp.py", true, "evil4\\u{202E}gnp.py"),
+            ("a\\b\x1b[2J", true, "a\\\\b\\u{001B}[2J"),
+        ]);
     }
 
     #[cfg(unix)]

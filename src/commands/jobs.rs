@@ -81,55 +81,47 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
                 page_size,
             } => {
                 let list = jobs::list(&aws, membership, status.map(StatusFilter::to_sdk), *page_size).await?;
-                if ctx.out.json {
-                    ctx.out.json(&serde_json::json!({"ok": true, "jobs": list}));
-                } else {
-                    let mut rows = vec![vec!["JOB".into(), "STATUS".into(), "CREATED".into()]];
-                    rows.extend(list.iter().map(|j| {
-                        vec![
-                            escape(&j.id).into_owned(),
-                            escape(&j.status).into_owned(),
-                            escape(&j.created).into_owned(),
-                        ]
-                    }));
-                    table(&rows).into_iter().for_each(|l| ctx.out.line(l));
-                    ctx.out.info(format!("{} job(s)", list.len()));
-                }
+                ctx.out
+                    .result(&serde_json::json!({"ok": true, "jobs": list}), || {
+                        let mut rows = vec![vec!["JOB".into(), "STATUS".into(), "CREATED".into()]];
+                        rows.extend(list.iter().map(|j| {
+                            vec![
+                                escape(&j.id).into_owned(),
+                                escape(&j.status).into_owned(),
+                                escape(&j.created).into_owned(),
+                            ]
+                        }));
+                        table(&rows).into_iter().for_each(|l| ctx.out.line(l));
+                        ctx.out.info(format!("{} job(s)", list.len()));
+                    });
                 Ok(ExitCode::Success)
             }
             JobsCommand::Show { job_id, membership } => {
-                let m = match membership {
-                    Some(m) => m.clone(),
-                    None => find_membership(&aws, job_id).await?,
-                };
+                let m = find_membership(&aws, membership.as_deref(), job_id).await?;
                 let j = jobs::get(&aws, &m, job_id).await?;
-                if ctx.out.json {
-                    ctx.out.json(&serde_json::json!({"ok": true, "job": j}));
-                } else {
-                    print_job(&ctx.out, &j);
-                }
+                ctx.out.result(&serde_json::json!({"ok": true, "job": j}), || {
+                    print_job(&ctx.out, &j)
+                });
                 Ok(ExitCode::Success)
             }
             JobsCommand::Cancel { job_id, membership } => {
-                let m = match membership {
-                    Some(m) => m.clone(),
-                    None => find_membership(&aws, job_id).await?,
-                };
+                let m = find_membership(&aws, membership.as_deref(), job_id).await?;
                 let j = jobs::cancel(&aws, &m, job_id).await?;
-                if ctx.out.json {
-                    ctx.out.json(&serde_json::json!({"ok": true, "job": j}));
-                } else {
+                ctx.out.result(&serde_json::json!({"ok": true, "job": j}), || {
                     ctx.out
-                        .line(format!("job {} is {}", escape(&j.id), escape(&j.status)));
-                }
+                        .line(format!("job {} is {}", escape(&j.id), escape(&j.status)))
+                });
                 Ok(ExitCode::Success)
             }
         }
     })
 }
 
-/// The membership that holds a job, when the command line names none.
-async fn find_membership(aws: &Aws, job_id: &str) -> Result<String> {
+/// The membership the command line names, or else the one that holds the job.
+async fn find_membership(aws: &Aws, named: Option<&str>, job_id: &str) -> Result<String> {
+    if let Some(m) = named {
+        return Ok(m.to_string());
+    }
     jobs::find_membership(aws, job_id).await.map_err(|e| match e {
         // Said in the terms of the flag that would have named it.
         crpack_core::error::Error::Job(jobs::JobError::NoMembershipHasJob { job_id }) => {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{AwsArgs, Context};
+use crate::cli::{AwsArgs, Context, ViaArgs};
 use crate::commands::error::{Error, Result};
 use crate::output::escape;
 use crpack_core::aws::Aws;
@@ -22,12 +22,8 @@ pub struct TargetArgs {
     /// The analysis template ARN.
     #[arg(long, value_name = "ARN")]
     pub template: String,
-    /// Your membership in the template's collaboration.
-    #[arg(long, value_name = "ID", required_unless_present = "collaboration")]
-    pub membership: Option<String>,
-    /// The collaboration id (instead of --membership).
-    #[arg(long, value_name = "ID", conflicts_with = "membership")]
-    pub collaboration: Option<String>,
+    #[command(flatten)]
+    pub via: ViaArgs,
 }
 
 /// Where the bytes to check come from (exactly one).
@@ -93,14 +89,7 @@ impl TargetArgs {
     /// The target the flags name: a well-formed template ARN, seen through the membership or
     /// the collaboration.
     pub fn target(&self) -> Result<Target> {
-        let via = match (&self.membership, &self.collaboration) {
-            (Some(m), _) => Via::Membership(m.clone()),
-            (None, Some(c)) => Via::Collaboration(c.clone()),
-            (None, None) => {
-                return Err(Error::Usage("pass --membership ID or --collaboration ID".into()));
-            }
-        };
-        template_target(&self.template, via)
+        template_target(&self.template, self.via.via()?)
     }
 }
 
@@ -299,8 +288,10 @@ mod tests {
     fn args(template: &str, membership: Option<&str>, collaboration: Option<&str>) -> TargetArgs {
         TargetArgs {
             template: template.into(),
-            membership: membership.map(str::to_string),
-            collaboration: collaboration.map(str::to_string),
+            via: ViaArgs {
+                membership: membership.map(str::to_string),
+                collaboration: collaboration.map(str::to_string),
+            },
         }
     }
 

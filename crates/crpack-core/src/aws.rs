@@ -375,6 +375,20 @@ fn is_throttling(code: &str) -> bool {
         )
 }
 
+/// Runs `$body` on every page of a paginated `$request` (a fluent builder, before
+/// `into_paginator`), in order; a page that fails ends the enclosing function with the error
+/// [`describe`]d as the call `$what` (a `&str`, built only on failure). `$body` may `return`.
+macro_rules! each_page {
+    ($request:expr, $what:expr, |$page:ident| $body:expr) => {{
+        let mut pages = $request.into_paginator().send();
+        while let Some($page) = pages.next().await {
+            let $page = $page.map_err(|e| $crate::aws::describe($what, &e))?;
+            $body;
+        }
+    }};
+}
+pub(crate) use each_page;
+
 /// One line for a failed remote call: what failed, why, where, and what to do. Text that came
 /// from the service or the network is escaped (see [`escape`]).
 pub fn describe<E>(what: &str, err: &SdkError<E, HttpResponse>) -> Error

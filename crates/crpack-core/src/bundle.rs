@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Cursor, Read, Seek, Write};
+use std::io::{self, BufWriter, Cursor, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -20,7 +20,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::artifact::{Artifact, Role};
-use crate::digest::{BUFFER_SIZE, Hasher, Sha256Digest};
+use crate::digest::{BUFFER_SIZE, Sha256Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, StagedDir};
 use crate::manifest::{BundleSpec, Project};
@@ -264,12 +264,7 @@ pub fn collect_files(
                     path: rel_str.to_string(),
                     message: e.to_string(),
                 })?;
-                if !target.starts_with(&canonical_root) {
-                    return Err(BundleError::SymlinkEscapes {
-                        path: rel_str.to_string(),
-                        target: target.display().to_string(),
-                    });
-                }
+                stays_inside(&canonical_root, &target, rel_str)?;
             }
             if item.file_type().is_dir() {
                 if let Some(skip) = &skip
@@ -401,20 +396,7 @@ pub fn copy_hashing(src: &Path, dst: &Path) -> io::Result<(Sha256Digest, u64)> {
     let result = if len >= crate::digest::PIPELINE_MIN {
         Sha256Digest::pipelined(input, |chunk| output.write_all(chunk))?
     } else {
-        let mut hasher = Hasher::new();
-        let mut input = input;
-        let mut buf = vec![0u8; BUFFER_SIZE];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            output.write_all(&buf[..n])?;
-        }
-        hasher.finish()
+        Sha256Digest::of_reader_with(input, |chunk| output.write_all(chunk))?
     };
     output.into_inner().map_err(|e| e.into_error())?;
     Ok(result)
@@ -472,14 +454,7 @@ impl Plan {
         let root = &project.root;
         let ep_rel = &project.template.entry_point;
         let ep = project.entry_point_path();
-        let meta = fs::symlink_metadata(&ep).map_err(|_| BundleError::EntryPointMissing(ep_rel.clone()))?;
-        if meta.file_type().is_symlink() {
-            check_symlink_inside(root, &ep, ep_rel)?;
-        }
-        let meta = fs::metadata(&ep).map_err(|_| BundleError::EntryPointMissing(ep_rel.clone()))?;
-        if !meta.is_file() {
-            return Err(BundleError::NotAFile(ep_rel.clone()));
-        }
+        let meta = regular_file_inside(root, &ep, ep_rel, BundleError::EntryPointMissing)?;
         let additional = match &project.bundle {
             None => Additional::None,
             Some(BundleSpec::Sources { include, exclude }) => {
@@ -512,14 +487,7 @@ impl Plan {
             }
             Some(BundleSpec::Archive(rel)) => {
                 let path = root.join(rel);
-                let m = fs::symlink_metadata(&path).map_err(|_| BundleError::ArchiveMissing(rel.clone()))?;
-                if m.file_type().is_symlink() {
-                    check_symlink_inside(root, &path, rel)?;
-                }
-                let m = fs::metadata(&path).map_err(|_| BundleError::ArchiveMissing(rel.clone()))?;
-                if !m.is_file() {
-                    return Err(BundleError::NotAFile(rel.clone()));
-                }
+                let m = regular_file_inside(root, &path, rel, BundleError::ArchiveMissing)?;
                 Additional::Archive { path, size: m.len() }
             }
         };
@@ -570,13 +538,37 @@ impl Plan {
     }
 }
 
+/// The metadata of `path` (shown as `shown`), a regular file, or through a symlink that stays
+/// inside `root`; `missing` names the error when nothing is there.
+fn regular_file_inside(
+    root: &Path,
+    path: &Path,
+    shown: &str,
+    missing: fn(String) -> BundleError,
+) -> Result<fs::Metadata, BundleError> {
+    let meta = fs::symlink_metadata(path).map_err(|_| missing(shown.to_string()))?;
+    if meta.file_type().is_symlink() {
+        check_symlink_inside(root, path, shown)?;
+    }
+    let meta = fs::metadata(path).map_err(|_| missing(shown.to_string()))?;
+    if !meta.is_file() {
+        return Err(BundleError::NotAFile(shown.to_string()));
+    }
+    Ok(meta)
+}
+
 fn check_symlink_inside(root: &Path, path: &Path, shown: &str) -> Result<(), BundleError> {
     let target = fs::canonicalize(path).map_err(|_| BundleError::NotAFile(shown.to_string()))?;
     let root = fs::canonicalize(root).map_err(|e| BundleError::Walk {
         path: root.display().to_string(),
         message: e.to_string(),
     })?;
-    if !target.starts_with(&root) {
+    stays_inside(&root, &target, shown)
+}
+
+/// A link's resolved `target` must lie under the (canonical) `root`; `shown` names the link.
+fn stays_inside(root: &Path, target: &Path, shown: &str) -> Result<(), BundleError> {
+    if !target.starts_with(root) {
         return Err(BundleError::SymlinkEscapes {
             path: shown.to_string(),
             target: target.display().to_string(),
@@ -752,6 +744,7 @@ pub fn build_into(plan: &Plan, dir: &Path, stamp: &Stamp, events: &mut dyn FnMut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -73,13 +73,25 @@ impl Sha256Digest {
     }
 
     /// Hashes a reader to its end; returns the digest and the number of bytes read.
-    pub fn of_reader(mut reader: impl Read) -> io::Result<(Self, u64)> {
+    pub fn of_reader(reader: impl Read) -> io::Result<(Self, u64)> {
+        Self::of_reader_with(reader, |_| Ok(()))
+    }
+
+    /// Hashes a reader to its end, handing each chunk to `each` after hashing it (to copy the
+    /// bytes as they are hashed); returns the digest and the number of bytes read.
+    pub fn of_reader_with(
+        mut reader: impl Read,
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<(Self, u64)> {
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; BUFFER_SIZE];
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => hasher.update(&buf[..n]),
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    each(&buf[..n])?;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }

@@ -203,9 +203,7 @@ pub async fn cancel(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobR
 
 /// Finds which of the caller's active memberships holds a job.
 pub async fn find_membership(aws: &Aws, job_id: &str) -> Result<String> {
-    let mut pages = aws.cleanrooms.list_memberships().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws::describe("ListMemberships", &e))?;
+    aws::each_page!(aws.cleanrooms.list_memberships(), "ListMemberships", |page| {
         for m in page.membership_summaries() {
             let found = aws
                 .cleanrooms
@@ -218,7 +216,7 @@ pub async fn find_membership(aws: &Aws, job_id: &str) -> Result<String> {
                 return Ok(m.id().to_string());
             }
         }
-    }
+    });
     Err(JobError::NoMembershipHasJob {
         job_id: job_id.to_string(),
     }
@@ -233,16 +231,13 @@ pub async fn list(
     page_size: Option<i32>,
 ) -> Result<Vec<JobReport>> {
     let mut out = Vec::new();
-    let mut pages = aws
+    let request = aws
         .cleanrooms
         .list_protected_jobs()
         .membership_identifier(membership_id)
         .set_status(status)
-        .set_max_results(page_size)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws::describe(&format!("ListProtectedJobs {membership_id}"), &e))?;
+        .set_max_results(page_size);
+    aws::each_page!(request, &format!("ListProtectedJobs {membership_id}"), |page| {
         for s in page.protected_jobs() {
             out.push(JobReport {
                 id: s.id().to_string(),
@@ -258,7 +253,7 @@ pub async fn list(
                 error_message: None,
             });
         }
-    }
+    });
     Ok(out)
 }
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::artifact::Role;
+use crate::digest::Sha256Digest;
 use crate::explain::ArchiveDiff;
 
 /// A parameter as the template declares it.
@@ -29,6 +30,13 @@ pub struct ExpectedArtifact {
 impl ExpectedArtifact {
     pub fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// The recorded hash, when there is one and it parses.
+    pub fn recorded_digest(&self) -> Option<Sha256Digest> {
+        self.recorded_sha256
+            .as_deref()
+            .and_then(|r| Sha256Digest::parse(r).ok())
     }
 }
 

@@ -32,25 +32,18 @@ pub fn is_invisible(c: char) -> bool {
 /// A name from an archive, an S3 key or a service response, safe to print: every control and
 /// format character is shown as `\u{XXXX}`, so nothing can reorder or hide what follows.
 pub fn escape(name: &str) -> std::borrow::Cow<'_, str> {
-    if !name.chars().any(is_invisible) {
-        return std::borrow::Cow::Borrowed(name);
-    }
-    let mut out = String::with_capacity(name.len() + 8);
-    for c in name.chars() {
-        if is_invisible(c) {
-            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    escape_where(name, is_invisible)
 }
 
 /// Free text that may span lines (an error, a warning), safe to print: like [`escape`], but line
 /// feeds and tabs are kept as they are.
 pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| is_invisible(c) && !matches!(c, '\n' | '\t');
-    if !text.chars().any(hidden) {
+    escape_where(text, |c| is_invisible(c) && !matches!(c, '\n' | '\t'))
+}
+
+/// `text` with every character for which `hidden` holds shown as `\u{XXXX}`.
+fn escape_where(text: &str, hidden: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

@@ -357,39 +357,36 @@ pub fn artifact_kind(path: &Path) -> Option<ArtifactKind> {
 
 /// Checks what can be checked before starting Spark.
 fn check_spec(spec: &RunSpec) -> Result<(), RunnerError> {
-    if !spec.entry_point.is_file() {
-        return Err(RunnerError::Other(format!(
-            "the entry point {} does not exist",
-            spec.entry_point.display()
-        )));
-    }
+    let require = |holds: bool, problem: String| {
+        if holds {
+            Ok(())
+        } else {
+            Err(RunnerError::Other(problem))
+        }
+    };
+    let entry_point = spec.entry_point.display();
+    require(
+        spec.entry_point.is_file(),
+        format!("the entry point {entry_point} does not exist"),
+    )?;
     if let Some(a) = &spec.additional {
-        if !a.is_file() {
-            return Err(RunnerError::Other(format!(
-                "the additional artifact {} does not exist",
-                a.display()
-            )));
-        }
-        if artifact_kind(a).is_none() {
-            return Err(RunnerError::Other(format!(
-                "the additional artifact {} is neither a zip nor a venv-pack .tar.gz",
-                a.display()
-            )));
-        }
+        let shown = a.display();
+        require(
+            a.is_file(),
+            format!("the additional artifact {shown} does not exist"),
+        )?;
+        require(
+            artifact_kind(a).is_some(),
+            format!("the additional artifact {shown} is neither a zip nor a venv-pack .tar.gz"),
+        )?;
     }
     for (table, path) in &spec.tables {
-        if !path.exists() {
-            return Err(RunnerError::Other(format!(
-                "the sample data of table {table:?}, {}, does not exist",
-                path.display()
-            )));
-        }
-        if table_format(path).is_none() {
-            return Err(RunnerError::Other(format!(
-                "the sample data of table {table:?}, {}, is neither .csv (with a header row) nor .parquet",
-                path.display()
-            )));
-        }
+        let data = format!("the sample data of table {table:?}, {}", path.display());
+        require(path.exists(), format!("{data}, does not exist"))?;
+        require(
+            table_format(path).is_some(),
+            format!("{data}, is neither .csv (with a header row) nor .parquet"),
+        )?;
     }
     Ok(())
 }

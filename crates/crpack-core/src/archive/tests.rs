@@ -262,21 +262,11 @@ fn truncated_and_corrupt_archives_are_typed_errors() {
             other => panic!("cut at {len}: {:?}", other.map(|(s, _)| s)),
         }
     }
-    let missing = read(
-        Path::new("/nonexistent/a.zip"),
-        ArchiveKind::Zip,
-        &Options::default(),
-        |_| Ok(()),
-    )
-    .unwrap_err();
+    let read_path =
+        |path: &str, kind| read(Path::new(path), kind, &Options::default(), |_| Ok(())).unwrap_err();
+    let missing = read_path("/nonexistent/a.zip", ArchiveKind::Zip);
     assert!(matches!(missing, ArchiveError::Io { .. }), "{missing}");
-    let other = read(
-        Path::new("x"),
-        ArchiveKind::Other,
-        &Options::default(),
-        |_| Ok(()),
-    )
-    .unwrap_err();
+    let other = read_path("x", ArchiveKind::Other);
     assert!(matches!(other, ArchiveError::NotAnArchive { .. }));
 }
 

@@ -2,6 +2,7 @@ use super::*;
 use crate::archive::Limits;
 use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -99,6 +100,13 @@ fn info(path: &Path, name: &str) -> EntryInfo {
         .unwrap()
 }
 
+/// A temporary directory with the paths of an expected (`e.zip`) and an actual (`a.zip`) archive.
+fn zip_pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    (dir, e, a)
+}
+
 fn metadata_only(name: &str, differences: &[&str]) -> EntryChange {
     EntryChange::MetadataOnly {
         name: name.to_string(),
@@ -181,8 +189,7 @@ fn environments_differ_by_distribution_first() {
 
 #[test]
 fn identical_archives_have_no_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    let (_dir, e, a) = zip_pair();
     let entries = [z("a.py", b"print(1)\n"), z("pkg/b.py", b"x = 2\n")];
     write_zip(&e, &entries);
     write_zip(&a, &entries);
@@ -250,8 +257,7 @@ fn dos_made_zips_have_no_mode() {
 
 #[test]
 fn changed_added_and_removed_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    let (_dir, e, a) = zip_pair();
     write_zip(&e, &[z("a.py", b"one"), z("b.py", b"two"), z("c.py", b"three")]);
     write_zip(&a, &[z("a.py", b"one!"), z("b.py", b"two"), z("d.py", b"four")]);
     let diff = diff_archives(&e, &a).unwrap();
@@ -308,8 +314,7 @@ fn changed_added_and_removed_entries() {
 
 #[test]
 fn mtime_and_mode_differences_are_metadata_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    let (_dir, e, a) = zip_pair();
     let mut newer = z("a.py", b"print(1)\n");
     newer.time = when(2024, 5, 1, 10, 0, 0);
     let mut exec = z("run.sh", b"#!/bin/sh\n");
@@ -339,8 +344,7 @@ fn mtime_and_mode_differences_are_metadata_only() {
 
 #[test]
 fn compression_difference_is_metadata_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    let (_dir, e, a) = zip_pair();
     let data = b"import os\n".repeat(40);
     let mut stored = z("a.py", &data);
     stored.method = CompressionMethod::Stored;
@@ -369,8 +373,7 @@ fn compression_difference_is_metadata_only() {
 
 #[test]
 fn order_differences_report_positions() {
-    let dir = tempfile::tempdir().unwrap();
-    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    let (_dir, e, a) = zip_pair();
     let (x, y, w) = (z("a", b"1"), z("b", b"2"), z("c", b"3"));
     write_zip(&e, &[x.clone(), y.clone(), w.clone()]);
     write_zip(&a, &[w, x, y]);
@@ -392,8 +395,7 @@ fn order_differences_report_positions() {
 
 #[test]
 fn an_added_entry_does_not_count_as_reordering() {
-    let dir = tempfile::tempdir().unwrap();
-    let (e, a) = (dir.path().join("e.zip"), dir.path().join("a.zip"));
+    let (_dir, e, a) = zip_pair();
     write_zip(&e, &[z("b", b"2"), z("c", b"3")]);
     write_zip(&a, &[z("a", b"1"), z("b", b"2"), z("c", b"3")]);
     let diff = diff_archives(&e, &a).unwrap();

@@ -35,6 +35,18 @@ impl Validator<'_> {
         }
     }
 
+    /// The last component of `rel` becomes part of an S3 key: it must be a valid one.
+    fn file_name_fits_s3_key(&self, rel: &str, span: Range<usize>, key: &str) -> Result<(), ProjectError> {
+        let file_name = rel.rsplit('/').next().unwrap_or(rel);
+        validate::s3_key(file_name).map_err(|m| {
+            self.invalid(
+                span,
+                key,
+                format!("the file name becomes part of an S3 key: {m}; rename the file"),
+            )
+        })
+    }
+
     fn check(
         &self,
         value: &Spanned<String>,
@@ -123,14 +135,7 @@ impl Validator<'_> {
                 format!("{entry_point:?} is not a .py file; the entry point is one Python file"),
             ));
         }
-        let file_name = entry_point.rsplit('/').next().unwrap_or(&entry_point);
-        if let Err(m) = validate::s3_key(file_name) {
-            return Err(self.invalid(
-                value.span(),
-                "template.entry_point",
-                format!("the file name becomes part of an S3 key: {m}; rename the file"),
-            ));
-        }
+        self.file_name_fits_s3_key(&entry_point, value.span(), "template.entry_point")?;
         Ok(entry_point)
     }
 
@@ -357,14 +362,7 @@ impl Validator<'_> {
                 ));
             }
             let rel = self.relative_path(&archive, "bundle.archive")?;
-            let name = rel.rsplit('/').next().unwrap_or(&rel);
-            if let Err(m) = validate::s3_key(name) {
-                return Err(self.invalid(
-                    archive.span(),
-                    "bundle.archive",
-                    format!("the file name becomes part of an S3 key: {m}; rename the file"),
-                ));
-            }
+            self.file_name_fits_s3_key(&rel, archive.span(), "bundle.archive")?;
             return Ok(BundleSpec::Archive(rel));
         }
         if b.include.is_none() && b.requirements.is_none() {

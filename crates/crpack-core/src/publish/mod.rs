@@ -544,19 +544,17 @@ pub async fn preflight(
         "preflight"
     ));
     let mut can_run = false;
-    let mut pages = aws
-        .cleanrooms
-        .list_members()
-        .collaboration_identifier(&collab_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws::describe(&format!("ListMembers {collab_id}"), &e))?;
-        can_run |= page
-            .member_summaries()
-            .iter()
-            .any(|s| s.abilities().contains(&MemberAbility::CanRunJob));
-    }
+    let request = aws.cleanrooms.list_members();
+    aws::each_page!(
+        request.collaboration_identifier(&collab_id),
+        &format!("ListMembers {collab_id}"),
+        |page| {
+            can_run |= page
+                .member_summaries()
+                .iter()
+                .any(|s| s.abilities().contains(&MemberAbility::CanRunJob))
+        }
+    );
     if !can_run {
         let w = format!(
             "no member of collaboration {collab_id} has CAN_RUN_JOB: nobody will be able to run this template"
@@ -583,22 +581,17 @@ async fn fetch_template(aws: &Aws, membership_id: &str, id: &str) -> Result<Opti
 }
 
 async fn find_by_name(aws: &Aws, membership_id: &str, name: &str) -> Result<Option<AnalysisTemplate>> {
-    let mut pages = aws
-        .cleanrooms
-        .list_analysis_templates()
-        .membership_identifier(membership_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws::describe(&format!("ListAnalysisTemplates {membership_id}"), &e))?;
-        if let Some(s) = page
-            .analysis_template_summaries()
-            .iter()
-            .find(|s| s.name() == name)
-        {
-            return fetch_template(aws, membership_id, s.id()).await;
+    let request = aws.cleanrooms.list_analysis_templates();
+    aws::each_page!(
+        request.membership_identifier(membership_id),
+        &format!("ListAnalysisTemplates {membership_id}"),
+        |page| {
+            let summaries = page.analysis_template_summaries();
+            if let Some(s) = summaries.iter().find(|s| s.name() == name) {
+                return fetch_template(aws, membership_id, s.id()).await;
+            }
         }
-    }
+    );
     Ok(None)
 }
 

@@ -26,16 +26,12 @@ pub async fn unassociated_tables(aws: &Aws, membership_id: &str, tables: &[Strin
 /// The names of every schema of the collaboration, all pages.
 async fn schema_names(aws: &Aws, collaboration_id: &str) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    let mut pages = aws
-        .cleanrooms
-        .list_schemas()
-        .collaboration_identifier(collaboration_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws::describe(&format!("ListSchemas {collaboration_id}"), &e))?;
-        names.extend(page.schema_summaries().iter().map(|s| s.name().to_string()));
-    }
+    let request = aws.cleanrooms.list_schemas();
+    aws::each_page!(
+        request.collaboration_identifier(collaboration_id),
+        &format!("ListSchemas {collaboration_id}"),
+        |page| names.extend(page.schema_summaries().iter().map(|s| s.name().to_string()))
+    );
     Ok(names)
 }
 

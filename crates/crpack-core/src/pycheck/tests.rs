@@ -162,34 +162,36 @@ fn syntax_errors_suppress_findings_about_absence() {
 
 #[test]
 fn indentation_errors_the_grammar_accepts() {
-    let check = run("def f():\n    x = 1\n        y = 2\n");
-    assert_eq!(summary(&check), ["syntax@3:9"]);
-    assert_eq!(message(&check, "syntax"), "unexpected indent");
-
-    let check = run("def f():\n    if x:\n        y = 1\n      z = 2\n    return 1\n");
-    assert_eq!(summary(&check)[0], "syntax@4:7");
-    assert_eq!(
-        message(&check, "syntax"),
-        "unindent does not match any outer indentation level"
-    );
-
-    let check = run("  x = 1\ny = 2\n");
-    assert_eq!(summary(&check)[0], "syntax@1:3");
-    assert_eq!(message(&check, "syntax"), "unexpected indent");
-
-    let check = run("def f():\n\tx = 1\n        return x\n");
-    assert_eq!(summary(&check)[0], "syntax@3:9");
-    assert_eq!(
-        message(&check, "syntax"),
-        "inconsistent use of tabs and spaces in indentation"
-    );
-
-    let check = run("def f():\npass\n");
-    assert_eq!(summary(&check)[0], "syntax@1:9");
-    assert_eq!(
-        message(&check, "syntax"),
-        "expected an indented block after the `:` on line 1"
-    );
+    let cases = [
+        (
+            "def f():\n    x = 1\n        y = 2\n",
+            "syntax@3:9",
+            "unexpected indent",
+        ),
+        (
+            "def f():\n    if x:\n        y = 1\n      z = 2\n    return 1\n",
+            "syntax@4:7",
+            "unindent does not match any outer indentation level",
+        ),
+        ("  x = 1\ny = 2\n", "syntax@1:3", "unexpected indent"),
+        (
+            "def f():\n\tx = 1\n        return x\n",
+            "syntax@3:9",
+            "inconsistent use of tabs and spaces in indentation",
+        ),
+        (
+            "def f():\npass\n",
+            "syntax@1:9",
+            "expected an indented block after the `:` on line 1",
+        ),
+    ];
+    for (source, at, said) in cases {
+        let check = run(source);
+        assert_eq!(summary(&check)[0], at, "{source:?}");
+        assert_eq!(message(&check, "syntax"), said, "{source:?}");
+    }
+    // The first is the only finding of its source.
+    assert_eq!(summary(&run(cases[0].0)), [cases[0].1]);
 }
 
 #[test]

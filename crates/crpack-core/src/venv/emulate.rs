@@ -339,6 +339,17 @@ pub fn run_snippet(root: &Arm64Root, site_packages: &Path, code: &str) -> Result
     Ok(run.stdout)
 }
 
+/// A fresh directory under the system's temporary directory, its name starting with `prefix`.
+fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, EmulateError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| EmulateError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
 /// Unpacks an environment archive (safely, into a temporary directory), then imports each
 /// module from its `lib/python3.11/site-packages` with [`import_check`].
 pub fn import_check_archive(
@@ -346,13 +357,7 @@ pub fn import_check_archive(
     archive: &Path,
     modules: &[String],
 ) -> Result<Vec<ImportResult>, EmulateError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("crpack-env.")
-        .tempdir()
-        .map_err(|source| EmulateError::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?;
+    let tmp = temp_dir("crpack-env.")?;
     let env = tmp.path().join("env");
     unpack_tar_gz(archive, &env)?;
     let relative = Target::clean_rooms().site_packages();
@@ -410,13 +415,7 @@ fn run_python(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Finished, EmulateError> {
-    let work = tempfile::Builder::new()
-        .prefix("crpack-aarch64.")
-        .tempdir()
-        .map_err(|source| EmulateError::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?;
+    let work = temp_dir("crpack-aarch64.")?;
     let results = work.path().join("results.jsonl");
     let python = root.python();
     let mut child = Command::new(&root.qemu)

@@ -1163,6 +1163,7 @@ impl<'a> PipLog<'a> {
 mod tests {
     use super::*;
     use crate::venv::requirements::parse_file;
+    use crate::venv::test_support::names_in;
     use zip::ZipWriter;
     use zip::write::SimpleFileOptions;
 
@@ -1184,6 +1185,19 @@ mod tests {
 
         fn cache(&self) -> WheelCache {
             WheelCache::new(self.dir.path().join("cache"))
+        }
+
+        /// The wheel `file` of `name==version` as the only requirement, pinned to its hash:
+        /// its digest, the parsed requirements and the (empty) cache.
+        fn one_wheel(
+            &self,
+            file: &str,
+            name: &str,
+            version: &str,
+        ) -> (Sha256Digest, Requirements, WheelCache) {
+            let digest = self.wheel(file);
+            let reqs = self.requirements(&[pin(name, version, &[digest])]);
+            (digest, reqs, self.cache())
         }
 
         /// Writes a minimal valid wheel into the links directory; returns its digest.
@@ -1350,9 +1364,7 @@ mod tests {
     fn first_fetch_downloads_and_caches_then_the_cache_serves_offline() {
         let p = Project::new();
         let file = "crpack_pure-1.0-py3-none-any.whl";
-        let digest = p.wheel(file);
-        let reqs = p.requirements(&[pin("crpack-pure", "1.0", &[digest])]);
-        let cache = p.cache();
+        let (digest, reqs, cache) = p.one_wheel(file, "crpack-pure", "1.0");
 
         let (result, events) = run(&reqs, &cache, &python3());
         let wheels = result.unwrap_or_else(|e| panic!("{e}"));
@@ -1425,9 +1437,7 @@ mod tests {
     fn a_damaged_cache_entry_is_not_used() {
         let p = Project::new();
         let file = "crpack_pure-1.0-py3-none-any.whl";
-        let digest = p.wheel(file);
-        let reqs = p.requirements(&[pin("crpack-pure", "1.0", &[digest])]);
-        let cache = p.cache();
+        let (digest, reqs, cache) = p.one_wheel(file, "crpack-pure", "1.0");
         run(&reqs, &cache, &python3()).0.unwrap();
         let cached = cache.entry_dir(&digest).join(file);
         fs::write(&cached, b"truncated").unwrap();
@@ -1501,9 +1511,7 @@ mod tests {
     fn a_downloaded_wheel_for_another_platform_is_refused() {
         let p = Project::new();
         let file = "crpack_native-2.0-cp311-cp311-manylinux_2_17_x86_64.whl";
-        let digest = p.wheel(file);
-        let reqs = p.requirements(&[pin("crpack-native", "2.0", &[digest])]);
-        let cache = p.cache();
+        let (_, reqs, cache) = p.one_wheel(file, "crpack-native", "2.0");
         let options = FetchOptions {
             python: p.fake_pip_leaving(&p.links().join(file)),
         };
@@ -1531,6 +1539,24 @@ mod tests {
         );
     }
 
+    /// `err` says no wheel fits: for the requirement on its line, with these tags and sdists.
+    fn assert_no_compatible_wheel(err: &FetchError, at: (&str, usize), tags: &[&str], sdists: &[&str]) {
+        match err {
+            FetchError::NoCompatibleWheel {
+                requirement,
+                line,
+                found_tags,
+                sdists: found_sdists,
+                ..
+            } => {
+                assert_eq!((requirement.as_str(), *line), at);
+                assert_eq!(found_tags, tags);
+                assert_eq!(found_sdists, sdists);
+            }
+            other => panic!("expected no compatible wheel, got {other:?}"),
+        }
+    }
+
     #[test]
     fn an_x86_64_only_requirement_names_the_tags_found() {
         let p = Project::new();
@@ -1541,21 +1567,12 @@ mod tests {
         let reqs = p.requirements(&[pin("crpack-native", "2.0", &[digest])]);
         let cache = p.cache();
         let err = run(&reqs, &cache, &python3()).0.unwrap_err();
-        match &err {
-            FetchError::NoCompatibleWheel {
-                requirement,
-                line,
-                found_tags,
-                sdists,
-                ..
-            } => {
-                assert_eq!(requirement, "crpack-native==2.0");
-                assert_eq!(*line, 3);
-                assert_eq!(found_tags, &["cp311-cp311-manylinux_2_17_x86_64"]);
-                assert!(sdists.is_empty());
-            }
-            other => panic!("expected no compatible wheel, got {other:?}"),
-        }
+        assert_no_compatible_wheel(
+            &err,
+            ("crpack-native==2.0", 3),
+            &["cp311-cp311-manylinux_2_17_x86_64"],
+            &[],
+        );
         let message = err.to_string();
         assert!(message.contains("requirements.txt:3"), "{message}");
         assert!(message.contains(&Target::default().to_string()), "{message}");
@@ -1792,15 +1809,6 @@ mod tests {
         )
     }
 
-    fn dir_names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
     #[test]
     fn lock_writes_a_checked_lock_and_keeps_existing_pins_visible() {
         let p = Project::new();
@@ -1823,11 +1831,7 @@ mod tests {
         assert_eq!(reqs.requirements[0].pin(), "six==1.16.0");
         assert_eq!(reqs.files, std::slice::from_ref(&output));
         assert_eq!(mode(&output), 0o644);
-        assert_eq!(
-            dir_names(&out_dir),
-            ["requirements.txt"],
-            "no temporary file left"
-        );
+        assert_eq!(names_in(&out_dir), ["requirements.txt"], "no temporary file left");
         assert_eq!(
             fs::read_to_string(p.dir.path().join("uv-saw.txt")).unwrap(),
             "six==1.15.0 --hash=sha256:00\n",
@@ -1870,7 +1874,7 @@ mod tests {
         assert!(message.contains("not pinned"), "{message}");
         assert!(message.contains("left unchanged"), "{message}");
         assert_eq!(fs::read_to_string(&output).unwrap(), "old\n");
-        assert!(!dir_names(p.dir.path()).iter().any(|n| n.ends_with(".tmp")));
+        assert!(!names_in(p.dir.path()).iter().any(|n| n.ends_with(".tmp")));
     }
 
     #[test]
@@ -1940,27 +1944,15 @@ ERROR: No matching distribution found for Some.Pkg==1.2.0
         let req = requirement("Some.Pkg", "1.2.0");
         let other = requirement("other", "1.0");
         let err = PipLog::new(log).diagnose(&[&other, &req], &Target::default(), "python3", "exit status: 1");
-        match err {
-            FetchError::NoCompatibleWheel {
-                requirement,
-                line,
-                found_tags,
-                sdists,
-                ..
-            } => {
-                assert_eq!(requirement, "Some.Pkg==1.2.0");
-                assert_eq!(line, 7);
-                assert_eq!(
-                    found_tags,
-                    [
-                        "cp311-cp311-macosx_11_0_arm64",
-                        "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
-                    ]
-                );
-                assert_eq!(sdists, ["some-pkg-1.2.0.tar.gz", "some_pkg-1.2.zip"]);
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_no_compatible_wheel(
+            &err,
+            ("Some.Pkg==1.2.0", 7),
+            &[
+                "cp311-cp311-macosx_11_0_arm64",
+                "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+            ],
+            &["some-pkg-1.2.0.tar.gz", "some_pkg-1.2.zip"],
+        );
     }
 
     #[test]

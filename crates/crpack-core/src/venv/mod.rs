@@ -13,6 +13,21 @@ pub mod targz;
 pub mod unpack;
 pub mod wheel;
 
+#[cfg(test)]
+mod test_support {
+    use std::path::Path;
+
+    /// The names in `dir`, sorted.
+    pub(super) fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
 use std::io;
 use std::path::{Path, PathBuf};
 

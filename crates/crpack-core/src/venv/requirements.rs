@@ -1576,6 +1576,14 @@ for m in json.loads(sys.argv[2]):
         }
     }
 
+    /// Parsing `text` fails with an error that contains each of `parts`.
+    fn assert_error_says(text: &str, parts: &[&str]) {
+        let err = parse_err(text);
+        for part in parts {
+            assert!(err.contains(part), "{text:?}: {err}");
+        }
+    }
+
     #[test]
     fn marker_errors_name_the_line_and_the_fix() {
         for (marker, expected) in [
@@ -1595,9 +1603,8 @@ for m in json.loads(sys.argv[2]):
             ("python_version >= \"3.8\" os_name", "unexpected"),
             ("", "empty"),
         ] {
-            let err = parse_err(&format!("\n\nsix==1.16.0 ; {marker} --hash=sha256:{H1}\n"));
-            assert!(err.contains("requirements.txt:3:"), "{marker}: {err}");
-            assert!(err.contains(expected), "{marker}: {err}");
+            let text = format!("\n\nsix==1.16.0 ; {marker} --hash=sha256:{H1}\n");
+            assert_error_says(&text, &["requirements.txt:3:", expected]);
         }
     }
 
@@ -1621,12 +1628,16 @@ for m in json.loads(sys.argv[2]):
             ("numpy===1.26.4", "`numpy===1.26.4`"),
             ("numpy!=1.0", "`numpy!=1.0`"),
         ] {
-            let err = parse_err(&format!("# x\n{line} --hash=sha256:{H1}\n"));
-            assert!(err.contains("requirements.txt:2: "), "{line}: {err}");
-            assert!(err.contains(shown), "{line}: {err}");
-            assert!(err.contains("pin it: numpy==X --hash=sha256:"), "{line}: {err}");
-            assert!(err.contains("crpack lock"), "{line}: {err}");
-            assert!(err.contains("uv pip compile --generate-hashes"), "{line}: {err}");
+            assert_error_says(
+                &format!("# x\n{line} --hash=sha256:{H1}\n"),
+                &[
+                    "requirements.txt:2: ",
+                    shown,
+                    "pin it: numpy==X --hash=sha256:",
+                    "crpack lock",
+                    "uv pip compile --generate-hashes",
+                ],
+            );
         }
         // Unpinned is reported before the missing hash.
         let err = parse_err("numpy>=1.26\n");

@@ -727,6 +727,14 @@ mod tests {
         multi
     }
 
+    /// Writes `bytes` to a file `name` and runs `script` on it: it must print 0.
+    fn python_finds_nothing(bytes: &[u8], name: &str, script: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(python(script, &[&path]).trim(), "0");
+    }
+
     fn python(script: &str, args: &[&std::path::Path]) -> String {
         let out = std::process::Command::new("python3")
             .arg("-c")
@@ -786,14 +794,11 @@ mod tests {
         expected.extend([0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(gz, expected);
         assert!(gunzip(&gz).is_empty());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("empty.gz");
-        std::fs::write(&path, &gz).unwrap();
-        let out = python(
+        python_finds_nothing(
+            &gz,
+            "empty.gz",
             "import gzip, sys; print(len(gzip.open(sys.argv[1]).read()))",
-            &[&path],
         );
-        assert_eq!(out.trim(), "0");
     }
 
     #[test]
@@ -1019,16 +1024,13 @@ mod tests {
 
     #[test]
     fn empty_archive_is_valid() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("empty.tar.gz");
         let gz = tar_gz(Vec::new(), DEFAULT_MTIME).finish_gz().unwrap();
         assert_eq!(gunzip(&gz), vec![0u8; 10240]);
-        std::fs::write(&path, &gz).unwrap();
-        let out = python(
+        python_finds_nothing(
+            &gz,
+            "empty.tar.gz",
             "import sys, tarfile\nprint(len(tarfile.open(sys.argv[1], 'r:gz').getmembers()))",
-            &[&path],
         );
-        assert_eq!(out.trim(), "0");
     }
 
     #[test]

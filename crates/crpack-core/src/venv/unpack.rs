@@ -515,6 +515,7 @@ fn make_symlink(_target: &str, _path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::venv::test_support::names_in;
     use std::process::Command;
     use tar::EntryType as T;
 
@@ -586,15 +587,6 @@ mod tests {
         }
     }
 
-    fn names_in(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
     /// Unpacks what must be refused: the error names `member`, nothing is left behind and
     /// nothing appeared beside the destination.
     fn refused(members: &[M], member: &str) -> Refusal {
@@ -620,62 +612,54 @@ mod tests {
 
     #[test]
     fn a_chain_of_links_cannot_climb_out() {
-        // `c/x` would land beside the destination: c -> b/.. -> (a/..)/.. -> (.)/../..
-        let r = refused(
-            &[
-                M::Link("a", "."),
-                M::Link("b", "a/.."),
-                M::Link("c", "b/.."),
-                M::File("c/x", b"out", 0o644),
-            ],
-            "b",
-        );
-        assert_eq!(
-            r,
-            Refusal::SymlinkEscape {
-                target: "a/..".into()
-            }
-        );
-
-        // In the other order `b` looks harmless when it is made; the final check catches it.
-        let r = refused(&[M::Link("b", "a/.."), M::Link("a", ".")], "b");
-        assert_eq!(
-            r,
-            Refusal::SymlinkEscape {
-                target: "a/..".into()
-            }
-        );
-        // And a file is never written through a link, even one that stays inside.
-        let r = refused(
-            &[
-                M::Link("b", "a/.."),
-                M::Link("a", "."),
-                M::File("b/x", b"out", 0o644),
-            ],
-            "b/x",
-        );
-        assert_eq!(
-            r,
-            Refusal::ThroughSymlink {
-                component: "b".into()
-            }
-        );
-        let r = refused(
-            &[
-                M::Dir("lib"),
-                M::Link("lib64", "lib"),
-                M::File("lib64/x.py", b"", 0o644),
-            ],
-            "lib64/x.py",
-        );
-        assert_eq!(
-            r,
-            Refusal::ThroughSymlink {
-                component: "lib64".into()
-            }
-        );
-        let r = refused(&[M::Link("d", "d/x"), M::File("ok", b"", 0o644)], "d");
-        assert_eq!(r, Refusal::SymlinkLoop { target: "d/x".into() });
+        let escape = |target: &str| Refusal::SymlinkEscape {
+            target: target.into(),
+        };
+        let through = |component: &str| Refusal::ThroughSymlink {
+            component: component.into(),
+        };
+        let cases: [(&[M], &str, Refusal); 5] = [
+            // `c/x` would land beside the destination: c -> b/.. -> (a/..)/.. -> (.)/../..
+            (
+                &[
+                    M::Link("a", "."),
+                    M::Link("b", "a/.."),
+                    M::Link("c", "b/.."),
+                    M::File("c/x", b"out", 0o644),
+                ],
+                "b",
+                escape("a/.."),
+            ),
+            // In the other order `b` looks harmless when it is made; the final check catches it.
+            (&[M::Link("b", "a/.."), M::Link("a", ".")], "b", escape("a/..")),
+            // And a file is never written through a link, even one that stays inside.
+            (
+                &[
+                    M::Link("b", "a/.."),
+                    M::Link("a", "."),
+                    M::File("b/x", b"out", 0o644),
+                ],
+                "b/x",
+                through("b"),
+            ),
+            (
+                &[
+                    M::Dir("lib"),
+                    M::Link("lib64", "lib"),
+                    M::File("lib64/x.py", b"", 0o644),
+                ],
+                "lib64/x.py",
+                through("lib64"),
+            ),
+            (
+                &[M::Link("d", "d/x"), M::File("ok", b"", 0o644)],
+                "d",
+                Refusal::SymlinkLoop { target: "d/x".into() },
+            ),
+        ];
+        for (members, member, want) in cases {
+            assert_eq!(refused(members, member), want, "{member}");
+        }
         let r = refused(&[M::Link("e", "f"), M::Link("f", "e")], "f");
         assert!(matches!(r, Refusal::SymlinkLoop { .. }), "{r:?}");
     }

@@ -317,10 +317,7 @@ pub async fn verify_reviewed(aws: &Aws, reviewed: Reviewed, source: &Source) -> 
 
 /// A check for `expected` given the actual digest of some bytes.
 pub fn judge(expected: &ExpectedArtifact, actual: Sha256Digest, size: u64, checked: String) -> ArtifactCheck {
-    let recorded = expected
-        .recorded_sha256
-        .as_deref()
-        .and_then(|r| Sha256Digest::parse(r).ok());
+    let recorded = expected.recorded_digest();
     let verdict = if recorded == Some(actual) {
         Verdict::Match
     } else {
@@ -378,10 +375,7 @@ pub fn check_files(expected: &[ExpectedArtifact], files: &[PathBuf]) -> Result<V
     let mut used = vec![false; hashed.len()];
     let mut checks = Vec::new();
     for exp in expected {
-        let recorded = exp
-            .recorded_sha256
-            .as_deref()
-            .and_then(|r| Sha256Digest::parse(r).ok());
+        let recorded = exp.recorded_digest();
         let by_name = hashed
             .iter()
             .enumerate()
@@ -492,10 +486,7 @@ pub fn lock_problems(lock: &Lock, t: &TemplateSummary) -> Vec<String> {
                         exp.location()
                     ));
                 }
-                let rec = exp
-                    .recorded_sha256
-                    .as_deref()
-                    .and_then(|r| Sha256Digest::parse(r).ok());
+                let rec = exp.recorded_digest();
                 if rec != Some(l.sha256) {
                     out.push(format!(
                         "the lock's {} hash {} differs from the recorded {}",
@@ -520,11 +511,7 @@ async fn explain_local(aws: &Aws, expected: &[ExpectedArtifact], checks: &mut [A
         let Some(local) = check.checked.clone().map(PathBuf::from) else {
             continue;
         };
-        let Some(recorded) = exp
-            .recorded_sha256
-            .as_deref()
-            .and_then(|r| Sha256Digest::parse(r).ok())
-        else {
+        let Some(recorded) = exp.recorded_digest() else {
             continue;
         };
         match s3::fetch_matching(aws, exp, recorded).await {

@@ -37,21 +37,16 @@ const CONFLICT_RETRIES: usize = 5;
 /// The reviewer's configured tables associated in `membership_id`, by association name.
 pub async fn associations(aws: &Aws, membership_id: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    let mut pages = aws
-        .cleanrooms
-        .list_configured_table_associations()
-        .membership_identifier(membership_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| aws::describe(&format!("ListConfiguredTableAssociations {membership_id}"), &e))?;
-        out.extend(
+    let request = aws.cleanrooms.list_configured_table_associations();
+    aws::each_page!(
+        request.membership_identifier(membership_id),
+        &format!("ListConfiguredTableAssociations {membership_id}"),
+        |page| out.extend(
             page.configured_table_association_summaries()
                 .iter()
                 .map(|s| (s.name().to_string(), s.configured_table_id().to_string())),
-        );
-    }
+        )
+    );
     Ok(out)
 }
 

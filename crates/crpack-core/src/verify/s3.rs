@@ -240,6 +240,18 @@ pub async fn fetch_version(
     }
 }
 
+/// Judges downloaded bytes against the recorded hash; `object` is the S3 URL they came from.
+fn judge_download(exp: &ExpectedArtifact, d: &Downloaded, object: String) -> ArtifactCheck {
+    let mut c = judge(
+        exp,
+        d.digest,
+        d.size,
+        format!("{object}?versionId={}", d.version_id),
+    );
+    c.version_id = Some(d.version_id.clone());
+    c
+}
+
 /// `--from-s3`: the current version of each artifact. When it does not match, the object's
 /// versions are searched for one that does; both are reported, and archives are explained.
 pub async fn check_current(
@@ -252,22 +264,13 @@ pub async fn check_current(
     }
     let mut checks = Vec::new();
     for exp in expected {
-        let recorded = exp
-            .recorded_sha256
-            .as_deref()
-            .and_then(|r| Sha256Digest::parse(r).ok());
+        let recorded = exp.recorded_digest();
         // One streaming pass: hashed as it arrives, written to disk only with --save.
         let saved_to = save.map(|d| d.join(&exp.file_name));
         match download(aws, &exp.bucket, &exp.key, None, saved_to.as_deref()).await {
             Err(e) => checks.push(read_failure(exp, e)?),
             Ok(d) => {
-                let mut c = judge(
-                    exp,
-                    d.digest,
-                    d.size,
-                    format!("{}?versionId={}", exp.location(), d.version_id),
-                );
-                c.version_id = Some(d.version_id.clone());
+                let mut c = judge_download(exp, &d, exp.location());
                 if c.verdict == Verdict::Mismatch
                     && let Some(recorded) = recorded
                 {
@@ -337,13 +340,7 @@ pub async fn check_locked(
         match download(aws, &locked.bucket, &locked.key, Some(&locked.version_id), None).await {
             Err(e) => checks.push(read_failure(exp, e)?),
             Ok(d) => {
-                let mut c = judge(
-                    exp,
-                    d.digest,
-                    d.size,
-                    format!("s3://{}/{}?versionId={}", locked.bucket, locked.key, d.version_id),
-                );
-                c.version_id = Some(d.version_id);
+                let mut c = judge_download(exp, &d, format!("s3://{}/{}", locked.bucket, locked.key));
                 if d.digest != locked.sha256 {
                     c.verdict = Verdict::Mismatch;
                     c.detail = Some(format!(
