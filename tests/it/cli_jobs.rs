@@ -182,9 +182,7 @@ fn cancel_stops_a_job_and_members_without_can_run_job_are_refused() {
 
 #[test]
 fn doctor_reports_each_broken_precondition() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/doctor");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/doctor");
 
     // Before any approval: the tables have no allowed templates yet.
     let j = sb.author(&dir, &["--json", "doctor"]).expect(1).json();

@@ -233,9 +233,7 @@ fn a_hash_line_escapes_a_file_name_like_sha256sum_does() {
 
 #[test]
 fn a_throttled_head_says_so_and_after_how_many_attempts() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/throttled");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/throttled");
     // Every HeadObject gets a 503, which has no body: no error code to read.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| {
         (r.method == "HEAD").then(|| FaultProxy::response(503, "Service Unavailable", &[], ""))
@@ -259,9 +257,7 @@ fn a_throttled_head_says_so_and_after_how_many_attempts() {
 
 #[test]
 fn a_response_that_cannot_be_parsed_names_the_cause_and_the_endpoint() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/parse");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/parse");
     // An S3-compatible server answering GetBucketVersioning with another document.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| {
         (r.method == "GET" && r.path.contains("?versioning")).then(|| {
@@ -317,9 +313,7 @@ fn a_response_that_cannot_be_parsed_names_the_cause_and_the_endpoint() {
 
 #[test]
 fn a_response_cut_short_names_the_endpoint_and_the_cause() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/short");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/short");
     // The body promises 400 bytes and the connection closes after a few.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| {
         (r.method == "GET" && r.path.contains("?versioning")).then(|| {

@@ -356,12 +356,7 @@ fn check_reports_errors_and_warnings_with_exit_3() {
     let r = run_in(tmp.path(), ["--json", "check"]).expect(3);
     let j = r.json();
     assert_eq!(j["ok"], false);
-    let codes: Vec<&str> = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = crate::common::strings_of(&j["diagnostics"], "code");
     for c in ["network-import", "undeclared-table", "rdd"] {
         assert!(codes.contains(&c), "{c} missing from {codes:?}");
     }
@@ -567,12 +562,7 @@ fn check_warns_about_native_code_for_another_platform() {
     )
     .unwrap();
     let j = run_in(tmp.path(), ["--json", "check"]).expect(0).json();
-    let codes: Vec<&str> = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = crate::common::strings_of(&j["diagnostics"], "code");
     assert!(
         codes.contains(&"native-arch") && codes.contains(&"native-python"),
         "{codes:?}"

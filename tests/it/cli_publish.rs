@@ -31,9 +31,7 @@ fn template_count(sb: &TestSandbox) -> usize {
 
 #[test]
 fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/happy");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/happy");
     let r = sb.author(&dir, &["--json", "publish"]).expect(0).json();
     assert_eq!(r["ok"], true);
     assert_eq!(r["up_to_date"], false);
@@ -142,21 +140,14 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
     let v2 = sb.author(&dir, &["--json", "publish"]).expect(0).json();
     assert_eq!(v2["template_action"], "created");
     assert_ne!(v2["template_name"], r["template_name"]);
-    let actions: Vec<&str> = v2["uploads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = crate::common::strings_of(&v2["uploads"], "action");
     assert_eq!(actions, ["uploaded", "skipped"]);
     assert_eq!(template_count(&sb), 2);
 }
 
 #[test]
 fn dry_run_touches_nothing_remote() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/dry");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/dry");
     let r = sb
         .author(&dir, &["--json", "publish", "--dry-run"])
         .expect(0)
@@ -223,9 +214,7 @@ fn unversioned_bucket_is_refused_before_any_upload() {
 
 #[test]
 fn an_existing_key_with_other_content_stops_the_publish() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/clash");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/clash");
     let build = run_in(&dir, ["--json", "build"]).expect(0).json();
     let sha = build["artifacts"][0]["sha256"].as_str().unwrap().to_string();
     let key = format!("templates/clash/{sha}/entrypoint.py");
@@ -259,9 +248,7 @@ fn an_existing_key_with_other_content_stops_the_publish() {
 
 #[test]
 fn service_validation_errors_show_reason_and_fields() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/role");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/role");
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
     // A well-formed role ARN in an account the service cannot assume a role in.
     let toml = toml.replace(
@@ -279,9 +266,7 @@ fn service_validation_errors_show_reason_and_fields() {
 
 #[test]
 fn two_additional_artifacts_are_rejected_before_upload() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/two");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/two");
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
     fs::write(
         dir.join("crpack.toml"),
@@ -299,9 +284,7 @@ fn two_additional_artifacts_are_rejected_before_upload() {
 
 #[test]
 fn missing_credentials_and_unknown_keys_are_one_clear_line() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/creds");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/creds");
     let mut cmd = crpack(["publish"]);
     cmd.current_dir(&dir)
         .env("AWS_ENDPOINT_URL", sb.endpoint())
@@ -324,9 +307,7 @@ fn missing_credentials_and_unknown_keys_are_one_clear_line() {
 
 #[test]
 fn a_publish_killed_mid_upload_finishes_on_rerun() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/killed");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/killed");
     // A large prebuilt archive so the upload is still running when the process is killed.
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
     fs::write(
@@ -395,9 +376,7 @@ fn a_publish_killed_mid_upload_finishes_on_rerun() {
 
 #[test]
 fn throttling_and_server_errors_are_retried() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/retry");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/retry");
     // The second request (GetMembership, Clean Rooms) is throttled; the fifth (HeadObject, S3)
     // gets a 503. The retried requests get new indices, so each fault fires once.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| match r.index {

@@ -186,9 +186,7 @@ fn create_lookalike(
 
 #[test]
 fn a_lost_create_answer_ends_as_the_one_template_reused() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/lost");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/lost");
     let creates = Arc::new(AtomicUsize::new(0));
     let seen = creates.clone();
     let proxy = LossyProxy::start(&sb.endpoint(), move |method, path| {
@@ -230,9 +228,7 @@ fn a_lost_create_answer_ends_as_the_one_template_reused() {
 
 #[test]
 fn twin_publishes_started_together_both_succeed_on_one_template() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/twins");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/twins");
     for trial in 0..5 {
         // A new definition each trial, so each trial races to create a new template.
         let ep = dir.join("src/entrypoint.py");
@@ -286,9 +282,7 @@ fn twin_publishes_started_together_both_succeed_on_one_template() {
 
 #[test]
 fn a_different_template_under_the_derived_name_is_refused_naming_the_field() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/other");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/other");
     let aws = sb.clients(&sb.seed.author.identity);
     let plan = sb
         .author(&dir, &["--json", "publish", "--dry-run"])
@@ -327,9 +321,7 @@ fn a_different_template_under_the_derived_name_is_refused_naming_the_field() {
 
 #[test]
 fn a_different_template_that_wins_the_race_is_refused_naming_the_field() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/race-other");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/race-other");
     let plan = sb
         .author(&dir, &["--json", "publish", "--dry-run"])
         .expect(0)
@@ -360,9 +352,7 @@ fn a_different_template_that_wins_the_race_is_refused_naming_the_field() {
 
 #[test]
 fn a_conflict_for_another_reason_is_reported_as_the_service_said() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/conflict");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/conflict");
     let proxy = LossyProxy::start(&sb.endpoint(), |method, path| {
         if is_create_template(method, path) {
             Fate::Answer(FaultProxy::response(

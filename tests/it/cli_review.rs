@@ -478,12 +478,7 @@ fn approve_preserves_every_other_field_and_revoke_restores_the_rule() {
     let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
     let r = w.approve(&["--files", &ep, &bundle]).expect(0).json();
     assert_eq!(r["approved"], true);
-    let actions: Vec<&str> = r["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = crate::common::strings_of(&r["tables"], "action");
     assert_eq!(actions, ["added", "added"]);
     let after = w.rule("orders").unwrap();
     let mut expected = original.clone();
@@ -674,12 +669,7 @@ fn approve_rereads_and_retries_on_conflict() {
     cmd.env("AWS_ENDPOINT_URL_CLEANROOMS", &proxy.endpoint);
     let r = run(&mut cmd).expect(0).json();
     assert_eq!(proxy.injected(), 1);
-    let actions: Vec<&str> = r["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = crate::common::strings_of(&r["tables"], "action");
     assert_eq!(actions, ["added", "added"]);
     assert_eq!(w.rule("orders").unwrap().allowed_analyses, vec![w.arn.clone()]);
 }

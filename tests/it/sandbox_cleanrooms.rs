@@ -143,12 +143,7 @@ async fn wire_format_of_successes_and_errors() {
     .await;
     assert_eq!((status, code.as_deref()), (400, Some("ValidationException")));
     assert_eq!(body["reason"], "FIELD_VALIDATION_FAILED");
-    let names: Vec<&str> = body["fieldList"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = crate::common::strings_of(&body["fieldList"], "name");
     // The label breaks both its pattern and its length; each violation is listed.
     assert_eq!(
         names,

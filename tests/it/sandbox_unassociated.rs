@@ -404,9 +404,7 @@ fn a_malformed_table_name_is_still_refused() {
 /// which one, with the fix.
 #[test]
 fn publish_warns_about_tables_to_be_associated_later() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/later");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/later");
     let toml = std::fs::read_to_string(dir.join("crpack.toml")).unwrap().replace(
         "referenced_tables = [\"orders\", \"customers\"]",
         "referenced_tables = [\"orders\", \"customers\", \"payments\"]",

@@ -111,9 +111,7 @@ struct World {
 
 impl World {
     fn publish(format: Format) -> World {
-        let sb = TestSandbox::start();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = sb.project(tmp.path(), "templates/tamper");
+        let (sb, tmp, dir) = crate::common::sandbox_with_project("templates/tamper");
         if format == Format::Zip {
             let path = dir.join("crpack.toml");
             let toml = fs::read_to_string(&path).unwrap();

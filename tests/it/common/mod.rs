@@ -670,3 +670,22 @@ pub fn template_artifact(bucket: &str, key: &str) -> aws_sdk_cleanrooms::types::
         )
         .build()
 }
+
+/// The string `field` of each object in the JSON array `array`, in order; anything else fails
+/// the test.
+pub fn strings_of<'a>(array: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    array
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[field].as_str().unwrap())
+        .collect()
+}
+
+/// A sandbox, a temporary folder and a scaffolded project in it publishing under `prefix`.
+pub fn sandbox_with_project(prefix: &str) -> (TestSandbox, tempfile::TempDir, PathBuf) {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), prefix);
+    (sb, tmp, dir)
+}
