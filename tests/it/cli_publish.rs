@@ -119,11 +119,9 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
     assert_eq!(again["up_to_date"], true);
     assert_eq!(again["template_action"], "reused");
     assert!(
-        again["uploads"]
-            .as_array()
-            .unwrap()
+        crate::common::strings_of(&again["uploads"], "action")
             .iter()
-            .all(|u| u["action"] == "skipped")
+            .all(|a| *a == "skipped")
     );
     assert_eq!(versions(&sb, "templates/happy/"), before);
     assert_eq!(template_count(&sb), 1);
@@ -148,18 +146,13 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
 #[test]
 fn dry_run_touches_nothing_remote() {
     let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/dry");
-    let r = sb
-        .author(&dir, &["--json", "publish", "--dry-run"])
-        .expect(0)
-        .json();
+    let r = sb.publish_plan(&dir);
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["template_action"], "planned");
     assert!(
-        r["uploads"]
-            .as_array()
-            .unwrap()
+        crate::common::strings_of(&r["uploads"], "action")
             .iter()
-            .all(|u| u["action"] == "planned")
+            .all(|a| *a == "planned")
     );
     assert!(versions(&sb, "templates/dry/").is_empty());
     assert_eq!(template_count(&sb), 0);
@@ -169,11 +162,10 @@ fn dry_run_touches_nothing_remote() {
     cmd.current_dir(&dir)
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_REGION", "us-east-1");
-    let human = run(&mut cmd).expect(0);
+    let human = run(&mut cmd).expect(0).stdout();
     assert!(
-        human.stdout().contains("would create template audience-overlap-"),
-        "{}",
-        human.stdout()
+        human.contains("would create template audience-overlap-"),
+        "{human}"
     );
 }
 
