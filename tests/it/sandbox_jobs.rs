@@ -237,13 +237,22 @@ fn workers(kind: cr::ProtectedJobWorkerComputeType, number: i32) -> cr::Protecte
 }
 
 /// Starts a job as the author with results to the author's account; returns the job.
-async fn start_job(w: &World, arn: &str, params: &[(&str, &str)]) -> cr::ProtectedJob {
-    let out = ok(w
-        .cr(&AUTHOR)
+/// StartProtectedJob as the author for the PySpark template `arn` with `params`; the caller adds
+/// the rest.
+fn start_request(
+    w: &World,
+    arn: &str,
+    params: &[(&str, &str)],
+) -> aws_sdk_cleanrooms::operation::start_protected_job::builders::StartProtectedJobFluentBuilder {
+    w.cr(&AUTHOR)
         .start_protected_job()
         .membership_identifier(w.author_membership())
         .r#type(cr::ProtectedJobType::Pyspark)
         .job_parameters(job_parameters(arn, params))
+}
+
+async fn start_job(w: &World, arn: &str, params: &[(&str, &str)]) -> cr::ProtectedJob {
+    let out = ok(start_request(w, arn, params)
         .result_configuration(to_member(AUTHOR.account_id))
         .send()
         .await);
@@ -362,12 +371,7 @@ async fn an_approved_job_succeeds_and_writes_results() {
     assert_eq!(w.info.glue_bucket, "crpack-sandbox-glue-222222222222");
     let t = publish_approved(&w, "succeeds").await;
 
-    let started = ok(w
-        .cr(&AUTHOR)
-        .start_protected_job()
-        .membership_identifier(w.author_membership())
-        .r#type(cr::ProtectedJobType::Pyspark)
-        .job_parameters(job_parameters(&t.arn, &[("min_amount", "50")]))
+    let started = ok(start_request(&w, &t.arn, &[("min_amount", "50")])
         .result_configuration(to_member(AUTHOR.account_id))
         .compute_configuration(workers(cr::ProtectedJobWorkerComputeType::Cr1X, 4))
         .send()
@@ -477,12 +481,8 @@ async fn a_deleted_artifact_version_fails_verification() {
 async fn missing_table_data_fails_the_job() {
     let w = World::start().await;
     let t = publish_approved(&w, "no-data").await;
-    ok(w.s3(&PROVIDER)
-        .delete_object()
-        .bucket(&w.info.glue_bucket)
-        .key("crpack_sandbox/customers.csv")
-        .send()
-        .await);
+    let customers_csv = w.s3(&PROVIDER).delete_object().bucket(&w.info.glue_bucket);
+    ok(customers_csv.key("crpack_sandbox/customers.csv").send().await);
     let done = wait(&w, start_job(&w, &t.arn, &[]).await.id()).await;
     let (code, message) = error_of(&done);
     assert_eq!(code, codes::TABLE_DATA_NOT_FOUND);
@@ -640,14 +640,7 @@ async fn listing_jobs_paginates_and_filters_by_status() {
 async fn default_result_configuration_writes_to_the_members_s3_location() {
     let w = World::start().await;
     let t = publish_approved(&w, "default-output").await;
-    let out = ok(w
-        .cr(&AUTHOR)
-        .start_protected_job()
-        .membership_identifier(w.author_membership())
-        .r#type(cr::ProtectedJobType::Pyspark)
-        .job_parameters(job_parameters(&t.arn, &[]))
-        .send()
-        .await);
+    let out = ok(start_request(&w, &t.arn, &[]).send().await);
     let job = out.protected_job().unwrap();
     match job
         .result_configuration()
