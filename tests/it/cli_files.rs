@@ -39,6 +39,13 @@ fn mode(path: &Path) -> u32 {
         & 0o7777
 }
 
+/// A temporary folder with a fresh project in it.
+fn temp_project() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = init_project(tmp.path());
+    (tmp, project)
+}
+
 fn init_project(parent: &Path) -> PathBuf {
     run_in(parent, ["init", "proj"]).expect(0);
     parent.join("proj")
@@ -93,8 +100,7 @@ fn noise(len: usize) -> Vec<u8> {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_build_killed_midway_leaves_nothing_behind_after_the_next_build() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = init_project(tmp.path());
+    let (_tmp, project) = temp_project();
     fs::write(
         project.join("lib/analysis_helpers/blob.bin"),
         noise(48 * 1024 * 1024),
@@ -148,8 +154,7 @@ fn a_build_killed_midway_leaves_nothing_behind_after_the_next_build() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_stage_of_a_live_process_is_left_alone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = init_project(tmp.path());
+    let (_tmp, project) = temp_project();
     // This test process is alive: its stage may be a concurrent build's.
     let live = fake_leftover(&project, std::process::id(), "staging");
     let live_aside = fake_leftover(&project, std::process::id(), "old");
@@ -173,8 +178,7 @@ fn a_stage_of_a_live_process_is_left_alone() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_output_dir_moved_aside_by_a_killed_build_is_swept_when_dist_exists() {
-    let tmp = tempfile::tempdir().unwrap();
-    let project = init_project(tmp.path());
+    let (_tmp, project) = temp_project();
     run_in(&project, ["build"]).expect(0);
     let aside = fake_leftover(&project, DEAD_PID, "old");
     run_in(&project, ["build"]).expect(0);

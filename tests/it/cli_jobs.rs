@@ -88,16 +88,14 @@ fn approved_jobs_succeed_unapproved_and_tampered_ones_fail() {
     // Tampering with a pinned artifact (its version deleted) fails every later job.
     let aws = p.sb.clients(&p.sb.seed.author.identity);
     let ep = &p.lock["artifacts"][0];
-    p.sb.rt
-        .block_on(
-            aws.s3
-                .delete_object()
-                .bucket(ep["bucket"].as_str().unwrap())
-                .key(ep["key"].as_str().unwrap())
-                .version_id(ep["version_id"].as_str().unwrap())
-                .send(),
-        )
-        .unwrap();
+    let field = |name: &str| ep[name].as_str().unwrap().to_string();
+    let delete = aws
+        .s3
+        .delete_object()
+        .bucket(field("bucket"))
+        .key(field("key"))
+        .version_id(field("version_id"));
+    p.sb.rt.block_on(delete.send()).unwrap();
     let tampered = p.run_job(&p.arn, &[]).expect(3).json();
     assert_eq!(
         tampered["job"]["error_code"], "ARTIFACT_VERIFICATION_FAILED",
@@ -105,37 +103,15 @@ fn approved_jobs_succeed_unapproved_and_tampered_ones_fail() {
     );
 
     // The jobs are listed, paged one at a time, and filtered by status.
-    let all =
-        p.sb.author(
-            &p.dir,
-            &[
-                "--json",
-                "jobs",
-                "list",
-                "--membership",
-                &p.am(),
-                "--page-size",
-                "1",
-            ],
-        )
-        .expect(0)
-        .json();
+    let am = p.am();
+    let list = |filter: &[&str]| {
+        let mut args = vec!["--json", "jobs", "list", "--membership", &am];
+        args.extend_from_slice(filter);
+        p.sb.author(&p.dir, &args).expect(0).json()
+    };
+    let all = list(&["--page-size", "1"]);
     assert_eq!(all["jobs"].as_array().unwrap().len(), 4, "{all}");
-    let failed =
-        p.sb.author(
-            &p.dir,
-            &[
-                "--json",
-                "jobs",
-                "list",
-                "--membership",
-                &p.am(),
-                "--status",
-                "failed",
-            ],
-        )
-        .expect(0)
-        .json();
+    let failed = list(&["--status", "failed"]);
     assert_eq!(failed["jobs"].as_array().unwrap().len(), 2, "{failed}");
 }
 
@@ -182,9 +158,7 @@ fn cancel_stops_a_job_and_members_without_can_run_job_are_refused() {
 
 #[test]
 fn doctor_reports_each_broken_precondition() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/doctor");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/doctor");
 
     // Before any approval: the tables have no allowed templates yet.
     let j = sb.author(&dir, &["--json", "doctor"]).expect(1).json();
@@ -194,13 +168,7 @@ fn doctor_reports_each_broken_precondition() {
             .unwrap()
             .iter()
             .filter(|c| c["ok"] == false)
-            .map(|c| {
-                format!(
-                    "{}: {}",
-                    c["name"].as_str().unwrap(),
-                    c["detail"].as_str().unwrap()
-                )
-            })
+            .map(|c| crate::common::two_fields(c, "name", ": ", "detail"))
             .collect()
     };
     let f = failing(&j);
@@ -227,16 +195,15 @@ fn doctor_reports_each_broken_precondition() {
     // Break the world: versioning suspended, a table that does not exist, the provider's
     // membership (no abilities) instead of the author's.
     let aws = sb.clients(&sb.seed.author.identity);
+    let suspended = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+        .build();
     sb.rt
         .block_on(
             aws.s3
                 .put_bucket_versioning()
                 .bucket(&sb.seed.bucket)
-                .versioning_configuration(
-                    aws_sdk_s3::types::VersioningConfiguration::builder()
-                        .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
-                        .build(),
-                )
+                .versioning_configuration(suspended)
                 .send(),
         )
         .unwrap();
@@ -274,12 +241,8 @@ fn doctor_reports_each_broken_precondition() {
                 && c["detail"].as_str().unwrap().contains("not associated")),
         "{broken}"
     );
-    let fixes: Vec<&str> = broken["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["fix"].as_str())
-        .collect();
+    let checks = broken["checks"].as_array().unwrap();
+    let fixes: Vec<&str> = checks.iter().filter_map(|c| c["fix"].as_str()).collect();
     assert!(
         fixes.iter().any(|f| f.contains("put-bucket-versioning")),
         "{fixes:?}"

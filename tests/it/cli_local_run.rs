@@ -47,12 +47,7 @@ fn write_entry_point(dir: &Path, source: &str) {
 
 /// The result named `name` in a `--json` run document.
 fn result<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no result {name:?} in {doc:#}"))
+    crate::common::item_where(&doc["results"], "name", name)
 }
 
 fn parquet_files(dir: &Path) -> Vec<String> {

@@ -9,10 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::common::*;
-use aws_sdk_cleanrooms::types::{
-    AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts,
-    ParameterType,
-};
+use aws_sdk_cleanrooms::types::{AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts, ParameterType};
 
 /// U+202E RIGHT-TO-LEFT OVERRIDE: `evil4<RLO>gnp.py` shows as `evil4yp.png`.
 const RLO: char = '\u{202E}';
@@ -56,7 +53,6 @@ fn template_over(
     default: &str,
     additional: &[u8],
 ) -> (String, String) {
-    let author = sb.clients(&sb.seed.author.identity);
     let entry = b"def entrypoint(context):\n    return {\"results\": {}}\n";
     let ep_key = format!("messages/{name}/{}/entrypoint.py", hex_of(entry));
     let add_key = format!("messages/{name}/{}/bundle.zip", hex_of(additional));
@@ -75,22 +71,14 @@ fn template_over(
     let created = sb
         .rt
         .block_on(
-            author
-                .cleanrooms
-                .create_analysis_template()
-                .membership_identifier(&sb.seed.author.membership_id)
-                .name(name)
+            sb.author_pyspark_template(name)
                 .description(description)
-                .format(AnalysisFormat::Pyspark10)
                 .source(source)
-                .analysis_parameters(
-                    AnalysisParameter::builder()
-                        .name("min_count")
-                        .r#type(ParameterType::String)
-                        .default_value(default)
-                        .build()
-                        .unwrap(),
-                )
+                .analysis_parameters(crate::common::parameter(
+                    "min_count",
+                    ParameterType::String,
+                    default,
+                ))
                 .schema(AnalysisSchema::builder().referenced_tables("orders").build())
                 .send(),
         )
@@ -100,11 +88,13 @@ fn template_over(
     (created.analysis_template().unwrap().arn().to_string(), add_key)
 }
 
-/// `crpack verify --files ...` (human output) as the provider.
-fn verify_files(sb: &TestSandbox, dir: &Path, arn: &str, files: &[&Path]) -> Run {
+/// `crpack verify --files FILES` as the provider, with `--json` when `json`.
+fn verify_files(sb: &TestSandbox, dir: &Path, arn: &str, files: &[&Path], json: bool) -> Run {
     let pm = sb.seed.provider.membership_id.clone();
-    let mut args: Vec<String> = ["verify", "--template", arn, "--membership", &pm, "--files"]
+    let json = if json { &["--json"][..] } else { &[] };
+    let mut args: Vec<String> = json
         .iter()
+        .chain(&["verify", "--template", arn, "--membership", &pm, "--files"])
         .map(|s| s.to_string())
         .collect();
     args.extend(files.iter().map(|f| f.display().to_string()));
@@ -131,7 +121,7 @@ fn verify_escapes_entry_names_and_the_template_text() {
     .unwrap();
     let ep = tmp.path().join("entrypoint.py");
     fs::write(&ep, b"def entrypoint(context):\n    return {\"results\": {}}\n").unwrap();
-    let r = verify_files(&sb, tmp.path(), &arn, &[&ep, &shared]).expect(1);
+    let r = verify_files(&sb, tmp.path(), &arn, &[&ep, &shared], false).expect(1);
     let out = r.stdout();
     assert_eq!(has_hidden(&out), None, "nothing raw reaches the terminal:\n{out}");
     assert!(
@@ -155,23 +145,7 @@ fn verify_escapes_entry_names_and_the_template_text() {
     assert_eq!(has_hidden(&r.stderr()), None, "{}", r.stderr());
 
     // --json keeps the names as they are (JSON escapes what it must).
-    let pm = sb.seed.provider.membership_id.clone();
-    let (eps, shs) = (ep.display().to_string(), shared.display().to_string());
-    let j = sb
-        .provider(
-            tmp.path(),
-            &[
-                "--json",
-                "verify",
-                "--template",
-                &arn,
-                "--membership",
-                &pm,
-                "--files",
-                &eps,
-                &shs,
-            ],
-        )
+    let j = verify_files(&sb, tmp.path(), &arn, &[&ep, &shared], true)
         .expect(1)
         .json();
     assert_eq!(j["template"]["description"], description.as_str());
@@ -191,7 +165,7 @@ fn an_unreadable_pinned_archive_is_named_by_its_s3_object() {
     fs::write(&shared, zip_bytes(&[("a.py", b"x = 1\n")])).unwrap();
     let ep = tmp.path().join("entrypoint.py");
     fs::write(&ep, b"def entrypoint(context):\n    return {\"results\": {}}\n").unwrap();
-    let r = verify_files(&sb, tmp.path(), &arn, &[&ep, &shared]).expect(1);
+    let r = verify_files(&sb, tmp.path(), &arn, &[&ep, &shared], false).expect(1);
     let out = r.stdout();
     let line = out
         .lines()
@@ -233,9 +207,7 @@ fn a_hash_line_escapes_a_file_name_like_sha256sum_does() {
 
 #[test]
 fn a_throttled_head_says_so_and_after_how_many_attempts() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/throttled");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/throttled");
     // Every HeadObject gets a 503, which has no body: no error code to read.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| {
         (r.method == "HEAD").then(|| FaultProxy::response(503, "Service Unavailable", &[], ""))
@@ -259,9 +231,7 @@ fn a_throttled_head_says_so_and_after_how_many_attempts() {
 
 #[test]
 fn a_response_that_cannot_be_parsed_names_the_cause_and_the_endpoint() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/parse");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/parse");
     // An S3-compatible server answering GetBucketVersioning with another document.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| {
         (r.method == "GET" && r.path.contains("?versioning")).then(|| {
@@ -317,9 +287,7 @@ fn a_response_that_cannot_be_parsed_names_the_cause_and_the_endpoint() {
 
 #[test]
 fn a_response_cut_short_names_the_endpoint_and_the_cause() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/short");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/short");
     // The body promises 400 bytes and the connection closes after a few.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| {
         (r.method == "GET" && r.path.contains("?versioning")).then(|| {

@@ -26,12 +26,7 @@ fn build_json(dir: &Path, extra_env: &[(&str, &str)]) -> serde_json::Value {
 }
 
 fn artifact<'a>(json: &'a serde_json::Value, role: &str) -> &'a serde_json::Value {
-    json["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} artifact in {json}"))
+    crate::common::item_where(&json["artifacts"], "role", role)
 }
 
 #[test]
@@ -259,51 +254,42 @@ fn assert_build_error(edit: impl FnOnce(&Path, String) -> String, needles: &[&st
 
 #[test]
 fn validation_errors_name_the_problem() {
-    // Unknown key: named with its line.
-    assert_build_error(
-        |_, t| t.replace("entry_point =", "entrypoint ="),
-        &["entrypoint", "line 6"],
-    );
-    // Service patterns.
-    assert_build_error(
-        |_, t| t.replace("golden-fixture", "golden--fixture"),
-        &["template.name", ":4:"],
-    );
-    assert_build_error(
-        |_, t| t.replace("region_filter", "9region"),
-        &["template.parameters.name"],
-    );
-    // include and archive together.
-    assert_build_error(
-        |_, t| t.replace("exclude = [", "archive = \"x.tar.gz\"\nexclude = ["),
-        &["bundle.archive", "at most one"],
-    );
-    // `..` and absolute paths.
-    assert_build_error(
-        |_, t| t.replace("\"lib/geo\"", "\"../lib/geo\""),
-        &["bundle.include", ".."],
-    );
-    assert_build_error(
-        |_, t| t.replace("src/golden_entry.py", "/etc/passwd.py"),
-        &["absolute"],
-    );
-    // Not a .py entry point; a name S3 keys cannot carry.
-    assert_build_error(|_, t| t.replace("golden_entry.py", "golden_entry.txt"), &[".py"]);
+    // (text replaced in crpack.toml, its replacement, what the error must name)
+    let cases: [(&str, &str, &[&str]); 9] = [
+        // Unknown key: named with its line.
+        ("entry_point =", "entrypoint =", &["entrypoint", "line 6"]),
+        // Service patterns.
+        ("golden-fixture", "golden--fixture", &["template.name", ":4:"]),
+        ("region_filter", "9region", &["template.parameters.name"]),
+        // include and archive together.
+        (
+            "exclude = [",
+            "archive = \"x.tar.gz\"\nexclude = [",
+            &["bundle.archive", "at most one"],
+        ),
+        // `..` and absolute paths.
+        ("\"lib/geo\"", "\"../lib/geo\"", &["bundle.include", ".."]),
+        ("src/golden_entry.py", "/etc/passwd.py", &["absolute"]),
+        // Not a .py entry point.
+        ("golden_entry.py", "golden_entry.txt", &[".py"]),
+        // Include matching nothing; entry point missing.
+        (
+            "data/regions.csv",
+            "data/nope.csv",
+            &["data/nope.csv", "matches no file"],
+        ),
+        ("golden_entry.py", "missing.py", &["missing.py", "does not exist"]),
+    ];
+    for (from, to, needles) in cases {
+        assert_build_error(|_, t| t.replace(from, to), needles);
+    }
+    // A name S3 keys cannot carry.
     assert_build_error(
         |root, t| {
             fs::copy(root.join("src/golden_entry.py"), root.join("src/golden entry.py")).unwrap();
             t.replace("golden_entry.py", "golden entry.py")
         },
         &["S3 key"],
-    );
-    // Include matching nothing; entry point missing.
-    assert_build_error(
-        |_, t| t.replace("data/regions.csv", "data/nope.csv"),
-        &["data/nope.csv", "matches no file"],
-    );
-    assert_build_error(
-        |_, t| t.replace("golden_entry.py", "missing.py"),
-        &["missing.py", "does not exist"],
     );
 }
 
@@ -356,12 +342,7 @@ fn check_reports_errors_and_warnings_with_exit_3() {
     let r = run_in(tmp.path(), ["--json", "check"]).expect(3);
     let j = r.json();
     assert_eq!(j["ok"], false);
-    let codes: Vec<&str> = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = crate::common::strings_of(&j["diagnostics"], "code");
     for c in ["network-import", "undeclared-table", "rdd"] {
         assert!(codes.contains(&c), "{c} missing from {codes:?}");
     }
@@ -380,12 +361,7 @@ fn check_reports_errors_and_warnings_with_exit_3() {
     )
     .unwrap();
     let j = run_in(tmp.path(), ["--json", "check"]).expect(3).json();
-    let syntax = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "syntax")
-        .unwrap();
+    let syntax = crate::common::item_where(&j["diagnostics"], "code", "syntax");
     assert_eq!(syntax["file"], "src/golden_entry.py");
     assert!(syntax["line"].as_u64().unwrap() >= 1);
 }
@@ -567,22 +543,12 @@ fn check_warns_about_native_code_for_another_platform() {
     )
     .unwrap();
     let j = run_in(tmp.path(), ["--json", "check"]).expect(0).json();
-    let codes: Vec<&str> = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = crate::common::strings_of(&j["diagnostics"], "code");
     assert!(
         codes.contains(&"native-arch") && codes.contains(&"native-python"),
         "{codes:?}"
     );
-    let native = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "native-arch")
-        .unwrap();
+    let native = crate::common::item_where(&j["diagnostics"], "code", "native-arch");
     assert_eq!(native["severity"], "warning");
     assert_eq!(native["file"], "build/pyspark_venv.tar.gz");
     assert!(native["message"].as_str().unwrap().contains("aarch64"));
@@ -646,12 +612,8 @@ fn unreadable_or_concatenated_archives_are_judged_whole() {
     ));
     fs::write(&archive, both).unwrap();
     let j = run_in(tmp.path(), ["--json", "check"]).expect(0).json();
-    let arch = j["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "native-arch")
-        .unwrap_or_else(|| panic!("the second member was not read: {j}"));
+    // None means the second member was not read.
+    let arch = crate::common::item_where(&j["diagnostics"], "code", "native-arch");
     assert!(arch["message"].as_str().unwrap().contains("_fast"), "{arch}");
 }
 

@@ -8,21 +8,31 @@ use crate::common::*;
 
 /// All versions (and delete markers) under a prefix in the seeded bucket.
 fn versions(sb: &TestSandbox, prefix: &str) -> Vec<(String, String)> {
-    let aws = sb.clients(&sb.seed.author.identity);
-    let out = sb
-        .rt
-        .block_on(
-            aws.s3
-                .list_object_versions()
-                .bucket(&sb.seed.bucket)
-                .prefix(prefix)
-                .send(),
-        )
-        .unwrap();
+    let s3 = sb.clients(&sb.seed.author.identity).s3;
+    let listing = s3.list_object_versions().bucket(&sb.seed.bucket).prefix(prefix);
+    let out = sb.rt.block_on(listing.send()).unwrap();
     out.versions()
         .iter()
         .map(|v| (v.key().unwrap().to_string(), v.version_id().unwrap().to_string()))
         .collect()
+}
+
+/// Whether every upload of a publish document has the action `action`.
+fn every_upload(doc: &serde_json::Value, action: &str) -> bool {
+    crate::common::strings_of(&doc["uploads"], "action")
+        .iter()
+        .all(|a| *a == action)
+}
+
+/// The stderr of a human `crpack publish` in `dir`, which must exit 3.
+fn publish_fails(sb: &TestSandbox, dir: &std::path::Path) -> String {
+    sb.author(dir, &["publish"]).expect(3).stderr()
+}
+
+/// Replaces `from` by `to` in the project's crpack.toml.
+fn replace_in_manifest(dir: &std::path::Path, from: &str, to: &str) {
+    let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
+    fs::write(dir.join("crpack.toml"), toml.replace(from, to)).unwrap();
 }
 
 fn template_count(sb: &TestSandbox) -> usize {
@@ -31,9 +41,7 @@ fn template_count(sb: &TestSandbox) -> usize {
 
 #[test]
 fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/happy");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/happy");
     let r = sb.author(&dir, &["--json", "publish"]).expect(0).json();
     assert_eq!(r["ok"], true);
     assert_eq!(r["up_to_date"], false);
@@ -120,13 +128,7 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
     let again = sb.author(&dir, &["--json", "publish"]).expect(0).json();
     assert_eq!(again["up_to_date"], true);
     assert_eq!(again["template_action"], "reused");
-    assert!(
-        again["uploads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["action"] == "skipped")
-    );
+    assert!(every_upload(&again, "skipped"), "{again}");
     assert_eq!(versions(&sb, "templates/happy/"), before);
     assert_eq!(template_count(&sb), 1);
 
@@ -142,34 +144,18 @@ fn publish_happy_path_records_sha256sum_hashes_and_reruns_idempotently() {
     let v2 = sb.author(&dir, &["--json", "publish"]).expect(0).json();
     assert_eq!(v2["template_action"], "created");
     assert_ne!(v2["template_name"], r["template_name"]);
-    let actions: Vec<&str> = v2["uploads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = crate::common::strings_of(&v2["uploads"], "action");
     assert_eq!(actions, ["uploaded", "skipped"]);
     assert_eq!(template_count(&sb), 2);
 }
 
 #[test]
 fn dry_run_touches_nothing_remote() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/dry");
-    let r = sb
-        .author(&dir, &["--json", "publish", "--dry-run"])
-        .expect(0)
-        .json();
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/dry");
+    let r = sb.publish_plan(&dir);
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["template_action"], "planned");
-    assert!(
-        r["uploads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["action"] == "planned")
-    );
+    assert!(every_upload(&r, "planned"), "{r}");
     assert!(versions(&sb, "templates/dry/").is_empty());
     assert_eq!(template_count(&sb), 0);
     assert!(!dir.join("crpack.lock").exists());
@@ -178,11 +164,10 @@ fn dry_run_touches_nothing_remote() {
     cmd.current_dir(&dir)
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_REGION", "us-east-1");
-    let human = run(&mut cmd).expect(0);
+    let human = run(&mut cmd).expect(0).stdout();
     assert!(
-        human.stdout().contains("would create template audience-overlap-"),
-        "{}",
-        human.stdout()
+        human.contains("would create template audience-overlap-"),
+        "{human}"
     );
 }
 
@@ -195,12 +180,7 @@ fn unversioned_bucket_is_refused_before_any_upload() {
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = sb.project(tmp.path(), "p");
-    let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
-    fs::write(
-        dir.join("crpack.toml"),
-        toml.replace(&sb.seed.bucket, "unversioned-bucket"),
-    )
-    .unwrap();
+    replace_in_manifest(&dir, &sb.seed.bucket, "unversioned-bucket");
     let r = sb.author(&dir, &["publish"]).expect(3);
     assert!(r.stderr().contains("versioning"), "{}", r.stderr());
     assert!(
@@ -223,9 +203,7 @@ fn unversioned_bucket_is_refused_before_any_upload() {
 
 #[test]
 fn an_existing_key_with_other_content_stops_the_publish() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/clash");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/clash");
     let build = run_in(&dir, ["--json", "build"]).expect(0).json();
     let sha = build["artifacts"][0]["sha256"].as_str().unwrap().to_string();
     let key = format!("templates/clash/{sha}/entrypoint.py");
@@ -242,13 +220,9 @@ fn an_existing_key_with_other_content_stops_the_publish() {
                 .send(),
         )
         .unwrap();
-    let r = sb.author(&dir, &["publish"]).expect(3);
-    assert!(
-        r.stderr().contains("already exists with other content"),
-        "{}",
-        r.stderr()
-    );
-    assert!(r.stderr().contains(&key), "{}", r.stderr());
+    let err = publish_fails(&sb, &dir);
+    assert!(err.contains("already exists with other content"), "{err}");
+    assert!(err.contains(&key), "{err}");
     assert_eq!(
         versions(&sb, &key).len(),
         1,
@@ -259,9 +233,7 @@ fn an_existing_key_with_other_content_stops_the_publish() {
 
 #[test]
 fn service_validation_errors_show_reason_and_fields() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/role");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/role");
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
     // A well-formed role ARN in an account the service cannot assume a role in.
     let toml = toml.replace(
@@ -269,8 +241,7 @@ fn service_validation_errors_show_reason_and_fields() {
         "arn:aws:iam::999999999999:role/service-role/cleanrooms-nobody",
     );
     fs::write(dir.join("crpack.toml"), toml).unwrap();
-    let r = sb.author(&dir, &["publish"]).expect(3);
-    let err = r.stderr();
+    let err = publish_fails(&sb, &dir);
     assert!(err.contains("CreateAnalysisTemplate"), "{err}");
     assert!(err.contains("ValidationException"), "{err}");
     assert!(err.contains("roleArn"), "fieldList shown: {err}");
@@ -279,29 +250,16 @@ fn service_validation_errors_show_reason_and_fields() {
 
 #[test]
 fn two_additional_artifacts_are_rejected_before_upload() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/two");
-    let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
-    fs::write(
-        dir.join("crpack.toml"),
-        toml.replace("exclude = [\"**/tests/**\"]", "archive = \"venv.tar.gz\""),
-    )
-    .unwrap();
-    let r = sb.author(&dir, &["publish"]).expect(3);
-    assert!(
-        r.stderr().contains("at most one additional artifact"),
-        "{}",
-        r.stderr()
-    );
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/two");
+    replace_in_manifest(&dir, "exclude = [\"**/tests/**\"]", "archive = \"venv.tar.gz\"");
+    let err = publish_fails(&sb, &dir);
+    assert!(err.contains("at most one additional artifact"), "{err}");
     assert!(versions(&sb, "templates/two/").is_empty());
 }
 
 #[test]
 fn missing_credentials_and_unknown_keys_are_one_clear_line() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/creds");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/creds");
     let mut cmd = crpack(["publish"]);
     cmd.current_dir(&dir)
         .env("AWS_ENDPOINT_URL", sb.endpoint())
@@ -324,19 +282,13 @@ fn missing_credentials_and_unknown_keys_are_one_clear_line() {
 
 #[test]
 fn a_publish_killed_mid_upload_finishes_on_rerun() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/killed");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/killed");
     // A large prebuilt archive so the upload is still running when the process is killed.
-    let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();
-    fs::write(
-        dir.join("crpack.toml"),
-        toml.replace(
-            "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]\nrequirements = \"requirements.txt\"",
-            "archive = \"build/pyspark_venv.tar.gz\"",
-        ),
-    )
-    .unwrap();
+    replace_in_manifest(
+        &dir,
+        "include = [\"lib/analysis_helpers\"]\nexclude = [\"**/tests/**\"]\nrequirements = \"requirements.txt\"",
+        "archive = \"build/pyspark_venv.tar.gz\"",
+    );
     fs::create_dir_all(dir.join("build")).unwrap();
     let block: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -395,9 +347,7 @@ fn a_publish_killed_mid_upload_finishes_on_rerun() {
 
 #[test]
 fn throttling_and_server_errors_are_retried() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/retry");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/retry");
     // The second request (GetMembership, Clean Rooms) is throttled; the fifth (HeadObject, S3)
     // gets a 503. The retried requests get new indices, so each fault fires once.
     let proxy = FaultProxy::start(&sb.endpoint(), |r| match r.index {

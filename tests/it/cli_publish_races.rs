@@ -2,15 +2,14 @@
 //! project race, and when a different template already holds the derived name.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::common::*;
 use aws_sdk_cleanrooms::types::{
-    AnalysisFormat, AnalysisParameter, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts,
-    ParameterType,
+    AnalysisFormat, AnalysisSchema, AnalysisSource, AnalysisTemplateArtifacts, ParameterType,
 };
 
 /// What the proxy does with one request.
@@ -38,9 +37,7 @@ impl LossyProxy {
     where
         F: Fn(&str, &str) -> Fate + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, endpoint) = local_listener();
         let upstream = upstream.trim_start_matches("http://").to_string();
         let lost = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -90,20 +87,9 @@ fn relay(
         Fate::LoseAnswer => true,
         Fate::Forward => false,
     };
-    let mut lines: Vec<&str> = head[..head.len() - 4]
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect();
-    lines.push("connection: close");
-    let mut req = lines.join("\r\n").into_bytes();
-    req.extend_from_slice(b"\r\n\r\n");
-    req.extend_from_slice(&buf[head_end..]);
-    let Ok(mut up) = TcpStream::connect(upstream) else {
+    let Some(mut up) = forward_request(&buf, &head, head_end, upstream) else {
         return;
     };
-    if up.write_all(&req).is_err() {
-        return;
-    }
     if lose {
         // The service did the work; its answer never reaches the client.
         let mut answer = Vec::new();
@@ -171,14 +157,11 @@ fn create_lookalike(
                     .referenced_tables("customers")
                     .build(),
             )
-            .analysis_parameters(
-                AnalysisParameter::builder()
-                    .name("min_customers")
-                    .r#type(ParameterType::String)
-                    .default_value(default)
-                    .build()
-                    .unwrap(),
-            )
+            .analysis_parameters(crate::common::parameter(
+                "min_customers",
+                ParameterType::String,
+                default,
+            ))
             .send(),
     )
     .expect("create the look-alike template");
@@ -186,9 +169,7 @@ fn create_lookalike(
 
 #[test]
 fn a_lost_create_answer_ends_as_the_one_template_reused() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/lost");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/lost");
     let creates = Arc::new(AtomicUsize::new(0));
     let seen = creates.clone();
     let proxy = LossyProxy::start(&sb.endpoint(), move |method, path| {
@@ -230,9 +211,7 @@ fn a_lost_create_answer_ends_as_the_one_template_reused() {
 
 #[test]
 fn twin_publishes_started_together_both_succeed_on_one_template() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/twins");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/twins");
     for trial in 0..5 {
         // A new definition each trial, so each trial races to create a new template.
         let ep = dir.join("src/entrypoint.py");
@@ -286,14 +265,9 @@ fn twin_publishes_started_together_both_succeed_on_one_template() {
 
 #[test]
 fn a_different_template_under_the_derived_name_is_refused_naming_the_field() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/other");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/other");
     let aws = sb.clients(&sb.seed.author.identity);
-    let plan = sb
-        .author(&dir, &["--json", "publish", "--dry-run"])
-        .expect(0)
-        .json();
+    let plan = sb.publish_plan(&dir);
     // A publish puts the artifacts in place; then its template is replaced by a look-alike
     // that differs in one parameter default.
     let first = sb.author(&dir, &["--json", "publish"]).expect(0).json();
@@ -327,13 +301,8 @@ fn a_different_template_under_the_derived_name_is_refused_naming_the_field() {
 
 #[test]
 fn a_different_template_that_wins_the_race_is_refused_naming_the_field() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/race-other");
-    let plan = sb
-        .author(&dir, &["--json", "publish", "--dry-run"])
-        .expect(0)
-        .json();
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/race-other");
+    let plan = sb.publish_plan(&dir);
     // Just before crpack's CreateAnalysisTemplate reaches the service, someone else creates a
     // template under the same name with another default: crpack gets a ConflictException.
     let (rt, aws, seed) = (
@@ -360,9 +329,7 @@ fn a_different_template_that_wins_the_race_is_refused_naming_the_field() {
 
 #[test]
 fn a_conflict_for_another_reason_is_reported_as_the_service_said() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/conflict");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/conflict");
     let proxy = LossyProxy::start(&sb.endpoint(), |method, path| {
         if is_create_template(method, path) {
             Fate::Answer(FaultProxy::response(

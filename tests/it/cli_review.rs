@@ -34,6 +34,28 @@ impl Published {
         self.sb.provider(&self.dir, &args)
     }
 
+    /// The arguments of a human `crpack verify --collaboration ... --files ENTRY BUNDLE`.
+    fn verify_in_collaboration<'a>(&'a self, entry: &'a str, bundle: &'a str) -> [&'a str; 8] {
+        [
+            "verify",
+            "--template",
+            &self.arn,
+            "--collaboration",
+            &self.sb.seed.collaboration_id,
+            "--files",
+            entry,
+            bundle,
+        ]
+    }
+
+    /// `crpack approve` as the provider, with its human output.
+    fn approve_human(&self, extra: &[&str]) -> Run {
+        let pm = self.pm();
+        let mut args = vec!["approve", "--template", &self.arn, "--membership", &pm];
+        args.extend_from_slice(extra);
+        self.sb.provider(&self.dir, &args)
+    }
+
     fn table_id(&self, name: &str) -> String {
         self.sb
             .seed
@@ -92,13 +114,7 @@ fn verdicts(j: &serde_json::Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            format!(
-                "{}={}",
-                c["role"].as_str().unwrap(),
-                c["verdict"].as_str().unwrap()
-            )
-        })
+        .map(|c| crate::common::two_fields(c, "role", "=", "verdict"))
         .collect()
 }
 
@@ -132,19 +148,7 @@ fn verify_from_every_source_matches_and_summarises_the_template() {
 
     // Through --collaboration too, and in human form.
     let pm = w.pm();
-    let human = w.sb.provider(
-        &w.dir,
-        &[
-            "verify",
-            "--template",
-            &w.arn,
-            "--collaboration",
-            &w.sb.seed.collaboration_id,
-            "--files",
-            &ep,
-            &bundle,
-        ],
-    );
+    let human = w.sb.provider(&w.dir, &w.verify_in_collaboration(&ep, &bundle));
     let human = human.expect(0);
     assert!(
         human.stdout().contains("verified: every artifact matches"),
@@ -384,41 +388,22 @@ fn swapped_artifacts_and_missing_hashes_fail() {
     let swapped_arn = swapped.analysis_template().unwrap().arn().to_string();
     let pm = w.pm();
     let dir = w.dir.display().to_string();
-    let r =
-        w.sb.provider(
-            &w.dir,
-            &[
-                "--json",
-                "verify",
-                "--template",
-                &swapped_arn,
-                "--membership",
-                &pm,
-                "--source",
-                &dir,
-            ],
-        )
-        .expect(1)
-        .json();
+    let verify_swapped = |source: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "verify",
+            "--template",
+            &swapped_arn,
+            "--membership",
+            &pm,
+        ];
+        args.extend_from_slice(source);
+        w.sb.provider(&w.dir, &args).expect(1).json()
+    };
+    let r = verify_swapped(&["--source", &dir]);
     assert_eq!(verdicts(&r), ["entry_point=mismatch", "additional=mismatch"]);
     let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
-    let r =
-        w.sb.provider(
-            &w.dir,
-            &[
-                "--json",
-                "verify",
-                "--template",
-                &swapped_arn,
-                "--membership",
-                &pm,
-                "--files",
-                &ep,
-                &bundle,
-            ],
-        )
-        .expect(1)
-        .json();
+    let r = verify_swapped(&["--files", &ep, &bundle]);
     assert!(
         r["problems"]
             .as_array()
@@ -478,12 +463,7 @@ fn approve_preserves_every_other_field_and_revoke_restores_the_rule() {
     let (ep, bundle) = (w.dist("entrypoint.py"), w.dist("pyspark_venv.tar.gz"));
     let r = w.approve(&["--files", &ep, &bundle]).expect(0).json();
     assert_eq!(r["approved"], true);
-    let actions: Vec<&str> = r["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = crate::common::strings_of(&r["tables"], "action");
     assert_eq!(actions, ["added", "added"]);
     let after = w.rule("orders").unwrap();
     let mut expected = original.clone();
@@ -558,22 +538,9 @@ fn wildcards_missing_rules_policies_and_non_members() {
         .build()
         .unwrap();
     w.set_rule("customers", wildcard.clone());
-    let r = w.sb.provider(
-        &w.dir,
-        &[
-            "approve",
-            "--template",
-            &w.arn,
-            "--membership",
-            &w.pm(),
-            "--table",
-            "customers",
-            "--files",
-            &ep,
-            &bundle,
-        ],
-    );
-    let r = r.expect(3);
+    let r = w
+        .approve_human(&["--table", "customers", "--files", &ep, &bundle])
+        .expect(3);
     assert!(
         r.stderr().contains("ANY_JOB") && r.stderr().contains("wildcard"),
         "{}",
@@ -592,22 +559,9 @@ fn wildcards_missing_rules_policies_and_non_members() {
                 .send(),
         )
         .unwrap();
-    let r = w.sb.provider(
-        &w.dir,
-        &[
-            "approve",
-            "--template",
-            &w.arn,
-            "--membership",
-            &w.pm(),
-            "--table",
-            "customers",
-            "--files",
-            &ep,
-            &bundle,
-        ],
-    );
-    let r = r.expect(3);
+    let r = w
+        .approve_human(&["--table", "customers", "--files", &ep, &bundle])
+        .expect(3);
     assert!(r.stderr().contains("no CUSTOM analysis rule"), "{}", r.stderr());
     assert!(
         r.stderr().contains("create-configured-table-analysis-rule"),
@@ -616,16 +570,7 @@ fn wildcards_missing_rules_policies_and_non_members() {
     );
 
     // A non-member: AccessDenied, surfaced clearly.
-    let mut cmd = crpack([
-        "verify",
-        "--template",
-        &w.arn,
-        "--collaboration",
-        &w.sb.seed.collaboration_id,
-        "--files",
-        &ep,
-        &bundle,
-    ]);
+    let mut cmd = crpack(w.verify_in_collaboration(&ep, &bundle));
     w.sb.as_identity(&mut cmd, &w.sb.seed.outsider);
     let r = run(&mut cmd).expect(3);
     assert!(
@@ -674,12 +619,7 @@ fn approve_rereads_and_retries_on_conflict() {
     cmd.env("AWS_ENDPOINT_URL_CLEANROOMS", &proxy.endpoint);
     let r = run(&mut cmd).expect(0).json();
     assert_eq!(proxy.injected(), 1);
-    let actions: Vec<&str> = r["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = crate::common::strings_of(&r["tables"], "action");
     assert_eq!(actions, ["added", "added"]);
     assert_eq!(w.rule("orders").unwrap().allowed_analyses, vec![w.arn.clone()]);
 }

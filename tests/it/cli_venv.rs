@@ -30,11 +30,34 @@ fn hash_of(file: &str) -> String {
     sha256_hex(&wheels().join(file))
 }
 
+/// A temporary folder holding a `venv_project` with `lines` at `p`.
+fn temp_venv_project(lines: &[String]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    venv_project(&dir, lines);
+    (tmp, dir)
+}
+
+/// The pinned pure and aarch64-native fixture wheels.
+fn pure_and_native() -> Vec<String> {
+    vec![
+        pin("crpack-fixture-pure", PURE),
+        pin("crpack-fixture-native", NATIVE_ARM),
+    ]
+}
+
 /// A copy of the golden environment project at `dir` whose requirements file holds `lines`
 /// after the options that point pip at the fixture wheels only.
 fn venv_project(dir: &Path, lines: &[String]) {
+    let options = format!("--no-index\n--find-links {}\n", wheels().display());
+    venv_project_with(dir, &options, lines);
+}
+
+/// A copy of the golden environment project at `dir` whose requirements file holds `options`
+/// then `lines`.
+fn venv_project_with(dir: &Path, options: &str, lines: &[String]) {
     copy_tree(&fixtures().join("golden-venv"), dir);
-    let mut text = format!("--no-index\n--find-links {}\n", wheels().display());
+    let mut text = options.to_string();
     for l in lines {
         text.push_str(l);
         text.push('\n');
@@ -60,12 +83,7 @@ fn build(dir: &Path, cache: &Path) -> serde_json::Value {
 }
 
 fn additional(json: &serde_json::Value) -> &serde_json::Value {
-    json["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["role"] == "additional")
-        .unwrap_or_else(|| panic!("no additional artifact in {json}"))
+    crate::common::item_where(&json["artifacts"], "role", "additional")
 }
 
 /// Python's own tarfile as the judge: every member's name, type, mode, mtime, owner and link.
@@ -165,9 +183,7 @@ fn the_environment_is_byte_reproducible_and_pinned() {
 
 #[test]
 fn the_layout_is_venv_packs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    venv_project(&dir, &[pin("crpack-fixture-pure", PURE)]);
+    let (tmp, dir) = temp_venv_project(&[pin("crpack-fixture-pure", PURE)]);
     build(&dir, &tmp.path().join("cache"));
     let members = list_with_python(&dir.join("dist/pyspark_venv.tar.gz"));
     let by_name = |n: &str| {
@@ -234,49 +250,37 @@ fn the_layout_is_venv_packs() {
 /// project's own module.
 #[test]
 fn site_packages_equal_what_pip_installs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    venv_project(
-        &dir,
-        &[
-            pin("crpack-fixture-pure", PURE),
-            pin("crpack-fixture-native", NATIVE_ARM),
-        ],
-    );
+    let (tmp, dir) = temp_venv_project(&pure_and_native());
     build(&dir, &tmp.path().join("cache"));
     let unpacked = tmp.path().join("unpacked");
     unpack_site_packages(&dir.join("dist/pyspark_venv.tar.gz"), &unpacked);
     let pip_dir = tmp.path().join("pip");
-    let out = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--target",
-        ])
-        .arg(&pip_dir)
-        .args([
-            "--platform",
-            "manylinux2014_aarch64",
-            "--python-version",
-            "3.11",
-            "--implementation",
-            "cp",
-            "--only-binary=:all:",
-        ])
-        .arg(wheels().join(PURE))
-        .arg(wheels().join(NATIVE_ARM))
-        .env("PIP_FIND_LINKS", "")
-        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pip: {}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::output_ok(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-index",
+                "--target",
+            ])
+            .arg(&pip_dir)
+            .args([
+                "--platform",
+                "manylinux2014_aarch64",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--only-binary=:all:",
+            ])
+            .arg(wheels().join(PURE))
+            .arg(wheels().join(NATIVE_ARM))
+            .env("PIP_FIND_LINKS", "")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+        "pip",
     );
     let ignored = |rel: &str| {
         rel.starts_with("bin/")
@@ -323,10 +327,8 @@ fn expect_build_error(dir: &Path, cache: &Path, needles: &[&str]) -> String {
 
 #[test]
 fn bad_requirements_are_clear_errors_that_keep_dist() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, dir) = temp_venv_project(&[pin("crpack-fixture-pure", PURE)]);
     let cache = tmp.path().join("cache");
-    let dir = tmp.path().join("p");
-    venv_project(&dir, &[pin("crpack-fixture-pure", PURE)]);
     let good = build(&dir, &cache);
     let good_hash = additional(&good)["sha256"].as_str().unwrap().to_string();
     let cases: Vec<(String, Vec<&str>)> = vec![
@@ -377,16 +379,11 @@ fn only_a_foreign_wheel_names_its_tags() {
     fs::create_dir_all(&links).unwrap();
     fs::copy(wheels().join(NATIVE_X86), links.join(NATIVE_X86)).unwrap();
     let dir = tmp.path().join("p");
-    copy_tree(&fixtures().join("golden-venv"), &dir);
-    fs::write(
-        dir.join("requirements.txt"),
-        format!(
-            "--no-index\n--find-links {}\n{}\n",
-            links.display(),
-            pin("crpack-fixture-native", NATIVE_X86)
-        ),
-    )
-    .unwrap();
+    venv_project_with(
+        &dir,
+        &format!("--no-index\n--find-links {}\n", links.display()),
+        &[pin("crpack-fixture-native", NATIVE_X86)],
+    );
     expect_build_error(
         &dir,
         &tmp.path().join("cache"),
@@ -402,9 +399,7 @@ fn only_a_foreign_wheel_names_its_tags() {
 
 #[test]
 fn a_module_both_mine_and_in_a_wheel_is_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    venv_project(&dir, &[pin("crpack-fixture-pure", PURE)]);
+    let (tmp, dir) = temp_venv_project(&[pin("crpack-fixture-pure", PURE)]);
     fs::create_dir_all(dir.join("lib/crpack_fixture_pure")).unwrap();
     fs::write(dir.join("lib/crpack_fixture_pure/__init__.py"), "x = 1\n").unwrap();
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap().replace(
@@ -421,9 +416,7 @@ fn a_module_both_mine_and_in_a_wheel_is_an_error() {
 
 #[test]
 fn check_reports_requirement_errors_and_foreign_wheels() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    venv_project(&dir, &["crpack-fixture-pure>=1".to_string()]);
+    let (tmp, dir) = temp_venv_project(&["crpack-fixture-pure>=1".to_string()]);
     let r = run(&mut crpack_env(
         &dir,
         &tmp.path().join("cache"),
@@ -437,10 +430,8 @@ fn check_reports_requirement_errors_and_foreign_wheels() {
 
 #[test]
 fn the_cache_makes_builds_offline() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
+    let (tmp, dir) = temp_venv_project(&[pin("crpack-fixture-pure", PURE)]);
     let cache = tmp.path().join("cache");
-    venv_project(&dir, &[pin("crpack-fixture-pure", PURE)]);
     let first = build(&dir, &cache);
     // No pip at all now: the cached wheel is enough.
     let mut cmd = crpack_env(&dir, &cache, &["--json", "build"]);
@@ -479,15 +470,7 @@ fn arm64_root() -> Option<PathBuf> {
 #[test]
 fn check_imports_every_module_on_aarch64() {
     let Some(root) = arm64_root() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
-    venv_project(
-        &dir,
-        &[
-            pin("crpack-fixture-pure", PURE),
-            pin("crpack-fixture-native", NATIVE_ARM),
-        ],
-    );
+    let (tmp, dir) = temp_venv_project(&pure_and_native());
     let mut cmd = crpack_env(
         &dir,
         &tmp.path().join("cache"),
@@ -525,17 +508,12 @@ fn a_real_native_environment_runs_on_aarch64() {
         "numpy==1.26.4 --hash=sha256:7ab55401287bfec946ced39700c053796e7cc0e3acbef09993a9ad2adba6ca6e";
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
-    copy_tree(&fixtures().join("golden-venv"), &dir);
     // The pure fixture from its directory, numpy from the package index.
-    fs::write(
-        dir.join("requirements.txt"),
-        format!(
-            "--find-links {}\n{}\n{NUMPY}\n",
-            wheels().display(),
-            pin("crpack-fixture-pure", PURE)
-        ),
-    )
-    .unwrap();
+    venv_project_with(
+        &dir,
+        &format!("--find-links {}\n", wheels().display()),
+        &[pin("crpack-fixture-pure", PURE), NUMPY.to_string()],
+    );
     let cache = std::env::var_os("CRPACK_TEST_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("cache"));
@@ -716,20 +694,8 @@ fn published_environments_rebuild_for_reviewers() {
     let packages = &j["checks"][1]["explanation"]["packages"];
     assert_eq!(packages[0]["change"], "added", "{}", j["checks"][1]);
     assert_eq!(packages[0]["name"], "crpack_fixture_native");
-    let human = as_who(
-        &sb.seed.provider.identity,
-        &review,
-        &[
-            "verify",
-            "--template",
-            &arn,
-            "--membership",
-            &pm,
-            "--source",
-            &src,
-        ],
-    )
-    .expect(1);
+    // The same without --json.
+    let human = as_who(&sb.seed.provider.identity, &review, &verify[1..]).expect(1);
     let out = human.stdout();
     let dists = out.find("distributions:").expect("distributions first");
     let added = out

@@ -143,12 +143,7 @@ async fn wire_format_of_successes_and_errors() {
     .await;
     assert_eq!((status, code.as_deref()), (400, Some("ValidationException")));
     assert_eq!(body["reason"], "FIELD_VALIDATION_FAILED");
-    let names: Vec<&str> = body["fieldList"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = crate::common::strings_of(&body["fieldList"], "name");
     // The label breaks both its pattern and its length; each violation is listed.
     assert_eq!(
         names,
@@ -214,8 +209,7 @@ async fn wire_format_of_successes_and_errors() {
 
 #[tokio::test]
 async fn collaborations_members_and_memberships() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (_dir, sb) = crate::common::temp_sandbox().await;
     let (author, provider, outsider) = (
         client(&sb, &AUTHOR),
         client(&sb, &PROVIDER),
@@ -568,8 +562,7 @@ fn custom_policy(custom: cr::AnalysisRuleCustom) -> cr::ConfiguredTableAnalysisR
 
 #[tokio::test]
 async fn configured_tables_rules_associations_and_schemas() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (_dir, sb) = crate::common::temp_sandbox().await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     let (author, provider, outsider) = (
         client(&sb, &AUTHOR),
@@ -655,12 +648,7 @@ async fn configured_tables_rules_associations_and_schemas() {
     assert_eq!(code, "ValidationException");
 
     // The rule round-trips every field; an update replaces the whole policy.
-    let rule = ok(provider
-        .get_configured_table_analysis_rule()
-        .configured_table_identifier(&orders.configured_table_id)
-        .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-        .send()
-        .await);
+    let rule = crate::common::custom_rule(&provider, &orders.configured_table_id).await;
     let empty = custom_policy(
         cr::AnalysisRuleCustom::builder()
             .set_allowed_analyses(Some(vec![]))
@@ -701,12 +689,7 @@ async fn configured_tables_rules_associations_and_schemas() {
         .send()
         .await);
     assert_eq!(updated.analysis_rule().unwrap().policy(), Some(&full));
-    let rule = ok(provider
-        .get_configured_table_analysis_rule()
-        .configured_table_identifier(&orders.configured_table_id)
-        .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-        .send()
-        .await);
+    let rule = crate::common::custom_rule(&provider, &orders.configured_table_id).await;
     let rule = rule.analysis_rule().unwrap();
     assert_eq!(rule.policy(), Some(&full));
     assert_eq!(rule.r#type(), &cr::ConfiguredTableAnalysisRuleType::Custom);
@@ -1076,8 +1059,7 @@ const VENV: &[u8] = b"\x1f\x8b pretend this is a venv-pack archive";
 
 #[tokio::test]
 async fn pyspark_templates_pin_artifacts_read_from_s3() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (dir, sb) = crate::common::temp_sandbox().await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     let (author, provider, outsider) = (
         client(&sb, &AUTHOR),
@@ -1105,14 +1087,11 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
             &["templates/venv-1.tar.gz"],
             &info.role_arn,
         ))
-        .analysis_parameters(
-            cr::AnalysisParameter::builder()
-                .name("min_amount")
-                .r#type(cr::ParameterType::String)
-                .default_value("10")
-                .build()
-                .unwrap(),
-        )
+        .analysis_parameters(crate::common::parameter(
+            "min_amount",
+            cr::ParameterType::String,
+            "10",
+        ))
         .error_message_configuration(
             cr::ErrorMessageConfiguration::builder()
                 .r#type(cr::ErrorMessageType::Detailed)
@@ -1570,8 +1549,7 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
 
 #[tokio::test]
 async fn pyspark_templates_need_spark_and_a_result_receiver() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (_dir, sb) = crate::common::temp_sandbox().await;
     let author = client(&sb, &AUTHOR);
     let c = ok(author
         .create_collaboration()
@@ -1678,8 +1656,7 @@ async fn pyspark_templates_need_spark_and_a_result_receiver() {
 
 #[tokio::test]
 async fn seed_builds_a_consistent_world_and_is_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (_dir, sb) = crate::common::temp_sandbox().await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     assert_eq!(info.endpoint, sb.endpoint());
     assert_eq!(info.region, "us-east-1");
@@ -1755,12 +1732,7 @@ async fn seed_builds_a_consistent_world_and_is_idempotent() {
             }
             other => panic!("{other:?}"),
         }
-        let rule = ok(provider
-            .get_configured_table_analysis_rule()
-            .configured_table_identifier(&table.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-            .send()
-            .await);
+        let rule = crate::common::custom_rule(&provider, &table.configured_table_id).await;
         match rule.analysis_rule().unwrap().policy().unwrap() {
             cr::ConfiguredTableAnalysisRulePolicy::V1(cr::ConfiguredTableAnalysisRulePolicyV1::Custom(c)) => {
                 assert!(c.allowed_analyses().is_empty())
@@ -1795,19 +1767,14 @@ async fn seed_builds_a_consistent_world_and_is_idempotent() {
     // Seeding again finds everything instead of duplicating it.
     let again = seed::seed(&sb.endpoint()).await.unwrap();
     assert_eq!(again, info);
-    assert_eq!(
-        ok(author.list_collaborations().send().await)
-            .collaboration_list()
-            .len(),
-        1
-    );
+    let listed = ok(author.list_collaborations().send().await);
+    assert_eq!(listed.collaboration_list().len(), 1);
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn state_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (dir, sb) = crate::common::temp_sandbox().await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     upload(&sb, &info.bucket, "keep/entry.py", ENTRY).await;
     let author = client(&sb, &AUTHOR);
@@ -1858,8 +1825,7 @@ async fn state_survives_a_restart() {
 #[tokio::test]
 async fn identities_without_sandbox_keys_are_refused() {
     // The listener verifies signatures before the endpoint sees a request.
-    let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox_at(dir.path()).await;
+    let (_dir, sb) = crate::common::temp_sandbox().await;
     let stranger = Identity {
         name: "stranger",
         access_key_id: "AKIANOTASANDBOXKEY00",

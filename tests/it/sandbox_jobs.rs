@@ -43,8 +43,7 @@ struct World {
 
 impl World {
     async fn start() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let sb = sandbox_at(dir.path()).await;
+        let (dir, sb) = crate::common::temp_sandbox().await;
         let info = seed::seed(&sb.endpoint()).await.expect("seed");
         World { sb, info, dir }
     }
@@ -67,6 +66,17 @@ fn fault<T: std::fmt::Debug, E: ProvideErrorMetadata + std::error::Error + 'stat
     r: Result<T, SdkError<E, HttpResponse>>,
 ) -> (u16, String, E) {
     fault_of(r.expect_err("the call should fail"))
+}
+
+/// The typed error of a call that should fail with `expected` (HTTP status, error code).
+#[track_caller]
+fn refused<T: std::fmt::Debug, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    r: Result<T, SdkError<E, HttpResponse>>,
+    expected: (u16, &str),
+) -> E {
+    let (status, code, e) = fault(r);
+    assert_eq!((status, code.as_str()), expected);
+    e
 }
 
 /// The entry point: joins the two seeded tables and counts orders per segment at or above the
@@ -146,14 +156,11 @@ async fn publish(w: &World, name: &str) -> Published {
                 .referenced_tables("customers")
                 .build(),
         )
-        .analysis_parameters(
-            cr::AnalysisParameter::builder()
-                .name("min_amount")
-                .r#type(cr::ParameterType::Varchar)
-                .default_value("0")
-                .build()
-                .unwrap(),
-        )
+        .analysis_parameters(crate::common::parameter(
+            "min_amount",
+            cr::ParameterType::Varchar,
+            "0",
+        ))
         .send()
         .await);
     Published {
@@ -165,16 +172,18 @@ async fn publish(w: &World, name: &str) -> Published {
 }
 
 /// Adds `arn` to the `allowedAnalyses` of the provider's tables named in `tables`.
+/// A template `name` published and approved on both seeded tables.
+async fn publish_approved(w: &World, name: &str) -> Published {
+    let t = publish(w, name).await;
+    approve(w, &t.arn, &["orders", "customers"]).await;
+    t
+}
+
 async fn approve(w: &World, arn: &str, tables: &[&str]) {
     let provider = w.cr(&PROVIDER);
     for name in tables {
         let table = w.info.tables.iter().find(|t| t.name == *name).unwrap();
-        let rule = ok(provider
-            .get_configured_table_analysis_rule()
-            .configured_table_identifier(&table.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-            .send()
-            .await);
+        let rule = crate::common::custom_rule(&provider, &table.configured_table_id).await;
         let mut allowed = match rule.analysis_rule().unwrap().policy().unwrap() {
             cr::ConfiguredTableAnalysisRulePolicy::V1(cr::ConfiguredTableAnalysisRulePolicyV1::Custom(c)) => {
                 c.allowed_analyses().to_vec()
@@ -228,13 +237,22 @@ fn workers(kind: cr::ProtectedJobWorkerComputeType, number: i32) -> cr::Protecte
 }
 
 /// Starts a job as the author with results to the author's account; returns the job.
-async fn start_job(w: &World, arn: &str, params: &[(&str, &str)]) -> cr::ProtectedJob {
-    let out = ok(w
-        .cr(&AUTHOR)
+/// StartProtectedJob as the author for the PySpark template `arn` with `params`; the caller adds
+/// the rest.
+fn start_request(
+    w: &World,
+    arn: &str,
+    params: &[(&str, &str)],
+) -> aws_sdk_cleanrooms::operation::start_protected_job::builders::StartProtectedJobFluentBuilder {
+    w.cr(&AUTHOR)
         .start_protected_job()
         .membership_identifier(w.author_membership())
         .r#type(cr::ProtectedJobType::Pyspark)
         .job_parameters(job_parameters(arn, params))
+}
+
+async fn start_job(w: &World, arn: &str, params: &[(&str, &str)]) -> cr::ProtectedJob {
+    let out = ok(start_request(w, arn, params)
         .result_configuration(to_member(AUTHOR.account_id))
         .send()
         .await);
@@ -278,11 +296,29 @@ async fn wait(w: &World, id: &str) -> cr::ProtectedJob {
     }
 }
 
+/// The job `id` once it ended, which must be a success.
+async fn wait_success(w: &World, id: &str) -> cr::ProtectedJob {
+    let done = wait(w, id).await;
+    assert_eq!(
+        done.status(),
+        &cr::ProtectedJobStatus::Success,
+        "{:?}",
+        done.error()
+    );
+    done
+}
+
 fn error_of(job: &cr::ProtectedJob) -> (&str, &str) {
     let e = job
         .error()
         .unwrap_or_else(|| panic!("job {} has no error: {job:?}", job.id()));
     (e.code(), e.message())
+}
+
+/// Fails unless the job `id` wrote nothing under the results bucket.
+async fn assert_no_results(w: &World, id: &str) {
+    let keys = keys_under(w, seed::RESULTS_BUCKET, &format!("jobs/{id}/")).await;
+    assert!(keys.is_empty(), "{keys:?}");
 }
 
 async fn keys_under(w: &World, bucket: &str, prefix: &str) -> Vec<String> {
@@ -333,15 +369,9 @@ async fn an_approved_job_succeeds_and_writes_results() {
     let w = World::start().await;
     assert_eq!(w.info.results_bucket, seed::RESULTS_BUCKET);
     assert_eq!(w.info.glue_bucket, "crpack-sandbox-glue-222222222222");
-    let t = publish(&w, "succeeds").await;
-    approve(&w, &t.arn, &["orders", "customers"]).await;
+    let t = publish_approved(&w, "succeeds").await;
 
-    let started = ok(w
-        .cr(&AUTHOR)
-        .start_protected_job()
-        .membership_identifier(w.author_membership())
-        .r#type(cr::ProtectedJobType::Pyspark)
-        .job_parameters(job_parameters(&t.arn, &[("min_amount", "50")]))
+    let started = ok(start_request(&w, &t.arn, &[("min_amount", "50")])
         .result_configuration(to_member(AUTHOR.account_id))
         .compute_configuration(workers(cr::ProtectedJobWorkerComputeType::Cr1X, 4))
         .send()
@@ -364,13 +394,7 @@ async fn an_approved_job_succeeds_and_writes_results() {
         other => panic!("{other:?}"),
     }
 
-    let done = wait(&w, job.id()).await;
-    assert_eq!(
-        done.status(),
-        &cr::ProtectedJobStatus::Success,
-        "{:?}",
-        done.error()
-    );
+    let done = wait_success(&w, job.id()).await;
     let stats = done.statistics().expect("statistics");
     assert!(stats.total_duration_in_millis().unwrap() > 0);
     // 4 CR.1X workers for at least the one-minute minimum.
@@ -427,15 +451,13 @@ async fn an_unapproved_template_fails_naming_the_table() {
         "{message}"
     );
     assert!(done.statistics().is_some() && done.result().is_none());
-    let keys = keys_under(&w, seed::RESULTS_BUCKET, &format!("jobs/{}/", job.id())).await;
-    assert!(keys.is_empty(), "{keys:?}");
+    assert_no_results(&w, job.id()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deleted_artifact_version_fails_verification() {
     let w = World::start().await;
-    let t = publish(&w, "tampered").await;
-    approve(&w, &t.arn, &["orders", "customers"]).await;
+    let t = publish_approved(&w, "tampered").await;
     ok(w.s3(&AUTHOR)
         .delete_object()
         .bucket(&w.info.bucket)
@@ -458,14 +480,9 @@ async fn a_deleted_artifact_version_fails_verification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_table_data_fails_the_job() {
     let w = World::start().await;
-    let t = publish(&w, "no-data").await;
-    approve(&w, &t.arn, &["orders", "customers"]).await;
-    ok(w.s3(&PROVIDER)
-        .delete_object()
-        .bucket(&w.info.glue_bucket)
-        .key("crpack_sandbox/customers.csv")
-        .send()
-        .await);
+    let t = publish_approved(&w, "no-data").await;
+    let customers_csv = w.s3(&PROVIDER).delete_object().bucket(&w.info.glue_bucket);
+    ok(customers_csv.key("crpack_sandbox/customers.csv").send().await);
     let done = wait(&w, start_job(&w, &t.arn, &[]).await.id()).await;
     let (code, message) = error_of(&done);
     assert_eq!(code, codes::TABLE_DATA_NOT_FOUND);
@@ -478,8 +495,7 @@ async fn missing_table_data_fails_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelling_a_job() {
     let w = World::start().await;
-    let t = publish(&w, "cancelled").await;
-    approve(&w, &t.arn, &["orders", "customers"]).await;
+    let t = publish_approved(&w, "cancelled").await;
     let author = w.cr(&AUTHOR);
     let job = start_job(&w, &t.arn, &[]).await;
     let cancel = || {
@@ -508,8 +524,7 @@ async fn cancelling_a_job() {
         again.protected_job().unwrap().status(),
         &cr::ProtectedJobStatus::Cancelled
     );
-    let keys = keys_under(&w, seed::RESULTS_BUCKET, &format!("jobs/{}/", job.id())).await;
-    assert!(keys.is_empty(), "{keys:?}");
+    assert_no_results(&w, job.id()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -590,7 +605,7 @@ async fn listing_jobs_paginates_and_filters_by_status() {
     assert!(with_status(cr::ProtectedJobStatus::Success).await.is_empty());
 
     // A finished job cannot be cancelled: ConflictException.
-    let (status, code, _) = fault(
+    refused(
         author
             .update_protected_job()
             .membership_identifier(w.author_membership())
@@ -598,42 +613,34 @@ async fn listing_jobs_paginates_and_filters_by_status() {
             .target_status(cr::TargetProtectedJobStatus::Cancelled)
             .send()
             .await,
+        (409, "ConflictException"),
     );
-    assert_eq!((status, code.as_str()), (409, "ConflictException"));
 
     // Only the membership that started a job sees it.
-    let (status, code, _) = fault(
+    refused(
         w.cr(&PROVIDER)
             .get_protected_job()
             .membership_identifier(&w.info.provider.membership_id)
             .protected_job_identifier(&ids[0])
             .send()
             .await,
+        (404, "ResourceNotFoundException"),
     );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
-    let (status, code, _) = fault(
+    refused(
         w.cr(&PROVIDER)
             .list_protected_jobs()
             .membership_identifier(w.author_membership())
             .send()
             .await,
+        (403, "AccessDeniedException"),
     );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn default_result_configuration_writes_to_the_members_s3_location() {
     let w = World::start().await;
-    let t = publish(&w, "default-output").await;
-    approve(&w, &t.arn, &["orders", "customers"]).await;
-    let out = ok(w
-        .cr(&AUTHOR)
-        .start_protected_job()
-        .membership_identifier(w.author_membership())
-        .r#type(cr::ProtectedJobType::Pyspark)
-        .job_parameters(job_parameters(&t.arn, &[]))
-        .send()
-        .await);
+    let t = publish_approved(&w, "default-output").await;
+    let out = ok(start_request(&w, &t.arn, &[]).send().await);
     let job = out.protected_job().unwrap();
     match job
         .result_configuration()
@@ -647,13 +654,7 @@ async fn default_result_configuration_writes_to_the_members_s3_location() {
         }
         other => panic!("{other:?}"),
     }
-    let done = wait(&w, job.id()).await;
-    assert_eq!(
-        done.status(),
-        &cr::ProtectedJobStatus::Success,
-        "{:?}",
-        done.error()
-    );
+    let done = wait_success(&w, job.id()).await;
     match done.result().unwrap().output().unwrap() {
         cr::ProtectedJobOutput::S3(s3) => assert_eq!(
             s3.location(),
@@ -677,7 +678,7 @@ async fn start_checks_the_caller_the_template_and_the_request() {
     };
 
     // The provider's membership has no abilities: no CAN_RUN_JOB.
-    let (status, code, e) = fault(
+    let e = refused(
         start(
             &w.cr(&PROVIDER),
             &w.info.provider.membership_id,
@@ -685,11 +686,11 @@ async fn start_checks_the_caller_the_template_and_the_request() {
         )
         .send()
         .await,
+        (403, "AccessDeniedException"),
     );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
     assert!(e.message().unwrap().contains("CAN_RUN_JOB"), "{e:?}");
     // Someone else's membership.
-    let (status, code, _) = fault(
+    refused(
         start(
             &w.cr(&OUTSIDER),
             w.author_membership(),
@@ -697,11 +698,11 @@ async fn start_checks_the_caller_the_template_and_the_request() {
         )
         .send()
         .await,
+        (403, "AccessDeniedException"),
     );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
 
     // An undeclared parameter.
-    let (status, code, e) = fault(
+    let e = refused(
         start(
             &author,
             w.author_membership(),
@@ -709,8 +710,8 @@ async fn start_checks_the_caller_the_template_and_the_request() {
         )
         .send()
         .await,
+        (400, "ValidationException"),
     );
-    assert_eq!((status, code.as_str()), (400, "ValidationException"));
     match e {
         aws_sdk_cleanrooms::operation::start_protected_job::StartProtectedJobError::ValidationException(
             v,
@@ -732,21 +733,21 @@ async fn start_checks_the_caller_the_template_and_the_request() {
 
     // A template that is not in the collaboration.
     let missing = t.arn.rsplit_once('/').unwrap().0.to_string() + "/00000000-0000-4000-8000-000000000000";
-    let (status, code, _) = fault(
+    refused(
         start(&author, w.author_membership(), job_parameters(&missing, &[]))
             .send()
             .await,
+        (404, "ResourceNotFoundException"),
     );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
 
     // Too many workers of a type, by the PySpark limits (the model allows 1024).
-    let (status, code, e) = fault(
+    let e = refused(
         start(&author, w.author_membership(), job_parameters(&t.arn, &[]))
             .compute_configuration(workers(cr::ProtectedJobWorkerComputeType::Cr4X, 33))
             .send()
             .await,
+        (400, "ValidationException"),
     );
-    assert_eq!((status, code.as_str()), (400, "ValidationException"));
     assert!(e.message().unwrap().contains("32"), "{e:?}");
     let (_, code, _) = fault(
         start(&author, w.author_membership(), job_parameters(&t.arn, &[]))
@@ -757,13 +758,13 @@ async fn start_checks_the_caller_the_template_and_the_request() {
     assert_eq!(code, "ValidationException");
 
     // The provider cannot receive results.
-    let (status, code, e) = fault(
+    let e = refused(
         start(&author, w.author_membership(), job_parameters(&t.arn, &[]))
             .result_configuration(to_member(PROVIDER.account_id))
             .send()
             .await,
+        (400, "ValidationException"),
     );
-    assert_eq!((status, code.as_str()), (400, "ValidationException"));
     assert!(e.message().unwrap().contains("CAN_RECEIVE_RESULTS"), "{e:?}");
 
     // Nothing was started by the refused calls.

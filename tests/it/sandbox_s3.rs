@@ -98,8 +98,7 @@ async fn put(
 
 #[tokio::test]
 async fn buckets_belong_to_their_creator() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let author = client(&sandbox, identity::AUTHOR);
     let provider = client(&sandbox, identity::PROVIDER);
 
@@ -177,8 +176,7 @@ async fn buckets_belong_to_their_creator() {
 
 #[tokio::test]
 async fn versioning_off_enabled_and_suspended() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("vers").send().await.unwrap();
 
@@ -254,8 +252,7 @@ async fn versioning_off_enabled_and_suspended() {
 
 #[tokio::test]
 async fn sha256_checksums_are_verified_stored_and_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("sums").send().await.unwrap();
     set_versioning(&c, "sums", BucketVersioningStatus::Enabled).await;
@@ -355,8 +352,7 @@ async fn sha256_checksums_are_verified_stored_and_reported() {
 
 #[tokio::test]
 async fn default_sdk_upload_with_crc32_trailer_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("plain").send().await.unwrap();
 
@@ -467,8 +463,7 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
 
 #[tokio::test]
 async fn if_none_match_star_refuses_to_overwrite() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("cond").send().await.unwrap();
     set_versioning(&c, "cond", BucketVersioningStatus::Enabled).await;
@@ -515,8 +510,7 @@ async fn if_none_match_star_refuses_to_overwrite() {
 
 #[tokio::test]
 async fn versions_delete_markers_and_listings() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("list").send().await.unwrap();
     set_versioning(&c, "list", BucketVersioningStatus::Enabled).await;
@@ -710,8 +704,7 @@ async fn versions_delete_markers_and_listings() {
 
 #[tokio::test]
 async fn multipart_upload_gets_composite_sha256() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("mpu").send().await.unwrap();
     set_versioning(&c, "mpu", BucketVersioningStatus::Enabled).await;
@@ -914,8 +907,7 @@ async fn multipart_upload_gets_composite_sha256() {
 
 #[tokio::test]
 async fn other_accounts_need_a_bucket_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let author = client(&sandbox, identity::AUTHOR);
     let provider = client(&sandbox, identity::PROVIDER);
     let outsider = client(&sandbox, identity::OUTSIDER);
@@ -1161,8 +1153,7 @@ async fn other_accounts_need_a_bucket_policy() {
 
 #[tokio::test]
 async fn bad_credentials_and_anonymous_requests_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let author = client(&sandbox, identity::AUTHOR);
     author.create_bucket().bucket("locked").send().await.unwrap();
     put(&author, "locked", "k", b"secret").await;
@@ -1195,8 +1186,7 @@ async fn bad_credentials_and_anonymous_requests_are_refused() {
 
 #[tokio::test]
 async fn a_64_mib_object_round_trips_with_its_sha256() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("big").send().await.unwrap();
     set_versioning(&c, "big", BucketVersioningStatus::Enabled).await;
@@ -1378,8 +1368,7 @@ async fn state_survives_a_restart() {
 
 #[tokio::test]
 async fn concurrent_puts_each_get_their_own_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = sandbox_at(dir.path()).await;
+    let (_dir, sandbox) = crate::common::temp_sandbox().await;
     let c = client(&sandbox, identity::AUTHOR);
     c.create_bucket().bucket("race").send().await.unwrap();
     set_versioning(&c, "race", BucketVersioningStatus::Enabled).await;

@@ -18,13 +18,23 @@ const TABLE: &str = "payments";
 const ENTRY: &str = "def entrypoint(context):\n    payments = context[\"referencedTables\"][\"payments\"]\n    \
                      return {\"results\": {\"payments\": payments}}\n";
 
+/// The seeded Glue table `orders`.
+fn glue_orders() -> cr::TableReference {
+    cr::TableReference::Glue(
+        cr::GlueTableReference::builder()
+            .database_name(seed::GLUE_DATABASE)
+            .table_name("orders")
+            .build()
+            .unwrap(),
+    )
+}
+
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
 /// Uploads the entry point as the author and creates a template referencing only [`TABLE`].
 fn create_template(sb: &TestSandbox) -> String {
-    let author = sb.clients(&sb.seed.author.identity);
     let key = "unassociated/payments_entry.py";
     sb.put_artifact(key, ENTRY.as_bytes().to_vec());
     let source = cr::AnalysisSource::Artifacts(
@@ -35,12 +45,7 @@ fn create_template(sb: &TestSandbox) -> String {
             .unwrap(),
     );
     let out = ok(sb.rt.block_on(
-        author
-            .cleanrooms
-            .create_analysis_template()
-            .membership_identifier(&sb.seed.author.membership_id)
-            .name("reads payments")
-            .format(cr::AnalysisFormat::Pyspark10)
+        sb.author_pyspark_template("reads payments")
             .source(source)
             .schema(cr::AnalysisSchema::builder().referenced_tables(TABLE).build())
             .send(),
@@ -59,13 +64,7 @@ fn create_table(
     name: &str,
     allowed: &[String],
 ) -> String {
-    let reference = cr::TableReference::Glue(
-        cr::GlueTableReference::builder()
-            .database_name(seed::GLUE_DATABASE)
-            .table_name("orders")
-            .build()
-            .unwrap(),
-    );
+    let reference = glue_orders();
     let table = ok(sb.rt.block_on(
         provider
             .cleanrooms
@@ -215,13 +214,7 @@ fn a_table_to_be_associated_later_is_accepted_then_read_once_associated() {
         "{out}"
     );
     let j = sb.author(&dir, &["--json", "doctor"]).expect(0).json();
-    let check = j["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "table payments")
-        .unwrap_or_else(|| panic!("{j}"))
-        .clone();
+    let check = crate::common::item_where(&j["checks"], "name", "table payments").clone();
     assert_eq!(
         (&check["ok"], &check["warning"]),
         (&true.into(), &true.into()),
@@ -273,13 +266,7 @@ fn a_table_to_be_associated_later_is_accepted_then_read_once_associated() {
         done.error()
     );
     let j = sb.author(&dir, &["--json", "doctor"]).expect(0).json();
-    let check = j["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "table payments")
-        .unwrap()
-        .clone();
+    let check = crate::common::item_where(&j["checks"], "name", "table payments").clone();
     assert_eq!(check["warning"], false, "{check}");
     assert!(
         !check["detail"].as_str().unwrap().contains("not associated"),
@@ -299,13 +286,7 @@ async fn the_collaborations_tables_are_read_past_the_first_page() {
     let info = seed::seed(&sb.endpoint()).await.unwrap();
     let author = crate::common::clients_for(&info, &info.author.identity).await;
     let provider = crate::common::clients_for(&info, &info.provider.identity).await;
-    let glue = cr::TableReference::Glue(
-        cr::GlueTableReference::builder()
-            .database_name(seed::GLUE_DATABASE)
-            .table_name("orders")
-            .build()
-            .unwrap(),
-    );
+    let glue = glue_orders();
     // ListSchemas pages at 100: the seeded two, 100 more, then payments on the second page.
     for i in 0..=100 {
         let name = if i == 100 {
@@ -369,16 +350,10 @@ async fn the_collaborations_tables_are_read_past_the_first_page() {
 #[test]
 fn a_malformed_table_name_is_still_refused() {
     let sb = TestSandbox::start();
-    let author = sb.clients(&sb.seed.author.identity);
     let err = sb
         .rt
         .block_on(
-            author
-                .cleanrooms
-                .create_analysis_template()
-                .membership_identifier(&sb.seed.author.membership_id)
-                .name("malformed")
-                .format(cr::AnalysisFormat::Pyspark10)
+            sb.author_pyspark_template("malformed")
                 .source(cr::AnalysisSource::Artifacts(
                     cr::AnalysisTemplateArtifacts::builder()
                         .entry_point(template_artifact(&sb.seed.bucket, "absent.py"))
@@ -404,9 +379,7 @@ fn a_malformed_table_name_is_still_refused() {
 /// which one, with the fix.
 #[test]
 fn publish_warns_about_tables_to_be_associated_later() {
-    let sb = TestSandbox::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = sb.project(tmp.path(), "templates/later");
+    let (sb, _tmp, dir) = crate::common::sandbox_with_project("templates/later");
     let toml = std::fs::read_to_string(dir.join("crpack.toml")).unwrap().replace(
         "referenced_tables = [\"orders\", \"customers\"]",
         "referenced_tables = [\"orders\", \"customers\", \"payments\"]",

@@ -19,6 +19,19 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
+/// Fails the case unless `run` exited 1, showing what `what` printed.
+fn exits_1(run: &Run, what: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        run.code(),
+        1,
+        "{} must exit 1\nstdout:\n{}\nstderr:\n{}",
+        what,
+        run.stdout(),
+        run.stderr()
+    );
+    Ok(())
+}
+
 /// Cases per kind: enough to hit every mutation many times, few enough to run in seconds.
 const CASES: u32 = 32;
 /// One case in this many also runs `approve` (and reads the rules back).
@@ -111,9 +124,7 @@ struct World {
 
 impl World {
     fn publish(format: Format) -> World {
-        let sb = TestSandbox::start();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = sb.project(tmp.path(), "templates/tamper");
+        let (sb, tmp, dir) = crate::common::sandbox_with_project("templates/tamper");
         if format == Format::Zip {
             let path = dir.join("crpack.toml");
             let toml = fs::read_to_string(&path).unwrap();
@@ -253,13 +264,7 @@ impl World {
         );
         let files = self.write_case(&format!("case-{n}"), &bytes);
         let run = self.verify(&files);
-        prop_assert_eq!(
-            run.code(),
-            1,
-            "verify must exit 1\nstdout:\n{}\nstderr:\n{}",
-            run.stdout(),
-            run.stderr()
-        );
+        exits_1(&run, "verify")?;
         let j = run.json();
         prop_assert_eq!(&j["ok"], &serde_json::json!(false));
         let verdict = |c: bool| if c { "mismatch" } else { "match" };
@@ -299,13 +304,7 @@ impl World {
 
     fn assert_approve_refused(&self, files: &[String; 2]) -> Result<(), TestCaseError> {
         let run = self.provider_run("approve", files);
-        prop_assert_eq!(
-            run.code(),
-            1,
-            "approve must exit 1\nstdout:\n{}\nstderr:\n{}",
-            run.stdout(),
-            run.stderr()
-        );
+        exits_1(&run, "approve")?;
         let j = run.json();
         prop_assert_eq!(&j["approved"], &serde_json::json!(false));
         prop_assert!(self.rules() == self.rules_before, "approve changed a rule");

@@ -310,6 +310,16 @@ class World:
 # --- S3 checks ------------------------------------------------------------------------------------
 
 
+def put_checksummed(w, s3, text, name):
+    """Puts `text` (with the run id) at wire/RUN/`name` with its SHA-256; returns (body, key, response)."""
+    body = f"{text} {RUN}".encode()
+    key = f"wire/{RUN}/{name}"
+    put = s3.put_object(
+        Bucket=w.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(body)
+    )
+    return body, key, put
+
+
 def s3_bucket_versioning(w):
     resp = w.s3("author").get_bucket_versioning(Bucket=w.bucket)
     expect_eq(resp.get("Status"), "Enabled", "versioning status")
@@ -317,11 +327,7 @@ def s3_bucket_versioning(w):
 
 def s3_put_object_sha256(w):
     s3 = w.s3("author")
-    body = f"checksummed {RUN}".encode()
-    key = f"wire/{RUN}/sha256.txt"
-    put = s3.put_object(
-        Bucket=w.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(body)
-    )
+    body, key, put = put_checksummed(w, s3, "checksummed", "sha256.txt")
     expect(put.get("VersionId"), f"put_object returned no VersionId: {strip_meta(put)}")
     expect_eq(put.get("ChecksumSHA256"), b64_sha256(body), "put_object ChecksumSHA256")
     head = s3.head_object(Bucket=w.bucket, Key=key, ChecksumMode="ENABLED")
@@ -384,11 +390,7 @@ def s3_list_object_versions(w):
 
 def s3_get_object_attributes(w):
     s3 = w.s3("author")
-    body = f"attributes {RUN}".encode()
-    key = f"wire/{RUN}/attributes.txt"
-    put = s3.put_object(
-        Bucket=w.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(body)
-    )
+    body, key, put = put_checksummed(w, s3, "attributes", "attributes.txt")
     resp = s3.get_object_attributes(Bucket=w.bucket, Key=key, ObjectAttributes=["Checksum", "ObjectSize", "ETag"])
     expect_eq(resp.get("ObjectSize"), len(body), "ObjectSize")
     # Quoting is s3_get_object_attributes_etag_unquoted's business; here the value must be there.
@@ -401,11 +403,7 @@ def s3_get_object_attributes(w):
 def s3_get_object_attributes_one_each(w):
     # The same attributes asked for one per request (one value in x-amz-object-attributes).
     s3 = w.s3("author")
-    body = f"attributes one by one {RUN}".encode()
-    key = f"wire/{RUN}/attributes-one-each.txt"
-    put = s3.put_object(
-        Bucket=w.bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(body)
-    )
+    body, key, put = put_checksummed(w, s3, "attributes one by one", "attributes-one-each.txt")
     size = s3.get_object_attributes(Bucket=w.bucket, Key=key, ObjectAttributes=["ObjectSize"])
     expect_eq(size.get("ObjectSize"), len(body), "ObjectSize")
     etag = s3.get_object_attributes(Bucket=w.bucket, Key=key, ObjectAttributes=["ETag"])
@@ -645,11 +643,8 @@ def cr_get_analysis_template(w):
 def cr_get_collaboration_analysis_template(w):
     t, entry, _ = w.shared_template()
     cr = w.cr("provider")
-    got = conforms(
-        cr,
-        "GetCollaborationAnalysisTemplate",
-        cr.get_collaboration_analysis_template(collaborationIdentifier=w.collab, analysisTemplateArn=t["arn"]),
-    )["collaborationAnalysisTemplate"]
+    resp = cr.get_collaboration_analysis_template(collaborationIdentifier=w.collab, analysisTemplateArn=t["arn"])
+    got = conforms(cr, "GetCollaborationAnalysisTemplate", resp)["collaborationAnalysisTemplate"]
     expect_eq(got["arn"], t["arn"], "arn")
     expect_eq(got["creatorAccountId"], w.seed["author"]["account_id"], "creatorAccountId")
     expect_eq(got["sourceMetadata"]["artifacts"]["entryPointHash"]["sha256"], hashlib.sha256(entry).hexdigest(), "hash")
@@ -707,15 +702,12 @@ def cr_update_analysis_template(w):
     t, _, _ = w.create_template("update")
     cr = w.cr("author")
     time.sleep(0.01)
-    resp = conforms(
-        cr,
-        "UpdateAnalysisTemplate",
-        cr.update_analysis_template(
-            membershipIdentifier=w.membership("author"),
-            analysisTemplateIdentifier=t["id"],
-            description="updated by the wire check",
-        ),
+    resp = cr.update_analysis_template(
+        membershipIdentifier=w.membership("author"),
+        analysisTemplateIdentifier=t["id"],
+        description="updated by the wire check",
     )
+    resp = conforms(cr, "UpdateAnalysisTemplate", resp)
     expect_eq(resp["analysisTemplate"]["description"], "updated by the wire check", "description in the response")
     got = cr.get_analysis_template(membershipIdentifier=w.membership("author"), analysisTemplateIdentifier=t["id"])
     expect_eq(got["analysisTemplate"]["description"], "updated by the wire check", "description read back")

@@ -296,13 +296,10 @@ impl FaultProxy {
         F: Fn(&SeenRequest) -> Option<String> + Send + Sync + 'static,
     {
         use std::io::Write;
-        use std::net::{TcpListener, TcpStream};
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, endpoint) = local_listener();
         let upstream = upstream.trim_start_matches("http://").to_string();
         let injected = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -334,20 +331,9 @@ impl FaultProxy {
                         return;
                     }
                     // Forward with `connection: close` and relay the response until EOF.
-                    let mut head_lines: Vec<&str> = head[..head.len() - 4]
-                        .split("\r\n")
-                        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-                        .collect();
-                    head_lines.push("connection: close");
-                    let mut req = head_lines.join("\r\n").into_bytes();
-                    req.extend_from_slice(b"\r\n\r\n");
-                    req.extend_from_slice(&buf[head_end..]);
-                    let Ok(mut up) = TcpStream::connect(&upstream) else {
+                    let Some(mut up) = forward_request(&buf, &head, head_end, &upstream) else {
                         return;
                     };
-                    if up.write_all(&req).is_err() {
-                        return;
-                    }
                     let _ = std::io::copy(&mut up, &mut client);
                 });
             }
@@ -387,6 +373,28 @@ impl Drop for FaultProxy {
 /// Reads one HTTP/1.1 request from `client`: the head, then the body by Content-Length.
 /// Returns the raw bytes, the head as text and where the body starts; `None` when the peer
 /// closed first.
+/// Sends the request read by `read_request` to `upstream` (host:port) with `connection: close`,
+/// so that its answer ends at EOF; `None` when it cannot be sent.
+pub fn forward_request(
+    buf: &[u8],
+    head: &str,
+    head_end: usize,
+    upstream: &str,
+) -> Option<std::net::TcpStream> {
+    use std::io::Write;
+    let mut lines: Vec<&str> = head[..head.len() - 4]
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    lines.push("connection: close");
+    let mut req = lines.join("\r\n").into_bytes();
+    req.extend_from_slice(b"\r\n\r\n");
+    req.extend_from_slice(&buf[head_end..]);
+    let mut up = std::net::TcpStream::connect(upstream).ok()?;
+    up.write_all(&req).ok()?;
+    Some(up)
+}
+
 pub fn read_request(client: &mut std::net::TcpStream) -> Option<(Vec<u8>, String, usize)> {
     use std::io::Read;
     let mut buf = Vec::new();
@@ -669,4 +677,121 @@ pub fn template_artifact(bucket: &str, key: &str) -> aws_sdk_cleanrooms::types::
                 .unwrap(),
         )
         .build()
+}
+
+/// The string `field` of each object in the JSON array `array`, in order; anything else fails
+/// the test.
+pub fn strings_of<'a>(array: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    array
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[field].as_str().unwrap())
+        .collect()
+}
+
+/// A sandbox, a temporary folder and a scaffolded project in it publishing under `prefix`.
+pub fn sandbox_with_project(prefix: &str) -> (TestSandbox, tempfile::TempDir, PathBuf) {
+    let sb = TestSandbox::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sb.project(tmp.path(), prefix);
+    (sb, tmp, dir)
+}
+
+/// The first object in the JSON array `array` whose `field` equals `value`; none fails the test.
+pub fn item_where<'a>(array: &'a serde_json::Value, field: &str, value: &str) -> &'a serde_json::Value {
+    array
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item[field] == value)
+        .unwrap_or_else(|| panic!("no item with {field} = {value:?} in {array:#}"))
+}
+
+/// `item[first]`, `sep` and `item[second]` as one string (both fields must be strings).
+pub fn two_fields(item: &serde_json::Value, first: &str, sep: &str, second: &str) -> String {
+    format!(
+        "{}{sep}{}",
+        item[first].as_str().unwrap(),
+        item[second].as_str().unwrap()
+    )
+}
+
+/// A sandbox on a fresh temporary folder (kept as long as the sandbox).
+pub async fn temp_sandbox() -> (tempfile::TempDir, crpack_sandbox::Sandbox) {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = sandbox_at(dir.path()).await;
+    (dir, sandbox)
+}
+
+/// Runs `cmd` and fails the test, naming `what` and its stderr, unless it succeeds.
+pub fn output_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl TestSandbox {
+    /// The `--json` plan of `crpack publish --dry-run` in `dir`, which must exit 0.
+    pub fn publish_plan(&self, dir: &Path) -> serde_json::Value {
+        self.author(dir, &["--json", "publish", "--dry-run"])
+            .expect(0)
+            .json()
+    }
+}
+
+/// An analysis parameter `name` of type `kind` with the default value `default`.
+pub fn parameter(
+    name: &str,
+    kind: aws_sdk_cleanrooms::types::ParameterType,
+    default: &str,
+) -> aws_sdk_cleanrooms::types::AnalysisParameter {
+    aws_sdk_cleanrooms::types::AnalysisParameter::builder()
+        .name(name)
+        .r#type(kind)
+        .default_value(default)
+        .build()
+        .unwrap()
+}
+
+/// The CUSTOM analysis rule of the configured table `table`, read by `client`.
+pub async fn custom_rule(
+    client: &aws_sdk_cleanrooms::Client,
+    table: &str,
+) -> aws_sdk_cleanrooms::operation::get_configured_table_analysis_rule::GetConfiguredTableAnalysisRuleOutput {
+    ok(client
+        .get_configured_table_analysis_rule()
+        .configured_table_identifier(table)
+        .analysis_rule_type(aws_sdk_cleanrooms::types::ConfiguredTableAnalysisRuleType::Custom)
+        .send()
+        .await)
+}
+
+/// A listener on an ephemeral local port and its `http://` address.
+pub fn local_listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    (listener, endpoint)
+}
+
+impl TestSandbox {
+    /// CreateAnalysisTemplate as the author in the seeded membership, for a PySpark template
+    /// `name`; the caller adds the rest.
+    pub fn author_pyspark_template(
+        &self,
+        name: &str,
+    ) -> aws_sdk_cleanrooms::operation::create_analysis_template::builders::CreateAnalysisTemplateFluentBuilder
+    {
+        self.clients(&self.seed.author.identity)
+            .cleanrooms
+            .create_analysis_template()
+            .membership_identifier(&self.seed.author.membership_id)
+            .name(name)
+            .format(aws_sdk_cleanrooms::types::AnalysisFormat::Pyspark10)
+    }
 }
