@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
-use crate::commands::error::Error;
+use crate::error::{Error, Result};
 use crate::output::{ColorChoice, Output};
 use crpack_core::error::ExitCode;
+use crpack_core::verify::{Source, Target, Via};
 
 /// Bundle, publish, verify and approve AWS Clean Rooms PySpark analysis templates.
 #[derive(Debug, Parser)]
@@ -150,7 +151,7 @@ impl Context {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| crate::commands::error::CommandError::Runtime(e).into())
+            .map_err(|e| crate::error::CommandError::Runtime(e).into())
     }
 }
 
@@ -212,4 +213,73 @@ pub fn report_error(out: &Output, err: &Error) {
 /// The clap command, for completions and the man page.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
+}
+
+/// Which template, seen through which collaboration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The analysis template ARN.
+    #[arg(long, value_name = "ARN")]
+    pub template: String,
+    #[command(flatten)]
+    pub via: ViaArgs,
+}
+
+impl TargetArgs {
+    /// The target the flags name: a well-formed template ARN, seen through the membership or
+    /// the collaboration.
+    pub fn target(&self) -> Result<Target> {
+        template_target(&self.template, self.via.via()?)
+    }
+}
+
+/// Where the bytes to check come from (exactly one).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// Download each artifact from its S3 location (needs read access to the bucket).
+    #[arg(long, conflicts_with_all = ["files", "source_dir", "lock"])]
+    pub from_s3: bool,
+    /// Keep the downloaded artifacts in DIR (with --from-s3).
+    #[arg(long, value_name = "DIR", requires = "from_s3")]
+    pub save: Option<PathBuf>,
+    /// Files shared by the author: the entry point by name, the additional artifact by name or hash.
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["source_dir", "lock"])]
+    pub files: Vec<PathBuf>,
+    /// Rebuild the author's project in DIR with crpack's deterministic build and compare.
+    #[arg(long = "source", value_name = "DIR", conflicts_with = "lock")]
+    pub source_dir: Option<PathBuf>,
+    /// The author's crpack.lock: its version ids select exactly which S3 versions to download.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The chosen source; `--from-s3` when none is given and `default_s3` is set.
+    pub fn source(&self, default_s3: bool) -> Result<Source> {
+        if !self.files.is_empty() {
+            Ok(Source::Files(self.files.clone()))
+        } else if let Some(d) = &self.source_dir {
+            Ok(Source::Project(d.clone()))
+        } else if let Some(l) = &self.lock {
+            Ok(Source::Lock(l.clone()))
+        } else if self.from_s3 || default_s3 {
+            Ok(Source::S3 {
+                save: self.save.clone(),
+            })
+        } else {
+            Err(Error::Usage(
+                "say where the bytes come from: --from-s3, --files PATH..., --source DIR or --lock FILE"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// A target from a template ARN given on the command line; a malformed ARN is a usage error.
+pub fn template_target(template_arn: &str, via: Via) -> Result<Target> {
+    crpack_core::validate::template_arn(template_arn).map_err(Error::Usage)?;
+    Ok(Target {
+        template_arn: template_arn.to_string(),
+        via,
+    })
 }

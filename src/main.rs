@@ -4,7 +4,10 @@
 
 mod cli;
 mod commands;
+mod error;
 mod output;
+mod render;
+mod scaffold;
 
 use clap::Parser;
 

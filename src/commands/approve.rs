@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::error::{Error, Result};
-use crate::commands::verify::{SourceArgs, exit_code, print_report, template_target};
+use crate::cli::{SourceArgs, template_target};
+use crate::error::verification_exit;
+use crate::error::{Error, Result};
 use crate::output::escape;
+use crate::render::print_verification;
 use crpack_core::aws::Aws;
 use crpack_core::error::ExitCode;
 use crpack_core::report::VerifyReport;
@@ -134,7 +136,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
             tables: &tables,
         };
         ctx.out.result(&json, || {
-            print_report(ctx, &report);
+            print_verification(ctx, &report);
             for v in &violations {
                 ctx.out.line(format!("{} {}", ctx.out.bad("policy"), escape(v)));
             }
@@ -145,7 +147,7 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
                     .line(ctx.out.bad("not approved: no analysis rule was changed"));
             }
         });
-        Ok(exit_code(&report, violations.len()))
+        Ok(verification_exit(&report, violations.len()))
     })
 }
 

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::commands::error::Result;
+use crate::error::Result;
 use crate::output::{escape, human_bytes, table};
 use crpack_core::artifact::Artifact;
 use crpack_core::bundle::{self, BuildOutput};
 use crpack_core::error::ExitCode;
 use crpack_core::manifest::Project;
-use crpack_core::venv::{EnvBuild, EnvEvent};
+use crpack_core::venv::EnvBuild;
 
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
@@ -30,32 +30,6 @@ struct BuildJson<'a> {
     artifacts: &'a [Artifact],
     #[serde(skip_serializing_if = "Option::is_none")]
     environment: Option<&'a EnvBuild>,
-}
-
-/// Renders an environment build's progress on stderr: one line per wheel step, and a byte bar
-/// while the archive is written (on a terminal only).
-pub fn env_progress(ctx: &Context) -> impl FnMut(EnvEvent) + '_ {
-    let mut bar: Option<indicatif::ProgressBar> = None;
-    move |event| match event {
-        EnvEvent::Fetch(f) => ctx.out.info(f.to_string()),
-        EnvEvent::Planned { entries, bytes } => {
-            ctx.out.debug(format!(
-                "writing the environment: {entries} entries, {} installed",
-                human_bytes(bytes)
-            ));
-            if bytes >= 32 << 20 {
-                bar = Some(ctx.out.byte_bar(bytes, "environment"));
-            }
-        }
-        EnvEvent::Written { bytes, total } => {
-            if let Some(b) = &bar {
-                b.set_position(bytes);
-                if bytes >= total {
-                    b.finish_and_clear();
-                }
-            }
-        }
-    }
 }
 
 /// Prints what the environment holds: one row per distribution, then the project's modules.
@@ -140,7 +114,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
         bundle_entries,
         source_date_epoch,
         environment,
-    } = bundle::build_with(&project, &out, &mut env_progress(ctx))?;
+    } = bundle::build_with(&project, &out, &mut crate::render::env_progress(ctx))?;
     if ctx.out.json {
         ctx.out.json(&BuildJson {
             ok: true,

@@ -1,6 +1,6 @@
 //! `crpack check`: validate crpack.toml and statically check the entry point.
 
-use crate::commands::error::{CommandError, Error, Result};
+use crate::error::{CommandError, Error, Result};
 use crpack_core::check::CheckError;
 use crpack_core::check::{self, check_project};
 use crpack_core::diagnostic::Severity;
@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
             args.arm64_root.as_deref(),
             &mut report,
             &ctx.out,
-            &mut crate::commands::build::env_progress(ctx),
+            &mut crate::render::env_progress(ctx),
         )
         .map_err(|e| match e {
             // Said in the terms of the flags that asked for the check.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap_complete::Shell;
 
 use crate::cli;
-use crate::commands::error::{Error, Result};
+use crate::error::{Error, Result};
 use crpack_core::error::{ExitCode, IoContext};
 
 #[derive(Debug, clap::Args)]

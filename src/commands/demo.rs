@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::cli::Context;
-use crate::commands::error::{CommandError, Error, Result};
+use crate::error::{CommandError, Error, Result};
 use crate::output::{Output, table};
 use crpack_core::artifact::Role;
 use crpack_core::aws::{self, Aws};
@@ -108,7 +108,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
 
     step(out, 2, "scaffold a template project (crpack init) and check it");
     let name = "audience-overlap";
-    crate::commands::init::scaffold(&project_dir, name)?;
+    crate::scaffold::scaffold(&project_dir, name)?;
     configure_publish(&project_dir, &seed, &format!("templates/{name}"))?;
     out.line(format!("project         {}", project_dir.display()));
     let project = Project::discover(&project_dir)?;
@@ -451,7 +451,7 @@ async fn jobs_part(
     .await?;
     out.line("approved  on orders and customers");
     let job = run_and_wait(&author, &seed.author.membership_id, &fixed.template.arn).await?;
-    crate::commands::run::print_job(out, &job);
+    crate::render::print_job(out, &job);
     // The results, as the result receiver sees them in its bucket.
     let prefix = format!("{}/{}/", seed.results_key_prefix, job.id);
     let listed = author

@@ -12,9 +12,9 @@ use crpack_core::review::diff::{self, ArtifactStatus, FieldChange, Sources, Temp
 use crpack_core::review::html;
 use crpack_core::verify::Source;
 
+use crate::cli::template_target;
 use crate::cli::{AwsArgs, Context, via};
-use crate::commands::error::{Error, Result};
-use crate::commands::verify::template_target;
+use crate::error::{Error, Result};
 use crate::output::{Output, escape};
 
 #[derive(Debug, clap::Args)]

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::BucketVersioningStatus;
 use serde::Serialize;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::error::Result;
+use crate::error::Result;
 use crate::output::{escape, escape_text};
 use crpack_core::aws::{self, Aws};
 use crpack_core::error::ExitCode;

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::commands::error::{Error, Result};
+use crate::error::{Error, Result};
 use crpack_core::digest::Sha256Digest;
 use crpack_core::error::ExitCode;
 

@@ -3,9 +3,9 @@
 use aws_sdk_cleanrooms::types::ProtectedJobStatus;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::error::{CommandError, Result};
-use crate::commands::run::print_job;
+use crate::error::{CommandError, Result};
 use crate::output::{escape, table};
+use crate::render::print_job;
 use crpack_core::aws::Aws;
 use crpack_core::error::ExitCode;
 use crpack_core::jobs;

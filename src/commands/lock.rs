@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::commands::error::{CommandError, Result};
+use crate::error::{CommandError, Result};
 use crate::output::escape;
 use crpack_core::error::ExitCode;
 use crpack_core::manifest::{BundleSpec, Project};

@@ -8,14 +8,12 @@ pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod doctor;
-pub mod error;
 pub mod hash;
 pub mod init;
 pub mod jobs;
 pub mod lock;
 pub mod publish;
 pub mod run;
-pub mod run_local;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod templates;

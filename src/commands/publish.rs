@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::error::Result;
+use crate::error::Result;
 use crate::output::table;
 use crpack_core::aws::Aws;
 use crpack_core::error::ExitCode;

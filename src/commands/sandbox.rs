@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::Context;
-use crate::commands::error::{CommandError, Error, Result};
+use crate::error::{CommandError, Error, Result};
 use crpack_core::error::ExitCode;
 use crpack_core::fsutil;
 use crpack_sandbox::{self as sandbox, Sandbox, SandboxOptions, identity};

@@ -6,7 +6,7 @@ use crpack_core::error::ExitCode;
 use crpack_core::review::templates::{self, TemplateEntry};
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::error::Result;
+use crate::error::Result;
 use crate::output::{escape, table};
 
 #[derive(Debug, clap::Args)]

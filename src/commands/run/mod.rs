@@ -1,18 +1,21 @@
 //! `crpack run`: run an approved template as a protected job and watch it to the end, or
 //! `crpack run --local` to run the entry point on local PySpark.
 
+pub mod local;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
 use crate::cli::{AwsArgs, Context};
-use crate::commands::error::{CommandError, Error, Result};
-use crate::commands::run_local::{self, LocalArgs};
-use crate::output::{Output, escape};
+use crate::error::{CommandError, Error, Result};
+use crate::output::escape;
+use crate::render::print_job;
 use crpack_core::aws::Aws;
 use crpack_core::error::ExitCode;
 use crpack_core::jobs::{self, JobReport, WorkerType};
 use crpack_core::verify::{self, Target, Via};
+use local::LocalArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -41,41 +44,6 @@ pub struct RunArgs {
     pub opts: LocalArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// Prints a job for humans. Everything in it came from the service, so it is escaped.
-pub fn print_job(out: &Output, j: &JobReport) {
-    let status = escape(&j.status);
-    let status = match j.status.as_str() {
-        "SUCCESS" => out.good(&status),
-        "FAILED" | "CANCELLED" => out.bad(&status),
-        _ => status.into_owned(),
-    };
-    out.line(format!("job       {}", escape(&j.id)));
-    out.line(format!("status    {status}"));
-    if let Some(t) = &j.template_arn {
-        out.line(format!("template  {}", escape(t)));
-    }
-    out.line(format!("created   {}", escape(&j.created)));
-    if let Some(d) = j.duration_ms {
-        out.line(format!("duration  {:.1} s", d as f64 / 1000.0));
-    }
-    if let Some(u) = j.billed_crpu {
-        out.line(format!("billed    {u:.3} CRPU"));
-    }
-    if let Some(l) = &j.result_location {
-        out.line(format!("results   {}", escape(l)));
-    }
-    if !j.result_members.is_empty() {
-        let members: Vec<_> = j.result_members.iter().map(|m| escape(m)).collect();
-        out.line(format!(
-            "results   delivered to account(s) {}",
-            members.join(", ")
-        ));
-    }
-    if let (Some(c), Some(m)) = (&j.error_code, &j.error_message) {
-        out.line(format!("error     {}: {}", escape(c), escape(m)));
-    }
 }
 
 /// The exit code a finished job maps to: 0 on SUCCESS, 3 otherwise.
@@ -165,7 +133,7 @@ pub async fn watch(
 
 pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     if args.local {
-        return run_local::run_local(ctx, &args.opts);
+        return local::run_local(ctx, &args.opts);
     }
     let (template, membership) = match (&args.template, &args.membership) {
         (Some(t), Some(m)) => (t.clone(), m.clone()),

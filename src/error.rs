@@ -242,6 +242,16 @@ impl std::error::Error for CommandError {
     }
 }
 
+/// 0 verified, 1 when something is wrong for certain (differing bytes, a gone object or
+/// version, a template problem, a policy violation), 3 when the check could not be made.
+pub fn verification_exit(report: &crpack_core::report::VerifyReport, policy_violations: usize) -> ExitCode {
+    match report.outcome {
+        crpack_core::report::Outcome::Verified if policy_violations == 0 => ExitCode::Success,
+        crpack_core::report::Outcome::Unchecked if policy_violations == 0 => ExitCode::Error,
+        _ => ExitCode::VerificationFailed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::Context;
-use crate::commands::error::{CommandError, Error, Result};
+use crate::error::{CommandError, Error, Result};
 use crate::output::table;
 use crpack_core::artifact::Role;
 use crpack_core::bundle;
@@ -169,7 +169,7 @@ pub fn run_local(ctx: &Context, args: &LocalArgs) -> Result<ExitCode> {
         project.template.name,
         dist.display()
     ));
-    let built = bundle::build_with(&project, &dist, &mut crate::commands::build::env_progress(ctx))?;
+    let built = bundle::build_with(&project, &dist, &mut crate::render::env_progress(ctx))?;
     let mut additional = built
         .artifacts
         .iter()
