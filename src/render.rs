@@ -27,6 +27,15 @@ pub fn print_job(out: &Output, j: &JobReport) {
     if let Some(d) = j.duration_ms {
         out.line(format!("duration  {:.1} s", d as f64 / 1000.0));
     }
+    if let (Some(kind), Some(n)) = (&j.worker_type, j.workers) {
+        out.line(format!("compute   {n} × {}", escape(kind)));
+    }
+    for (k, v) in &j.spark_properties {
+        out.line(format!("spark     {} = {}", escape(k), escape(v)));
+    }
+    if let Some(p) = &j.payer_account_id {
+        out.line(format!("payer     account {}", escape(p)));
+    }
     if let Some(u) = j.billed_crpu {
         out.line(format!("billed    {u:.3} CRPU"));
     }

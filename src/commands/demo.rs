@@ -344,7 +344,7 @@ fn verdict(out: &Output, v: Verdict) -> String {
 
 /// Runs a job and waits for it (the demo's own quiet watcher).
 async fn run_and_wait(aws: &Aws, membership: &str, arn: &str) -> Result<crpack_core::jobs::JobReport> {
-    let id = crpack_core::jobs::start(aws, membership, arn, Default::default(), None).await?;
+    let id = crpack_core::jobs::start(aws, membership, arn, Default::default()).await?;
     let mut attempt = 0;
     loop {
         let j = crpack_core::jobs::get(aws, membership, &id).await?;

@@ -287,3 +287,101 @@ fn doctor_reports_each_broken_precondition() {
             .any(|c| c["name"] == "membership" && c["ok"] == true)
     );
 }
+
+/// The interpreter with boto3 (`CRPACK_TEST_PYTHON`, which the test setup points at .venv).
+fn boto3_python() -> String {
+    std::env::var("CRPACK_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+        if std::path::Path::new(venv).exists() {
+            venv.into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+#[test]
+fn job_options_reach_the_service_as_boto3_sees_them() {
+    let p = publish_and_approve();
+    let provider_account = p.sb.seed.provider.identity.account_id.clone();
+    let started = p
+        .run_job(
+            &p.arn,
+            &[
+                "--no-wait",
+                "--worker-type",
+                "CR.4X",
+                "--workers",
+                "8",
+                "--spark-property",
+                "spark.sql.adaptive.enabled=true",
+                "--spark-property",
+                "spark.sql.shuffle.partitions=64",
+                "--payer",
+                &provider_account,
+            ],
+        )
+        .expect(0)
+        .json();
+    let job_id = started["job_id"].as_str().unwrap().to_string();
+
+    // An independent client: boto3's GetProtectedJob and ListProtectedJobs.
+    let script = r#"
+import json, os, sys, boto3
+c = boto3.client("cleanrooms", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1",
+                 aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"])
+job = c.get_protected_job(membershipIdentifier=sys.argv[1], protectedJobIdentifier=sys.argv[2])["protectedJob"]
+listed = c.list_protected_jobs(membershipIdentifier=sys.argv[1])["protectedJobs"]
+print(json.dumps({"worker": job["computeConfiguration"]["worker"],
+                  "payer": job.get("jobComputePayerAccountId"),
+                  "listed_payer": [j.get("jobComputePayerAccountId") for j in listed if j["id"] == sys.argv[2]]}))
+"#;
+    let who = &p.sb.seed.author.identity;
+    let out = std::process::Command::new(boto3_python())
+        .args(["-c", script, &p.am(), &job_id])
+        .env("ENDPOINT", p.sb.endpoint())
+        .env("KEY", &who.access_key_id)
+        .env("SECRET", &who.secret_access_key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["worker"]["type"], "CR.4X");
+    assert_eq!(seen["worker"]["number"], 8);
+    assert_eq!(
+        seen["worker"]["properties"]["spark"],
+        serde_json::json!({"spark.sql.adaptive.enabled": "true", "spark.sql.shuffle.partitions": "64"})
+    );
+    assert_eq!(seen["payer"], provider_account.as_str());
+    assert_eq!(seen["listed_payer"], serde_json::json!([provider_account]));
+
+    // crpack shows them too.
+    let am = p.am();
+    let shown =
+        p.sb.author(&p.dir, &["--json", "jobs", "show", &job_id, "--membership", &am])
+            .expect(0)
+            .json();
+    assert_eq!(shown["job"]["worker_type"], "CR.4X");
+    assert_eq!(
+        shown["job"]["spark_properties"]["spark.sql.shuffle.partitions"],
+        "64"
+    );
+    assert_eq!(shown["job"]["payer_account_id"], provider_account.as_str());
+
+    // Checked before the call: an outsider cannot pay, and the limits are the model's.
+    let outsider = p.sb.seed.outsider.account_id.clone();
+    let r = p.run_job(&p.arn, &["--payer", &outsider]).expect(3);
+    assert!(r.stderr().contains("not an active member"), "{}", r.stderr());
+    p.run_job(&p.arn, &["--payer", "12345"]).expect(2);
+    let long_key = format!("{}=1", "k".repeat(201));
+    p.run_job(&p.arn, &["--workers", "4", "--spark-property", &long_key])
+        .expect(2);
+    p.run_job(&p.arn, &["--spark-property", "a=1"]).expect(2);
+    p.run_job(&p.arn, &["--param", "bad-name=1"]).expect(2);
+    let long_value = format!("min_customers={}", "9".repeat(1001));
+    p.run_job(&p.arn, &["--param", &long_value]).expect(2);
+}

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cleanrooms::types::{
-    ProtectedJob, ProtectedJobComputeConfiguration, ProtectedJobMemberOutputConfigurationInput,
+    MemberStatus, ProtectedJob, ProtectedJobComputeConfiguration, ProtectedJobMemberOutputConfigurationInput,
     ProtectedJobOutput, ProtectedJobOutputConfigurationInput, ProtectedJobParameters,
     ProtectedJobResultConfigurationInput, ProtectedJobStatus, ProtectedJobType,
     ProtectedJobWorkerComputeConfiguration, ProtectedJobWorkerComputeType, TargetProtectedJobStatus,
+    WorkerComputeConfigurationProperties,
 };
 use serde::Serialize;
 
@@ -23,6 +24,28 @@ pub enum JobError {
          started it"
     )]
     NoMembershipHasJob { job_id: String },
+    /// The account asked to pay for the job's compute is not an active member.
+    #[error(
+        "account {account} is not an active member of collaboration {collaboration_id}, so it cannot pay for \
+         the job's compute: name an active member's account with --payer, or leave it out to pay yourself"
+    )]
+    PayerNotActive {
+        account: String,
+        collaboration_id: String,
+    },
+}
+
+/// How to start a job: its runtime parameters and compute, and who pays.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// `jobParameters.parameters` (names the template declares).
+    pub params: BTreeMap<String, String>,
+    /// The worker type and count; `None` leaves the service's default.
+    pub workers: Option<(WorkerType, i32)>,
+    /// `computeConfiguration.worker.properties.spark` (needs `workers`).
+    pub spark_properties: BTreeMap<String, String>,
+    /// `jobComputePayerAccountId`: an active member who pays for the compute.
+    pub payer: Option<String>,
 }
 
 /// Worker types of PySpark jobs.
@@ -71,10 +94,18 @@ pub struct JobReport {
     pub result_members: Vec<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// `CR.1X` or `CR.4X`, when the job names its compute.
+    pub worker_type: Option<String>,
+    pub workers: Option<i32>,
+    /// The Spark properties the job was started with.
+    pub spark_properties: BTreeMap<String, String>,
+    /// The account paying for the compute, when one was named.
+    pub payer_account_id: Option<String>,
 }
 
 impl JobReport {
     pub fn from_job(j: &ProtectedJob) -> JobReport {
+        let worker = j.compute_configuration().and_then(|c| c.as_worker().ok());
         let (location, members) = match j.result().and_then(|r| r.output()) {
             Some(ProtectedJobOutput::S3(s)) => (Some(s.location().to_string()), vec![]),
             Some(ProtectedJobOutput::MemberList(m)) => {
@@ -97,6 +128,14 @@ impl JobReport {
             result_members: members,
             error_code: j.error().map(|e| e.code().to_string()),
             error_message: j.error().map(|e| e.message().to_string()),
+            worker_type: worker.map(|w| w.r#type().as_str().to_string()),
+            workers: worker.map(|w| w.number()),
+            spark_properties: worker
+                .and_then(|w| w.properties())
+                .and_then(|p| p.as_spark().ok())
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            payer_account_id: j.job_compute_payer_account_id().map(str::to_string),
         }
     }
 
@@ -111,14 +150,17 @@ pub fn arn_account(arn: &str) -> Option<&str> {
 }
 
 /// Starts a PySpark job; results go to the caller's member account.
-pub async fn start(
-    aws: &Aws,
-    membership_id: &str,
-    template_arn: &str,
-    params: BTreeMap<String, String>,
-    workers: Option<(WorkerType, i32)>,
-) -> Result<String> {
+pub async fn start(aws: &Aws, membership_id: &str, template_arn: &str, opts: StartOptions) -> Result<String> {
+    let StartOptions {
+        params,
+        workers,
+        spark_properties,
+        payer,
+    } = opts;
     let m = aws::membership(aws, membership_id).await?;
+    if let Some(payer) = &payer {
+        check_payer(aws, m.collaboration_id(), payer).await?;
+    }
     let account = arn_account(m.arn())
         .ok_or_else(|| RemoteError::call(format!("GetMembership {membership_id}"), "no account in the ARN"))?
         .to_string();
@@ -151,6 +193,13 @@ pub async fn start(
                     WorkerType::Cr4X => ProtectedJobWorkerComputeType::Cr4X,
                 })
                 .number(n)
+                .set_properties(if spark_properties.is_empty() {
+                    None
+                } else {
+                    Some(WorkerComputeConfigurationProperties::Spark(
+                        spark_properties.into_iter().collect(),
+                    ))
+                })
                 .build(),
         )?)),
     };
@@ -162,12 +211,38 @@ pub async fn start(
         .job_parameters(job_params)
         .result_configuration(result)
         .set_compute_configuration(compute)
+        .set_job_compute_payer_account_id(payer)
         .send()
         .await
         .map_err(|e| aws::describe("StartProtectedJob", &e))?;
     out.protected_job()
         .map(|j| j.id().to_string())
         .ok_or_else(|| RemoteError::empty_response("StartProtectedJob").into())
+}
+
+/// That `account` has an active membership in the collaboration (ListMembers).
+async fn check_payer(aws: &Aws, collaboration_id: &str, account: &str) -> Result<()> {
+    let mut pages = aws
+        .cleanrooms
+        .list_members()
+        .collaboration_identifier(collaboration_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws::describe(&format!("ListMembers {collaboration_id}"), &e))?;
+        if page
+            .member_summaries()
+            .iter()
+            .any(|m| m.account_id() == account && *m.status() == MemberStatus::Active)
+        {
+            return Ok(());
+        }
+    }
+    Err(JobError::PayerNotActive {
+        account: account.to_string(),
+        collaboration_id: collaboration_id.to_string(),
+    }
+    .into())
 }
 
 /// Reads a job.
@@ -251,6 +326,10 @@ pub async fn list(
                 result_members: vec![],
                 error_code: None,
                 error_message: None,
+                worker_type: None,
+                workers: None,
+                spark_properties: BTreeMap::new(),
+                payer_account_id: s.job_compute_payer_account_id().map(str::to_string),
             });
         }
     });

@@ -34,6 +34,13 @@ pub struct RunArgs {
     /// Number of workers (CR.1X: 4–128, CR.4X: 4–32).
     #[arg(long, value_name = "N")]
     pub workers: Option<i32>,
+    /// A Spark property for the job's workers (repeatable; with --workers; at most 50, key 1–200
+    /// characters, value at most 500).
+    #[arg(long = "spark-property", value_name = "KEY=VALUE", requires = "workers")]
+    pub spark_properties: Vec<String>,
+    /// The account that pays for the job's compute (an active member; default: yours).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub payer: Option<String>,
     /// Start the job and print its id without waiting.
     #[arg(long)]
     pub no_wait: bool,
@@ -145,6 +152,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     };
     crpack_core::validate::template_arn(&template).map_err(Error::Usage)?;
     let params = parse_params(&args.opts.params)?;
+    let spark_properties = parse_spark_properties(&args.spark_properties)?;
+    if let Some(p) = &args.payer
+        && !(p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Error::Usage(format!(
+            "--payer {p:?}: an AWS account id is 12 digits"
+        )));
+    }
     let workers = match (args.worker_type, args.workers) {
         (None, None) => None,
         (kind, Some(n)) => {
@@ -178,7 +193,13 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             .map(|p| p.name.clone())
             .collect();
         check_params(&params, &declared)?;
-        let id = jobs::start(&aws, &membership, &template, params, workers).await?;
+        let opts = jobs::StartOptions {
+            params,
+            workers,
+            spark_properties,
+            payer: args.payer.clone(),
+        };
+        let id = jobs::start(&aws, &membership, &template, opts).await?;
         if args.no_wait {
             if ctx.out.json {
                 ctx.out
@@ -203,15 +224,61 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     })
 }
 
-/// Parses `--param NAME=VALUE` pairs.
+/// Parses `--param NAME=VALUE` pairs, within the service's limits for job parameters: a name
+/// of 1–100 of `[0-9a-zA-Z_]`, a value of at most 1,000 characters.
 pub fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let out = key_values("--param", "NAME=VALUE", raw)?;
+    for (k, v) in &out {
+        if k.is_empty() || k.len() > 100 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::Usage(format!(
+                "--param {k:?}: a job parameter's name is 1–100 letters, digits or underscores"
+            )));
+        }
+        if v.chars().count() > 1000 {
+            return Err(Error::Usage(format!(
+                "--param {k}: the value has {} characters; a job parameter's value has at most 1000",
+                v.chars().count()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `--spark-property KEY=VALUE` pairs within the service's limits: at most 50, a key of
+/// 1–200 characters, a value of at most 500.
+pub fn parse_spark_properties(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let out = key_values("--spark-property", "KEY=VALUE", raw)?;
+    if out.len() > 50 {
+        return Err(Error::Usage(format!(
+            "{} --spark-property values: a job takes at most 50",
+            out.len()
+        )));
+    }
+    for (k, v) in &out {
+        if k.is_empty() || k.chars().count() > 200 {
+            return Err(Error::Usage(format!(
+                "--spark-property {k:?}: a Spark property's key has 1–200 characters"
+            )));
+        }
+        if v.chars().count() > 500 {
+            return Err(Error::Usage(format!(
+                "--spark-property {k}: the value has {} characters; a Spark property's value has at most 500",
+                v.chars().count()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// `KEY=VALUE` pairs of `flag`, each key once.
+fn key_values(flag: &str, shape: &str, raw: &[String]) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for p in raw {
         let (k, v) = p
             .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--param {p:?}: expected NAME=VALUE")))?;
+            .ok_or_else(|| Error::Usage(format!("{flag} {p:?}: expected {shape}")))?;
         if out.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(Error::Usage(format!("--param {k} is given twice")));
+            return Err(Error::Usage(format!("{flag} {k} is given twice")));
         }
     }
     Ok(out)
@@ -274,4 +341,24 @@ mod tests {
             "the template declares no parameter \"b\" (declared: a)"
         );
     }
+
+    #[test]
+    fn spark_properties_within_the_service_limits() {
+        let ok: Vec<String> = (0..50).map(|i| format!("spark.k{i}=v")).collect();
+        assert_eq!(parse_spark_properties(&ok).unwrap().len(), 50);
+        let too_many: Vec<String> = (0..51).map(|i| format!("spark.k{i}=v")).collect();
+        for bad in [
+            too_many,
+            vec!["=v".to_string()],
+            vec![format!("{}=v", "k".repeat(201))],
+            vec![format!("k={}", "v".repeat(501))],
+            vec!["k=1".to_string(), "k=2".to_string()],
+            vec!["novalue".to_string()],
+        ] {
+            let e = parse_spark_properties(&bad).unwrap_err();
+            assert_eq!(e.exit_code(), ExitCode::Usage, "{e}");
+        }
+        assert_eq!(parse_spark_properties(&["k=".to_string()]).unwrap()["k"], "");
+    }
+
 }
