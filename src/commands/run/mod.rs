@@ -360,5 +360,4 @@ mod tests {
         }
         assert_eq!(parse_spark_properties(&["k=".to_string()]).unwrap()["k"], "");
     }
-
 }
