@@ -486,7 +486,7 @@ async fn jobs_part(
                 .unwrap_or_default();
             let text = String::from_utf8_lossy(&text);
             out.line(format!("  {}", text.lines().next().unwrap_or("").trim()));
-            out.line("  (set CRPACK_PYTHON to a python3 with pyspark 3.5.x to run jobs for real)");
+            out.line("  (run `crpack demo --real-jobs` to provision a local PySpark once and run jobs for real, or set CRPACK_PYTHON to a python3 with pyspark 3.5.x)");
         }
     }
     Ok(failed.status == "FAILED" && job.status == "SUCCESS")
