@@ -54,6 +54,18 @@ pub fn print_job(out: &Output, j: &JobReport) {
     }
 }
 
+/// Who a CUSTOM rule's `allowedResultReceivers` lets receive results: `None` restricts no one.
+pub fn receivers(allowed: Option<&[String]>) -> String {
+    match allowed {
+        None => "any receiver".to_string(),
+        Some([]) => "no receiver".to_string(),
+        Some(list) => {
+            let list: Vec<_> = list.iter().map(|a| escape(a)).collect();
+            format!("account(s) {} only", list.join(", "))
+        }
+    }
+}
+
 /// Prints the review summary and the verdicts. Everything the template, S3 or the archives
 /// supplied (names, description, keys, versions, messages) is escaped before it is printed, so
 /// a bidirectional override or a terminal escape cannot disguise what a reviewer approves.
@@ -100,6 +112,19 @@ pub fn print_verification(ctx: &Context, r: &VerifyReport) {
         "role        {}",
         t.role_arn.as_deref().map_or("(not shown)".into(), escape)
     ));
+    for (i, a) in r.my_tables.iter().flatten().enumerate() {
+        let allowed = if a.allowed {
+            out.good("allows this template")
+        } else {
+            "does not allow this template yet".to_string()
+        };
+        out.line(format!(
+            "{}{} {allowed}; results to {}",
+            if i == 0 { "your tables " } else { "            " },
+            escape(&a.table),
+            receivers(a.allowed_result_receivers.as_deref())
+        ));
+    }
     out.line(String::new());
     out.line(format!("verdicts (source: {})", r.source));
     for c in &r.checks {

@@ -10,7 +10,7 @@ use crate::cli::{SourceArgs, template_target};
 use crate::error::verification_exit;
 use crate::error::{Error, Result};
 use crate::output::escape;
-use crate::render::print_verification;
+use crate::render::{print_verification, receivers};
 use crpack_core::aws::Aws;
 use crpack_core::error::ExitCode;
 use crpack_core::report::VerifyReport;
@@ -44,15 +44,35 @@ impl TemplateTables {
         tables: &[String],
         explicit: bool,
         change: Change,
+        receivers: &[String],
     ) -> Result<Vec<TableOutcome>> {
-        Ok(rules::apply(aws, &self.membership, &self.template, tables, explicit, change).await?)
+        Ok(rules::apply(
+            aws,
+            &self.membership,
+            &self.template,
+            tables,
+            explicit,
+            change,
+            receivers,
+        )
+        .await?)
     }
+}
+
+/// An AWS account id on the command line (12 digits).
+fn account_id(value: &str) -> std::result::Result<String, String> {
+    crpack_core::validate::account_id(value).map(|()| value.to_string())
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     #[command(flatten)]
     pub which: TemplateTables,
+    /// Also let results of jobs on your tables go to this member account: added to each
+    /// table's CUSTOM rule `allowedResultReceivers` (repeatable; it must be an active member
+    /// that can receive results). Without it the field is left as it is.
+    #[arg(long = "result-receiver", value_name = "ACCOUNT", value_parser = account_id)]
+    pub result_receivers: Vec<String>,
     /// Your rules (TOML), checked before approving; a violation blocks approval.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -67,6 +87,10 @@ pub struct ApproveArgs {
 pub struct RevokeArgs {
     #[command(flatten)]
     pub which: TemplateTables,
+    /// Also stop letting results go to this account: removed from each table's
+    /// `allowedResultReceivers` (repeatable). Without it the field is left as it is.
+    #[arg(long = "result-receiver", value_name = "ACCOUNT", value_parser = account_id)]
+    pub result_receivers: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -78,22 +102,65 @@ struct ApproveJson<'a> {
     verification: &'a VerifyReport,
     policy_violations: &'a [String],
     tables: &'a [TableOutcome],
+    warnings: &'a [String],
 }
 
 /// One line per table; table names come from the service and are escaped.
-fn print_tables(ctx: &Context, tables: &[TableOutcome], arn: &str) {
+fn print_tables(ctx: &Context, tables: &[TableOutcome], arn: &str, change: Change) {
     let arn = escape(arn);
     for t in tables {
+        let receivers_changed = !t.result_receivers_changed.is_empty();
         let what = match t.action.as_str() {
             "added" => format!("allowed {arn}"),
             "removed" => format!("no longer allows {arn}"),
+            "already_approved" if receivers_changed => "already allows this template".to_string(),
             "already_approved" => "already allows this template: nothing changed".to_string(),
+            "not_approved" if receivers_changed => "does not allow this template".to_string(),
             "not_approved" => "does not allow this template: nothing changed".to_string(),
             "not_yours" => "belongs to another member: skipped".to_string(),
             other => escape(other).into_owned(),
         };
-        ctx.out.line(format!("table {:<16} {what}", escape(&t.table)));
+        let changed = if receivers_changed {
+            let named: Vec<_> = t.result_receivers_changed.iter().map(|a| escape(a)).collect();
+            let verb = match change {
+                Change::Approve => "now lets results go to",
+                Change::Revoke => "no longer lets results go to",
+            };
+            format!("; {verb} {}", named.join(", "))
+        } else {
+            String::new()
+        };
+        ctx.out
+            .line(format!("table {:<16} {what}{changed}", escape(&t.table)));
+        if t.action != "not_yours" && (receivers_changed || t.allowed_result_receivers.is_some()) {
+            ctx.out.line(format!(
+                "      {:<16} results to {}",
+                "",
+                receivers(t.allowed_result_receivers.as_deref())
+            ));
+        }
     }
+}
+
+/// Tables whose rule, after the change, would keep the template's results from its creator,
+/// who receives a PySpark job's results: jobs on them will fail.
+fn creator_warnings(tables: &[TableOutcome], creator: &str) -> Vec<String> {
+    tables
+        .iter()
+        .filter(|t| {
+            t.allowed_result_receivers
+                .as_ref()
+                .is_some_and(|list| !list.iter().any(|a| a == creator))
+        })
+        .map(|t| {
+            format!(
+                "table {} lets results go only to {}, not to the template's creator {creator}, who receives a \
+                 PySpark job's results: its jobs will fail until you add it with --result-receiver {creator}",
+                escape(&t.table),
+                receivers(t.allowed_result_receivers.as_deref()),
+            )
+        })
+        .collect()
 }
 
 /// The tables to act on: the named ones (which the template must reference) or all referenced.
@@ -120,20 +187,30 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
     rt.block_on(async {
         let aws = Aws::load(&args.aws.options(), None).await?;
         let target = args.which.target()?;
+        if !args.result_receivers.is_empty() {
+            // Before the verification's downloads: a receiver who cannot receive is a typo.
+            let collaboration = verify::collaboration_id(&aws, &target).await?;
+            rules::check_receivers(&aws, &collaboration, &args.result_receivers).await?;
+        }
         let report = verify::verify(&aws, &target, &source).await?;
         let violations = policy.map(|p| p.violations(&report.template)).unwrap_or_default();
         let mut tables = Vec::new();
         let go = report.ok && violations.is_empty();
         if go {
             let (names, explicit) = selected(&args.which.tables, &report.template.referenced_tables)?;
-            tables = args.which.apply(&aws, &names, explicit, Change::Approve).await?;
+            tables = args
+                .which
+                .apply(&aws, &names, explicit, Change::Approve, &args.result_receivers)
+                .await?;
         }
+        let warnings = creator_warnings(&tables, &report.template.creator_account_id);
         let json = ApproveJson {
             ok: go,
             approved: go,
             verification: &report,
             policy_violations: &violations,
             tables: &tables,
+            warnings: &warnings,
         };
         ctx.out.result(&json, || {
             print_verification(ctx, &report);
@@ -141,7 +218,10 @@ pub fn run_approve(ctx: &Context, args: &ApproveArgs) -> Result<ExitCode> {
                 ctx.out.line(format!("{} {}", ctx.out.bad("policy"), escape(v)));
             }
             if go {
-                print_tables(ctx, &tables, &args.which.template);
+                print_tables(ctx, &tables, &args.which.template, Change::Approve);
+                for w in &warnings {
+                    ctx.out.warn(w);
+                }
             } else {
                 ctx.out
                     .line(ctx.out.bad("not approved: no analysis rule was changed"));
@@ -165,11 +245,17 @@ pub fn run_revoke(ctx: &Context, args: &RevokeArgs) -> Result<ExitCode> {
         let explicit = !args.which.tables.is_empty();
         let tables = args
             .which
-            .apply(&aws, &referenced, explicit, Change::Revoke)
+            .apply(
+                &aws,
+                &referenced,
+                explicit,
+                Change::Revoke,
+                &args.result_receivers,
+            )
             .await?;
         ctx.out
             .result(&serde_json::json!({ "ok": true, "tables": tables }), || {
-                print_tables(ctx, &tables, &args.which.template)
+                print_tables(ctx, &tables, &args.which.template, Change::Revoke)
             });
         Ok(ExitCode::Success)
     })

@@ -265,6 +265,7 @@ async fn reviewer(
             &report.template.referenced_tables,
             false,
             Change::Approve,
+            &[],
         )
         .await?;
         for t in &tables {
@@ -447,6 +448,7 @@ async fn jobs_part(
         &report.template.referenced_tables,
         false,
         Change::Approve,
+        &[],
     )
     .await?;
     out.line("approved  on orders and customers");

@@ -8,6 +8,7 @@ use crpack_core::review::templates::{self, TemplateEntry};
 use crate::cli::{AwsArgs, Context};
 use crate::error::Result;
 use crate::output::{escape, table};
+use crate::render::receivers;
 
 #[derive(Debug, clap::Args)]
 pub struct TemplatesArgs {
@@ -66,10 +67,10 @@ fn row(t: &TemplateEntry) -> Vec<String> {
             .iter()
             .map(|a| {
                 let name = escape(&a.table);
-                if a.allowed {
-                    format!("{name} allowed")
-                } else {
-                    format!("{name} NOT allowed")
+                let state = if a.allowed { "allowed" } else { "NOT allowed" };
+                match &a.allowed_result_receivers {
+                    None => format!("{name} {state}"),
+                    Some(list) => format!("{name} {state} (results to {})", receivers(Some(list))),
                 }
             })
             .collect::<Vec<_>>()

@@ -62,6 +62,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<ExitCode> {
                 "checks": report.checks,
                 "problems": report.problems,
                 "warnings": report.warnings,
+                "my_tables": report.my_tables,
                 "policy": p,
             })),
             None => ctx.out.json(&report),

@@ -6,10 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::common::*;
-use aws_sdk_cleanrooms::types::{
-    AnalysisRuleCustom, ConfiguredTableAnalysisRulePolicy, ConfiguredTableAnalysisRulePolicyV1,
-    ConfiguredTableAnalysisRuleType,
-};
+use aws_sdk_cleanrooms::types::{AnalysisRuleCustom, ConfiguredTableAnalysisRuleType};
 
 /// A published scaffold: the sandbox, the project dir, and the published lock.
 type World = Published;
@@ -54,45 +51,6 @@ impl Published {
         let mut args = vec!["approve", "--template", &self.arn, "--membership", &pm];
         args.extend_from_slice(extra);
         self.sb.provider(&self.dir, &args)
-    }
-
-    fn table_id(&self, name: &str) -> String {
-        self.sb
-            .seed
-            .tables
-            .iter()
-            .find(|t| t.name == name)
-            .unwrap()
-            .configured_table_id
-            .clone()
-    }
-
-    fn rule(&self, table: &str) -> Option<AnalysisRuleCustom> {
-        let aws = self.sb.clients(&self.sb.seed.provider.identity);
-        self.sb
-            .rt
-            .block_on(crpack_core::verify::rules::read_custom(
-                &aws,
-                &self.table_id(table),
-            ))
-            .unwrap()
-    }
-
-    fn set_rule(&self, table: &str, rule: AnalysisRuleCustom) {
-        let aws = self.sb.clients(&self.sb.seed.provider.identity);
-        self.sb
-            .rt
-            .block_on(
-                aws.cleanrooms
-                    .update_configured_table_analysis_rule()
-                    .configured_table_identifier(self.table_id(table))
-                    .analysis_rule_type(ConfiguredTableAnalysisRuleType::Custom)
-                    .analysis_rule_policy(ConfiguredTableAnalysisRulePolicy::V1(
-                        ConfiguredTableAnalysisRulePolicyV1::Custom(rule),
-                    ))
-                    .send(),
-            )
-            .unwrap();
     }
 
     /// Asserts that approving with `source` fails with exit 1 and changes no rule.

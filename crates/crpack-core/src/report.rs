@@ -133,6 +133,10 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
     /// Things worth a reviewer's attention that do not fail the verification.
     pub warnings: Vec<String>,
+    /// Verified through a membership: the reviewer's tables the template reads, whether each
+    /// table's CUSTOM rule allows the template today, and who may receive the results. `None`
+    /// through a collaboration, or when the rules could not be read (a warning says why).
+    pub my_tables: Option<Vec<crate::review::templates::TableAccess>>,
 }
 
 impl VerifyReport {

@@ -171,6 +171,14 @@ pub fn membership_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks an AWS account id (`AccountId`: 12 digits).
+pub fn account_id(id: &str) -> Result<(), String> {
+    if !(id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!("{id:?} is not an AWS account id (12 digits)"));
+    }
+    Ok(())
+}
+
 /// Checks an analysis template ARN (`AnalysisTemplateArn`).
 pub fn template_arn(arn: &str) -> Result<(), String> {
     if arn.len() > 200 || !TEMPLATE_ARN.is_match(arn) {
@@ -237,6 +245,21 @@ pub fn bucket(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(account_id("111111111111").is_ok());
+        for bad in [
+            "",
+            "11111111111",
+            "1111111111111",
+            "11111111111a",
+            "１１１１１１１１１１１１",
+        ] {
+            let e = account_id(bad).unwrap_err();
+            assert!(e.contains("12 digits"), "{e}");
+        }
+    }
 
     #[test]
     fn names_follow_table_alias() {

@@ -605,6 +605,48 @@ impl Published {
     pub fn approve_dist(&self) -> Run {
         self.sb.approve_dist(&self.dir, &self.arn)
     }
+
+    /// The provider's configured table id behind association `name`.
+    pub fn table_id(&self, name: &str) -> String {
+        self.sb
+            .seed
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap()
+            .configured_table_id
+            .clone()
+    }
+
+    /// The CUSTOM rule of the provider's table `table` (None: it has none).
+    pub fn rule(&self, table: &str) -> Option<aws_sdk_cleanrooms::types::AnalysisRuleCustom> {
+        let aws = self.sb.clients(&self.sb.seed.provider.identity);
+        self.sb
+            .rt
+            .block_on(crpack_core::verify::rules::read_custom(
+                &aws,
+                &self.table_id(table),
+            ))
+            .unwrap()
+    }
+
+    /// Replaces the CUSTOM rule of the provider's table `table` with `rule`.
+    pub fn set_rule(&self, table: &str, rule: aws_sdk_cleanrooms::types::AnalysisRuleCustom) {
+        let aws = self.sb.clients(&self.sb.seed.provider.identity);
+        self.sb
+            .rt
+            .block_on(
+                aws.cleanrooms
+                    .update_configured_table_analysis_rule()
+                    .configured_table_identifier(self.table_id(table))
+                    .analysis_rule_type(aws_sdk_cleanrooms::types::ConfiguredTableAnalysisRuleType::Custom)
+                    .analysis_rule_policy(aws_sdk_cleanrooms::types::ConfiguredTableAnalysisRulePolicy::V1(
+                        aws_sdk_cleanrooms::types::ConfiguredTableAnalysisRulePolicyV1::Custom(rule),
+                    ))
+                    .send(),
+            )
+            .unwrap();
+    }
 }
 
 impl TestSandbox {

@@ -636,6 +636,7 @@ mod page_tests {
                 checks: vec![],
                 problems: vec![],
                 warnings: vec![],
+                my_tables: None,
             },
             entry_point: Some(EntryPointView::new(
                 "entrypoint.py".into(),

@@ -27,6 +27,9 @@ pub struct TableAccess {
     /// `arn` (the rule lists the template), `any_job` (the rule allows any job from the
     /// template's creator), `no_rule` (the table has no CUSTOM rule) or `not_listed`.
     pub reason: &'static str,
+    /// The rule's `allowedResultReceivers`: who may receive the results of jobs on the table.
+    /// `None`: the rule names none, so it restricts no receiver; an empty list admits none.
+    pub allowed_result_receivers: Option<Vec<String>>,
 }
 
 /// A PySpark template of the collaboration, as the reviewer's desk shows it.
@@ -68,7 +71,7 @@ struct MyTable {
 pub async fn list(aws: &Aws, membership_id: &str, pending_only: bool) -> Result<TemplatesReport> {
     let membership = aws::membership(aws, membership_id).await?;
     let collaboration_id = membership.collaboration_id().to_string();
-    let mine = my_tables(aws, membership_id).await?;
+    let mine = my_tables(aws, membership_id, None).await?;
     let arns = template_arns(aws, &collaboration_id).await?;
     let mut templates = Vec::new();
     for chunk in arns.chunks(BATCH) {
@@ -91,10 +94,14 @@ pub async fn list(aws: &Aws, membership_id: &str, pending_only: bool) -> Result<
     })
 }
 
-/// The reviewer's tables in the membership, each with its CUSTOM rule.
-async fn my_tables(aws: &Aws, membership_id: &str) -> Result<Vec<MyTable>> {
+/// The reviewer's tables in the membership (only those named in `only`, when given), each with
+/// its CUSTOM rule.
+async fn my_tables(aws: &Aws, membership_id: &str, only: Option<&[String]>) -> Result<Vec<MyTable>> {
     let mut out = Vec::new();
     for (name, configured_table_id) in rules::associations(aws, membership_id).await? {
+        if only.is_some_and(|only| !only.contains(&name)) {
+            continue;
+        }
         let rule = rules::read_custom(aws, &configured_table_id).await?;
         out.push(MyTable {
             name,
@@ -172,11 +179,7 @@ fn entry(t: &CollaborationAnalysisTemplate, mine: &[MyTable]) -> TemplateEntry {
         .schema()
         .map(|s| s.referenced_tables().to_vec())
         .unwrap_or_default();
-    let my_tables: Vec<TableAccess> = referenced
-        .iter()
-        .filter_map(|name| mine.iter().find(|m| &m.name == name))
-        .map(|m| access(m, t.arn(), t.creator_account_id()))
-        .collect();
+    let my_tables = accesses(&referenced, mine, t.arn(), t.creator_account_id());
     let pending = !my_tables.is_empty() && my_tables.iter().any(|a| !a.allowed);
     TemplateEntry {
         arn: t.arn().to_string(),
@@ -205,7 +208,30 @@ fn access(m: &MyTable, arn: &str, creator: &str) -> TableAccess {
         configured_table_id: m.configured_table_id.clone(),
         allowed,
         reason,
+        allowed_result_receivers: m.rule.as_ref().and_then(|r| r.allowed_result_receivers.clone()),
     }
+}
+
+/// For each of the reviewer's tables among `referenced` (in that order), whether its CUSTOM rule
+/// lets jobs run template `arn` made by `creator`, and who may receive the results.
+pub async fn access_of(
+    aws: &Aws,
+    membership_id: &str,
+    referenced: &[String],
+    arn: &str,
+    creator: &str,
+) -> Result<Vec<TableAccess>> {
+    let mine = my_tables(aws, membership_id, Some(referenced)).await?;
+    Ok(accesses(referenced, &mine, arn, creator))
+}
+
+/// [`access`] for each of `mine` among `referenced`, in `referenced`'s order.
+fn accesses(referenced: &[String], mine: &[MyTable], arn: &str, creator: &str) -> Vec<TableAccess> {
+    referenced
+        .iter()
+        .filter_map(|name| mine.iter().find(|m| &m.name == name))
+        .map(|m| access(m, arn, creator))
+        .collect()
 }
 
 /// A CUSTOM rule allows a template it lists by ARN, or any job from an allowed provider when it

@@ -95,6 +95,18 @@ pub enum VerifyError {
          ARNs to review templates one by one"
     )]
     WildcardRule { table: String, wildcard: String },
+
+    /// A result receiver named for approval cannot receive results in the collaboration.
+    #[error(
+        "account {account} cannot receive results in collaboration {collaboration_id}: {why}; name a member \
+         with the CAN_RECEIVE_RESULTS ability as the result receiver (a PySpark job's results go to the \
+         template's creator)"
+    )]
+    ReceiverCannotReceive {
+        account: String,
+        collaboration_id: String,
+        why: &'static str,
+    },
 }
 
 /// A template as a reviewer sees it.
@@ -275,7 +287,25 @@ pub fn summarise(t: &CollaborationAnalysisTemplate) -> Reviewed {
 /// Runs a whole verification.
 pub async fn verify(aws: &Aws, target: &Target, source: &Source) -> Result<VerifyReport> {
     let reviewed = review(aws, target).await?;
-    verify_reviewed(aws, reviewed, source).await
+    let mut report = verify_reviewed(aws, reviewed, source).await?;
+    if let Via::Membership(membership_id) = &target.via {
+        let t = &report.template;
+        match crate::review::templates::access_of(
+            aws,
+            membership_id,
+            &t.referenced_tables,
+            &t.arn,
+            &t.creator_account_id,
+        )
+        .await
+        {
+            Ok(tables) => report.my_tables = Some(tables),
+            Err(e) => report
+                .warnings
+                .push(format!("could not read your tables' analysis rules: {e}")),
+        }
+    }
+    Ok(report)
 }
 
 /// Verifies an already reviewed template against a source.
@@ -311,6 +341,7 @@ pub async fn verify_reviewed(aws: &Aws, reviewed: Reviewed, source: &Source) -> 
         checks,
         problems,
         warnings,
+        my_tables: None,
     }
     .finish())
 }

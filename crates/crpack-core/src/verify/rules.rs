@@ -1,10 +1,15 @@
 //! Approving and revoking: add (or remove) a template ARN in the CUSTOM analysis rule of each of
-//! the reviewer's configured tables that the template references, keeping every other field of
-//! the rule exactly as it was, and reading the rule back to confirm.
+//! the reviewer's configured tables that the template references, and the result receivers the
+//! reviewer names in its `allowedResultReceivers`, keeping every other field of the rule exactly
+//! as it was, and reading the rule back to confirm.
+//!
+//! `allowedResultReceivers` absent means the rule restricts no receiver; a list (even an empty
+//! one) admits only the accounts on it. Revoking the last receiver therefore leaves an empty list,
+//! never an absent one, so a revocation cannot widen who receives results.
 
 use aws_sdk_cleanrooms::types::{
     AnalysisRuleCustom, ConfiguredTableAnalysisRulePolicy, ConfiguredTableAnalysisRulePolicyV1,
-    ConfiguredTableAnalysisRuleType,
+    ConfiguredTableAnalysisRuleType, MemberAbility, MemberStatus,
 };
 use serde::Serialize;
 
@@ -29,6 +34,65 @@ pub struct TableOutcome {
     pub action: String,
     /// `allowedAnalyses` after the change.
     pub allowed_analyses: Vec<String>,
+    /// `allowedResultReceivers` after the change; `None`: the rule names none, so it restricts no
+    /// receiver (an empty list admits none).
+    pub allowed_result_receivers: Option<Vec<String>>,
+    /// The receivers this change added (approve) or removed (revoke), in the order given.
+    pub result_receivers_changed: Vec<String>,
+}
+
+impl TableOutcome {
+    fn unchanged(
+        table: &str,
+        ct: Option<&str>,
+        action: &str,
+        rule: Option<&AnalysisRuleCustom>,
+    ) -> TableOutcome {
+        TableOutcome {
+            table: table.into(),
+            configured_table_id: ct.map(str::to_string),
+            action: action.into(),
+            allowed_analyses: rule.map(|r| r.allowed_analyses.clone()).unwrap_or_default(),
+            allowed_result_receivers: rule.and_then(|r| r.allowed_result_receivers.clone()),
+            result_receivers_changed: Vec::new(),
+        }
+    }
+}
+
+/// That each of `accounts` is an active member of the collaboration with `CAN_RECEIVE_RESULTS`
+/// (ListMembers, all pages).
+pub async fn check_receivers(aws: &Aws, collaboration_id: &str, accounts: &[String]) -> Result<()> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let mut members = Vec::new();
+    let request = aws.cleanrooms.list_members();
+    aws::each_page!(
+        request.collaboration_identifier(collaboration_id),
+        &format!("ListMembers {collaboration_id}"),
+        |page| members.extend(page.member_summaries().iter().map(|m| {
+            (
+                m.account_id().to_string(),
+                *m.status() == MemberStatus::Active,
+                m.abilities().contains(&MemberAbility::CanReceiveResults),
+            )
+        }))
+    );
+    for account in accounts {
+        let why = match members.iter().find(|(a, _, _)| a == account) {
+            None => "it is not a member",
+            Some((_, false, _)) => "its membership is not active",
+            Some((_, true, false)) => "it lacks the CAN_RECEIVE_RESULTS ability",
+            Some(_) => continue,
+        };
+        return Err(VerifyError::ReceiverCannotReceive {
+            account: account.clone(),
+            collaboration_id: collaboration_id.to_string(),
+            why,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 const WILDCARDS: [&str; 2] = ["ANY_QUERY", "ANY_JOB"];
@@ -97,8 +161,10 @@ async fn write_custom(
         .map(|_| ())
 }
 
-/// Applies `change` for `template_arn` on `tables` (association names) in `membership_id`.
-/// `explicit`: the user named the tables, so one that is not theirs is an error.
+/// Applies `change` for `template_arn` on `tables` (association names) in `membership_id`, and
+/// to `receivers` in each rule's `allowedResultReceivers` (added on approve, removed on revoke;
+/// empty: that field is left as it is). `explicit`: the user named the tables, so one that is
+/// not theirs is an error.
 pub async fn apply(
     aws: &Aws,
     membership_id: &str,
@@ -106,6 +172,7 @@ pub async fn apply(
     tables: &[String],
     explicit: bool,
     change: Change,
+    receivers: &[String],
 ) -> Result<Vec<TableOutcome>> {
     let mine = associations(aws, membership_id).await?;
     let mut outcomes = Vec::new();
@@ -119,20 +186,63 @@ pub async fn apply(
                 ))
                 .into());
             }
-            outcomes.push(TableOutcome {
-                table: table.clone(),
-                configured_table_id: None,
-                action: "not_yours".into(),
-                allowed_analyses: vec![],
-            });
+            outcomes.push(TableOutcome::unchanged(table, None, "not_yours", None));
             continue;
         };
-        outcomes.push(apply_one(aws, table, ct, template_arn, change).await?);
+        outcomes.push(apply_one(aws, table, ct, template_arn, change, receivers).await?);
     }
     Ok(outcomes)
 }
 
-async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) -> Result<TableOutcome> {
+/// The rule after `change`: the ARN and receivers added or removed; `None` when nothing changes.
+/// Returns the receivers actually added or removed too.
+fn edited(
+    before: &AnalysisRuleCustom,
+    arn: &str,
+    change: Change,
+    receivers: &[String],
+) -> (Option<AnalysisRuleCustom>, Vec<String>) {
+    let mut after = before.clone();
+    let mut changed = Vec::new();
+    match change {
+        Change::Approve => {
+            if !after.allowed_analyses.iter().any(|a| a == arn) {
+                after.allowed_analyses.push(arn.to_string());
+            }
+            if !receivers.is_empty() {
+                let list = after.allowed_result_receivers.get_or_insert_with(Vec::new);
+                for r in receivers {
+                    if !list.contains(r) && !changed.contains(r) {
+                        list.push(r.clone());
+                        changed.push(r.clone());
+                    }
+                }
+            }
+        }
+        Change::Revoke => {
+            after.allowed_analyses.retain(|a| a != arn);
+            if let Some(list) = after.allowed_result_receivers.as_mut() {
+                for r in receivers {
+                    if list.contains(r) && !changed.contains(r) {
+                        changed.push(r.clone());
+                    }
+                }
+                // An emptied list stays a list: it admits no receiver, as before it admitted few.
+                list.retain(|r| !receivers.contains(r));
+            }
+        }
+    }
+    ((after != *before).then_some(after), changed)
+}
+
+async fn apply_one(
+    aws: &Aws,
+    table: &str,
+    ct: &str,
+    arn: &str,
+    change: Change,
+    receivers: &[String],
+) -> Result<TableOutcome> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -144,12 +254,7 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
                     template_arn: arn.into(),
                 }
                 .into()),
-                Change::Revoke => Ok(TableOutcome {
-                    table: table.into(),
-                    configured_table_id: Some(ct.into()),
-                    action: "not_approved".into(),
-                    allowed_analyses: vec![],
-                }),
+                Change::Revoke => Ok(TableOutcome::unchanged(table, Some(ct), "not_approved", None)),
             };
         };
         if let Some(w) = before
@@ -164,24 +269,15 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
             .into());
         }
         let present = before.allowed_analyses.iter().any(|a| a == arn);
-        let mut after = before.clone();
-        match (change, present) {
-            (Change::Approve, true) | (Change::Revoke, false) => {
-                return Ok(TableOutcome {
-                    table: table.into(),
-                    configured_table_id: Some(ct.into()),
-                    action: if present {
-                        "already_approved"
-                    } else {
-                        "not_approved"
-                    }
-                    .into(),
-                    allowed_analyses: before.allowed_analyses,
-                });
-            }
-            (Change::Approve, false) => after.allowed_analyses.push(arn.to_string()),
-            (Change::Revoke, true) => after.allowed_analyses.retain(|a| a != arn),
-        }
+        let action = match (change, present) {
+            (Change::Approve, true) => "already_approved",
+            (Change::Approve, false) => "added",
+            (Change::Revoke, true) => "removed",
+            (Change::Revoke, false) => "not_approved",
+        };
+        let (Some(after), changed) = edited(&before, arn, change, receivers) else {
+            return Ok(TableOutcome::unchanged(table, Some(ct), action, Some(&before)));
+        };
         match write_custom(aws, ct, after.clone()).await {
             Ok(()) => {}
             Err(e) if aws::is_code(&e, &["ConflictException"]) && attempt < CONFLICT_RETRIES => continue,
@@ -192,7 +288,7 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
                 ));
             }
         }
-        // Read back: the ARN is (or is no longer) there and nothing else changed.
+        // Read back: the change is there and nothing else changed.
         let confirmed = read_custom(aws, ct).await?.ok_or_else(|| {
             RemoteError::state(format!("the CUSTOM rule of {ct} vanished after the update"))
         })?;
@@ -208,14 +304,68 @@ async fn apply_one(aws: &Aws, table: &str, ct: &str, arn: &str, change: Change) 
             .into());
         }
         return Ok(TableOutcome {
-            table: table.into(),
-            configured_table_id: Some(ct.into()),
-            action: match change {
-                Change::Approve => "added",
-                Change::Revoke => "removed",
-            }
-            .into(),
-            allowed_analyses: confirmed.allowed_analyses,
+            result_receivers_changed: changed,
+            ..TableOutcome::unchanged(table, Some(ct), action, Some(&confirmed))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:cleanrooms:us-east-1:111111111111:membership/m/analysistemplate/t";
+
+    fn rule(analyses: &[&str], receivers: Option<&[&str]>) -> AnalysisRuleCustom {
+        AnalysisRuleCustom::builder()
+            .set_allowed_analyses(Some(analyses.iter().map(|a| a.to_string()).collect()))
+            .set_allowed_result_receivers(receivers.map(|r| r.iter().map(|a| a.to_string()).collect()))
+            .set_disallowed_output_columns(Some(vec!["email".into()]))
+            .build()
+            .unwrap()
+    }
+
+    fn accounts(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn approving_adds_the_arn_and_new_receivers_and_keeps_the_rest() {
+        let before = rule(&["other"], None);
+        let (after, changed) = edited(&before, ARN, Change::Approve, &accounts(&["2", "3", "2"]));
+        assert_eq!(after, Some(rule(&["other", ARN], Some(&["2", "3"]))));
+        assert_eq!(changed, accounts(&["2", "3"]));
+        // Nothing named: the receivers field stays absent.
+        let (after, changed) = edited(&before, ARN, Change::Approve, &[]);
+        assert_eq!(after, Some(rule(&["other", ARN], None)));
+        assert!(changed.is_empty());
+        // Everything already there: nothing to write.
+        let done = rule(&[ARN], Some(&["2"]));
+        assert_eq!(
+            edited(&done, ARN, Change::Approve, &accounts(&["2"])),
+            (None, vec![])
+        );
+        // The ARN is there but a receiver is new: write, and say which one.
+        let (after, changed) = edited(&done, ARN, Change::Approve, &accounts(&["3"]));
+        assert_eq!(after, Some(rule(&[ARN], Some(&["2", "3"]))));
+        assert_eq!(changed, accounts(&["3"]));
+    }
+
+    #[test]
+    fn revoking_leaves_receivers_unless_named_and_never_widens_them() {
+        let before = rule(&[ARN, "other"], Some(&["2"]));
+        let (after, changed) = edited(&before, ARN, Change::Revoke, &[]);
+        assert_eq!(after, Some(rule(&["other"], Some(&["2"]))));
+        assert!(changed.is_empty());
+        // Removing the last receiver leaves an empty list (no receiver), not an absent one (any).
+        let (after, changed) = edited(&before, ARN, Change::Revoke, &accounts(&["2", "9"]));
+        assert_eq!(after, Some(rule(&["other"], Some(&[]))));
+        assert_eq!(changed, accounts(&["2"]));
+        // A rule without the field keeps going without it.
+        let open = rule(&["other"], None);
+        assert_eq!(
+            edited(&open, ARN, Change::Revoke, &accounts(&["2"])),
+            (None, vec![])
+        );
     }
 }

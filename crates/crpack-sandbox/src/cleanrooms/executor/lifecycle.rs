@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::admission::check_tables;
+use super::admission::{Parties, check_tables};
 use super::job::{
     BilledResourceUtilization, ComputeConfiguration, JobError, JobOutput, JobResult, JobStatistics, JobStatus,
 };
@@ -201,7 +201,10 @@ fn start(state: &mut State, id: &str, s3_endpoint: &str) -> Option<Plan> {
             state,
             &collaboration_id,
             &template_arn,
-            &runner_account,
+            Parties {
+                runner: &runner_account,
+                receiver: &job.receiver_account,
+            },
             &v.schema.referenced_tables,
         ),
     };

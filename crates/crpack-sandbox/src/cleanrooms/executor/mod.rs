@@ -24,7 +24,9 @@
 //!    the collaboration's configured table associations by name, then its configured table. The
 //!    table must allow direct jobs (`analysisMethod` `DIRECT_JOB`, or `MULTIPLE` with `DIRECT_JOB`
 //!    selected) and have a `CUSTOM` analysis rule whose `allowedAnalyses` holds the template ARN
-//!    (or `ANY_JOB` with the job's account in `allowedAnalysisProviders`).
+//!    (or `ANY_JOB` with the job's account in `allowedAnalysisProviders`). When the rule has
+//!    `allowedResultReceivers`, the job's result receiver must be one of them (an empty list
+//!    admits none; a rule without the field restricts no receiver).
 //! 2. **Artifacts.** Each artifact version the template pinned when it was created is read
 //!    through the S3 API as the account of `source.artifacts.roleArn` (as `CreateAnalysisTemplate`
 //!    did) and must still exist and hash to the recorded SHA-256.
@@ -46,6 +48,7 @@
 //! | code | when |
 //! |---|---|
 //! | `ANALYSIS_TEMPLATE_NOT_ALLOWED` | a referenced table does not allow the template (no `CUSTOM` rule, the ARN not in `allowedAnalyses`, or no `DIRECT_JOB` analysis method); the message names the table |
+//! | `RESULT_RECEIVER_NOT_ALLOWED` | a referenced table's CUSTOM rule has `allowedResultReceivers` and the job's result receiver is not in it; the message names the table, the receiver and the fix |
 //! | `RESOURCE_NOT_FOUND` | a referenced table is not associated with the collaboration (not yet: templates may name tables to be associated later; or no longer), or its configured table is gone; the message names the table and the fix |
 //! | `ARTIFACT_VERIFICATION_FAILED` | a pinned artifact version is gone, unreadable, or no longer hashes to the recorded SHA-256; the message names `s3://bucket/key` and the version |
 //! | `TABLE_DATA_NOT_FOUND` | a table's data object (see step 3) is missing or unreadable, or the table is not a Glue table |
@@ -95,6 +98,8 @@ pub const DEFAULT_WORKERS: i64 = 16;
 /// The stable `error.code` values (see the module documentation).
 pub mod codes {
     pub const ANALYSIS_TEMPLATE_NOT_ALLOWED: &str = "ANALYSIS_TEMPLATE_NOT_ALLOWED";
+    /// A referenced table's CUSTOM rule names result receivers, and the job's is not one.
+    pub const RESULT_RECEIVER_NOT_ALLOWED: &str = "RESULT_RECEIVER_NOT_ALLOWED";
     /// A referenced table is not associated with the collaboration, or its configured table is
     /// gone. One of the codes the API reference documents for `ProtectedJobError.code` ("a
     /// referenced resource doesn't exist"); see `check_tables`.
