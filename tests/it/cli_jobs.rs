@@ -146,14 +146,33 @@ fn cancel_stops_a_job_and_members_without_can_run_job_are_refused() {
             .expect(3);
     assert!(r.stderr().contains("CAN_RUN_JOB"), "{}", r.stderr());
 
-    // Workers are checked against the documented ranges.
-    p.run_job(&p.arn, &["--worker-type", "CR.4X", "--workers", "64"])
-        .expect(2);
+    // Workers are checked against the model's range (4–1024) before the call.
+    for n in ["1025", "3"] {
+        let refused = p
+            .run_job(&p.arn, &["--worker-type", "CR.4X", "--workers", n])
+            .expect(2);
+        assert!(
+            refused.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("4 to 1024")
+        );
+    }
     let big = p
         .run_job(&p.arn, &["--worker-type", "CR.4X", "--workers", "8"])
-        .expect(0)
-        .json();
-    assert!(big["job"]["billed_crpu"].as_f64().unwrap() > 0.0);
+        .expect(0);
+    assert!(!big.stderr().contains("user guide"), "{}", big.stderr());
+    assert!(big.json()["job"]["billed_crpu"].as_f64().unwrap() > 0.0);
+    // More than the user guide's table lists: allowed, with a warning; the service takes it.
+    let bigger = p
+        .run_job(&p.arn, &["--worker-type", "CR.4X", "--workers", "64"])
+        .expect(0);
+    assert!(
+        bigger.stderr().contains("lists at most 32 CR.4X workers"),
+        "{}",
+        bigger.stderr()
+    );
+    assert_eq!(bigger.json()["job"]["workers"], 64);
 }
 
 #[test]

@@ -740,15 +740,15 @@ async fn start_checks_the_caller_the_template_and_the_request() {
         (404, "ResourceNotFoundException"),
     );
 
-    // Too many workers of a type, by the PySpark limits (the model allows 1024).
+    // Too many workers: the model allows 1024 of either type.
     let e = refused(
         start(&author, w.author_membership(), job_parameters(&t.arn, &[]))
-            .compute_configuration(workers(cr::ProtectedJobWorkerComputeType::Cr4X, 33))
+            .compute_configuration(workers(cr::ProtectedJobWorkerComputeType::Cr4X, 1025))
             .send()
             .await,
         (400, "ValidationException"),
     );
-    assert!(e.message().unwrap().contains("32"), "{e:?}");
+    assert!(e.message().unwrap().contains("1024"), "{e:?}");
     let (_, code, _) = fault(
         start(&author, w.author_membership(), job_parameters(&t.arn, &[]))
             .compute_configuration(workers(cr::ProtectedJobWorkerComputeType::Cr1X, 3))

@@ -51,9 +51,9 @@ pub struct StartOptions {
 /// Worker types of PySpark jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerType {
-    /// 4 vCPU, 30 GB (the default); 4–128 workers.
+    /// 4 vCPU, 30 GB (the default).
     Cr1X,
-    /// 16 vCPU, 120 GB; 4–32 workers.
+    /// 16 vCPU, 120 GB.
     Cr4X,
 }
 
@@ -69,11 +69,18 @@ impl WorkerType {
         }
     }
 
-    /// The documented worker count range for PySpark jobs.
+    /// The worker count range the service model allows (`worker.number`, 4–1024 since
+    /// 2026-04), for either type.
     pub fn range(self) -> (i32, i32) {
+        (4, 1024)
+    }
+
+    /// The most workers of this type the user guide's table lists for PySpark jobs (128 `CR.1X`,
+    /// 32 `CR.4X`); older than the model's 1024, so more is allowed but worth a warning.
+    pub fn guide_max(self) -> i32 {
         match self {
-            WorkerType::Cr1X => (4, 128),
-            WorkerType::Cr4X => (4, 32),
+            WorkerType::Cr1X => 128,
+            WorkerType::Cr4X => 32,
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct RunArgs {
     /// Worker type (with --workers).
     #[arg(long, value_parser = worker_type_parser(), value_name = "TYPE", requires = "workers")]
     pub worker_type: Option<WorkerType>,
-    /// Number of workers (CR.1X: 4–128, CR.4X: 4–32).
+    /// Number of workers, 4–1024 (the user guide's table lists up to 128 CR.1X or 32 CR.4X).
     #[arg(long, value_name = "N")]
     pub workers: Option<i32>,
     /// A Spark property for the job's workers (repeatable; with --workers; at most 50, key 1–200
@@ -167,8 +167,16 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
             let (lo, hi) = kind.range();
             if !(lo..=hi).contains(&n) {
                 return Err(Error::Usage(format!(
-                    "--workers {n}: {kind:?} jobs take {lo} to {hi} workers"
+                    "--workers {n}: a PySpark job takes {lo} to {hi} workers"
                 )));
+            }
+            if n > kind.guide_max() {
+                ctx.out.warn(format!(
+                    "--workers {n}: the user guide's table lists at most {} {} workers for PySpark jobs; \
+                     the service model allows {hi}, so the service decides (and bills every worker)",
+                    kind.guide_max(),
+                    kind.as_str()
+                ));
             }
             Some((kind, n))
         }
@@ -306,8 +314,8 @@ pub fn check_params(given: &BTreeMap<String, String>, declared: &[String]) -> Re
 fn worker_type_parser() -> impl clap::builder::TypedValueParser<Value = WorkerType> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
     PossibleValuesParser::new([
-        PossibleValue::new(WorkerType::Cr1X.as_str()).help("4 vCPU, 30 GB (the default); 4–128 workers"),
-        PossibleValue::new(WorkerType::Cr4X.as_str()).help("16 vCPU, 120 GB; 4–32 workers"),
+        PossibleValue::new(WorkerType::Cr1X.as_str()).help("4 vCPU, 30 GB (the default)"),
+        PossibleValue::new(WorkerType::Cr4X.as_str()).help("16 vCPU, 120 GB"),
     ])
     .map(|name| {
         WorkerType::ALL
