@@ -187,8 +187,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => commands::sandbox::run(&ctx, &args),
-        Command::Completions(args) => commands::completions::run_completions(&args),
-        Command::Man(args) => commands::completions::run_man(&args),
+        Command::Completions(args) => commands::completions::run_completions(&ctx, &args),
+        Command::Man(args) => commands::completions::run_man(&ctx, &args),
     };
     match result {
         Ok(code) => code,

@@ -4,12 +4,15 @@
 
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 use crate::cli::Context;
 use crate::error::{CommandError, Error, Result};
 use crate::output::{Output, table};
 use crpack_core::artifact::Role;
 use crpack_core::aws::{self, Aws};
 use crpack_core::error::{ExitCode, IoContext};
+use crpack_core::jobs::JobReport;
 use crpack_core::manifest::Project;
 use crpack_core::publish::template::RecordedHashes;
 use crpack_core::publish::{self, PublishOptions};
@@ -53,6 +56,33 @@ pub fn configure_publish(dir: &std::path::Path, seed: &SeedInfo, prefix: &str) -
     ));
     crpack_core::fsutil::write_atomic(&path, text.as_bytes()).with_path(&path)?;
     Ok(())
+}
+
+/// What the demo established, for `--json`: one document once it is over.
+#[derive(Debug, Default, Serialize)]
+struct DemoSummary {
+    ok: bool,
+    endpoint: String,
+    collaboration_id: String,
+    project: String,
+    /// The first release's template.
+    template_arn: String,
+    /// The hashes Clean Rooms recorded equal the local build's.
+    recorded_hashes_match: bool,
+    /// Publishing again uploaded and created nothing.
+    republish_up_to_date: bool,
+    /// The provider verified the shared files and approved on these tables.
+    verified: bool,
+    approved_tables: Vec<String>,
+    /// Verifying from S3 after the author overwrote the entry point failed, as it must.
+    tamper_caught: bool,
+    /// The job on the template whose pinned version was deleted (it must fail).
+    tampered_job: Option<JobReport>,
+    /// The fixed release's template and job (it must succeed).
+    release_template_arn: Option<String>,
+    release_job: Option<JobReport>,
+    /// The release job was simulated (no local PySpark runtime): no results were computed.
+    simulated: bool,
 }
 
 fn step(out: &Output, n: u32, text: &str) {
@@ -105,6 +135,12 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         seed.provider.identity.account_id, seed.provider.membership_id
     ));
     out.line(format!("artifact bucket {} (versioning Enabled)", seed.bucket));
+    let mut summary = DemoSummary {
+        endpoint: seed.endpoint.clone(),
+        collaboration_id: seed.collaboration_id.clone(),
+        project: project_dir.display().to_string(),
+        ..DemoSummary::default()
+    };
 
     step(out, 2, "scaffold a template project (crpack init) and check it");
     let name = "audience-overlap";
@@ -143,6 +179,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     }
     table(&rows).into_iter().for_each(|l| out.line(l));
     out.line(format!("template        {}", lock.template.arn));
+    summary.template_arn = lock.template.arn.clone();
 
     step(
         out,
@@ -181,6 +218,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         ]);
     }
     table(&rows).into_iter().for_each(|l| out.line(l));
+    summary.recorded_hashes_match = all;
 
     step(
         out,
@@ -198,6 +236,7 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    summary.republish_up_to_date = again.up_to_date;
 
     if !all {
         sb.stop().await;
@@ -206,11 +245,13 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         ));
     }
 
-    let reviewer_ok = reviewer(out, &seed, &project, lock).await?;
-    let jobs_ok = reviewer_ok && jobs_part(out, &seed, &project, lock).await?;
+    let reviewer_ok = reviewer(out, &seed, &project, lock, &mut summary).await?;
+    let jobs_ok = reviewer_ok && jobs_part(out, &seed, &project, lock, &mut summary).await?;
     sb.stop().await;
     out.line(String::new());
     if jobs_ok {
+        summary.ok = true;
+        out.json(&summary);
         out.line(out.good(
             "demo complete: the service's hashes equal the local build, the reviewer verified and approved, \
              the tampered artifact was caught, and the approved release ran",
@@ -228,6 +269,7 @@ async fn reviewer(
     seed: &SeedInfo,
     project: &Project,
     lock: &crpack_core::lock::Lock,
+    summary: &mut DemoSummary,
 ) -> Result<bool> {
     let provider = clients_for(seed, &seed.provider.identity).await;
     let target = Target {
@@ -277,10 +319,16 @@ async fn reviewer(
                 if t.allowed_analyses.len() == 1 { "y" } else { "ies" }
             ));
         }
+        summary.approved_tables = tables
+            .iter()
+            .filter(|t| t.action == "added")
+            .map(|t| t.table.clone())
+            .collect();
         tables.iter().all(|t| t.action == "added")
     } else {
         false
     };
+    summary.verified = report.ok;
 
     step(
         out,
@@ -333,6 +381,7 @@ async fn reviewer(
         "verification {} (crpack verify exits 1): approve would refuse and change no rule",
         if caught.ok { "passed" } else { "FAILED" }
     ));
+    summary.tamper_caught = !caught.ok;
     Ok(report.ok && approved && !caught.ok)
 }
 
@@ -363,6 +412,7 @@ async fn jobs_part(
     seed: &SeedInfo,
     project: &Project,
     lock: &crpack_core::lock::Lock,
+    summary: &mut DemoSummary,
 ) -> Result<bool> {
     let author = clients_for(seed, &seed.author.identity).await;
     let provider = clients_for(seed, &seed.provider.identity).await;
@@ -423,6 +473,7 @@ async fn jobs_part(
     .await?;
     let fixed = release.lock.ok_or(CommandError::PublishWroteNoLock)?;
     out.line(format!("template  {}", fixed.template.arn));
+    summary.release_template_arn = Some(fixed.template.arn.clone());
     let dist = project.root.join("dist");
     let shared: Vec<PathBuf> = fixed.artifacts.iter().map(|a| dist.join(&a.file_name)).collect();
     let target = Target {
@@ -472,6 +523,7 @@ async fn jobs_part(
             o.size().unwrap_or(0)
         ));
         if key.ends_with(crpack_sandbox::cleanrooms::SIMULATED_MARKER) {
+            summary.simulated = true;
             let body = author
                 .s3
                 .get_object()
@@ -491,5 +543,8 @@ async fn jobs_part(
             out.line("  (run `crpack demo --real-jobs` to provision a local PySpark once and run jobs for real, or set CRPACK_PYTHON to a python3 with pyspark 3.5.x)");
         }
     }
-    Ok(failed.status == "FAILED" && job.status == "SUCCESS")
+    let ok = failed.status == "FAILED" && job.status == "SUCCESS";
+    summary.tampered_job = Some(failed);
+    summary.release_job = Some(job);
+    Ok(ok)
 }

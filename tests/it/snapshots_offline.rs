@@ -107,6 +107,34 @@ fn completions() {
     );
 }
 
+#[test]
+fn man_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let page = run_in(tmp.path(), ["man"]).expect(0);
+    assert!(page.stdout().starts_with(".ie"), "roff: {}", page.stdout());
+    assert_text!(Filters::new().exact_spacing(), "man", page.stdout());
+    let json = run_in(tmp.path(), ["--json", "man"]).expect(0).json();
+    assert_eq!(
+        json["text"].as_str(),
+        Some(page.stdout().as_str()),
+        "the same page in JSON"
+    );
+    // Every page into a directory: each one whole, no staging left behind.
+    let f = filters(tmp.path());
+    let out = tmp.path().join("man");
+    let args = ["man", "--out", out.to_str().unwrap()];
+    assert_both!(f, "man_out", 0, |a: &[&str]| run_in(tmp.path(), a), &args);
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.iter().all(|n| n.ends_with(".1")), "{names:?}");
+    assert!(names.contains(&"crpack-approve.1".to_string()), "{names:?}");
+    let approve = fs::read_to_string(out.join("crpack-approve.1")).unwrap();
+    assert!(approve.contains("result\\-receiver"), "{approve}");
+}
+
 /// A usage error (exit 2), and a command that needs a project run outside one (exit 3).
 #[test]
 fn usage_and_project_errors() {

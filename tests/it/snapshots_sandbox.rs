@@ -213,3 +213,32 @@ fn sandbox_startup() {
     assert_text!(f, "sandbox", sandbox_process(false));
     assert_text!(f, "sandbox_json", sandbox_process(true));
 }
+
+/// `crpack demo` into `dir`, its jobs simulated whatever this machine has (an interpreter that
+/// always fails), so the text does not depend on a local PySpark.
+fn demo(dir: &std::path::Path, json: bool) -> Run {
+    let target = dir.join(if json { "json" } else { "human" });
+    let target = target.display().to_string();
+    let mut args = vec!["demo", "--dir", target.as_str()];
+    if json {
+        args.insert(0, "--json");
+    }
+    let mut cmd = crpack(&args);
+    cmd.current_dir(dir).env("CRPACK_PYTHON", "/bin/false");
+    run(&mut cmd)
+}
+
+#[test]
+fn the_demo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = Filters::new().dir(tmp.path(), "TMP");
+    let human = demo(tmp.path(), false).expect(0);
+    assert!(human.stdout().contains("demo complete"), "{}", human.stdout());
+    assert_run!(f, "demo", human);
+    let json = demo(tmp.path(), true).expect(0);
+    let doc = json.json();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["tampered_job"]["status"], "FAILED", "{doc}");
+    assert_eq!(doc["release_job"]["status"], "SUCCESS", "{doc}");
+    assert_run!(f, "demo_json", json);
+}

@@ -36,9 +36,18 @@ pub(crate) fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
 }
 
 /// The service's message for a failed S3 call (or the transport error, with its causes).
-pub(crate) fn describe<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> String {
+pub(crate) fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+{
     match err {
-        SdkError::ServiceError(e) => e.err().to_string(),
+        // An error S3 names but the SDK does not model (NoSuchVersion) displays as "unhandled
+        // error": its code and message say what happened.
+        SdkError::ServiceError(e) => match (e.err().code(), e.err().message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_string(),
+            _ => e.err().to_string(),
+        },
         other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     }
 }
