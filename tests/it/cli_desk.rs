@@ -408,6 +408,23 @@ fn edit(dir: &std::path::Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// `diff OLD NEW --membership PM EXTRA… --old-files … --new-files …` for two published versions,
+/// each its template ARN and the files kept from its build.
+fn diff_args<'a>(
+    old: &'a (String, Vec<String>),
+    new: &'a (String, Vec<String>),
+    membership: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["diff", old.0.as_str(), new.0.as_str(), "--membership", membership];
+    args.extend(extra);
+    args.push("--old-files");
+    args.extend(old.1.iter().map(String::as_str));
+    args.push("--new-files");
+    args.extend(new.1.iter().map(String::as_str));
+    args
+}
+
 #[test]
 fn diff_shows_what_changed_since_the_approved_version() {
     let sb = TestSandbox::start();
@@ -420,18 +437,8 @@ fn diff_shows_what_changed_since_the_approved_version() {
     };
     let pm = sb.seed.provider.membership_id.clone();
     let diff = |old: &(String, Vec<String>), new: &(String, Vec<String>), code: i32| -> serde_json::Value {
-        let mut args = vec![
-            "--json",
-            "diff",
-            &old.0,
-            &new.0,
-            "--membership",
-            &pm,
-            "--old-files",
-        ];
-        args.extend(old.1.iter().map(String::as_str));
-        args.push("--new-files");
-        args.extend(new.1.iter().map(String::as_str));
+        let mut args = vec!["--json"];
+        args.extend(diff_args(old, new, &pm, &[]));
         sb.provider(&dir, &args).expect(code).json()
     };
     let status = |d: &serde_json::Value| -> Vec<String> {
@@ -537,19 +544,7 @@ fn diff_shows_what_changed_since_the_approved_version() {
     // Human output and the HTML page.
     let page = tmp.path().join("diff.html");
     let page_arg = page.display().to_string();
-    let mut args = vec![
-        "diff",
-        &v1.0,
-        &v2.0,
-        "--membership",
-        &pm,
-        "--report",
-        &page_arg,
-        "--old-files",
-    ];
-    args.extend(v1.1.iter().map(String::as_str));
-    args.push("--new-files");
-    args.extend(v2.1.iter().map(String::as_str));
+    let args = diff_args(&v1, &v2, &pm, &["--report", &page_arg]);
     let human = sb.provider(&dir, &args).expect(1);
     let out = human.stdout();
     assert!(

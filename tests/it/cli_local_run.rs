@@ -45,6 +45,14 @@ fn write_entry_point(dir: &Path, source: &str) {
     fs::write(dir.join("src/entrypoint.py"), source).unwrap();
 }
 
+/// `crpack --json run --local` of a fresh scaffold whose entry point is `source`.
+fn json_run_of(source: &str) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = scaffold(tmp.path());
+    write_entry_point(&dir, source);
+    crpack_in(&dir, &["--json", "run", "--local"])
+}
+
 /// The result named `name` in a `--json` run document.
 fn result<'a>(doc: &'a Value, name: &str) -> &'a Value {
     crate::common::item_where(&doc["results"], "name", name)
@@ -167,49 +175,48 @@ fn parameters_override_defaults_and_a_venv_archive_is_importable() {
     assert!(!dir.join("out").exists());
 }
 
-#[test]
-fn a_result_that_is_not_a_dataframe_is_invalid_result() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = scaffold(tmp.path());
-    write_entry_point(
-        &dir,
+/// Entry points that break the contract: each row is what it does wrong, its source, the code
+/// the run fails with, and words its message must contain.
+const CONTRACT_BREAKS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "a result that is not a DataFrame",
         "def entrypoint(context):\n    orders = context[\"referencedTables\"][\"orders\"]\n    \
          return {\"results\": {\"orders\": orders, \"total\": orders.count()}}\n",
-    );
-    let message = contract_error(crpack_in(&dir, &["--json", "run", "--local"]), "INVALID_RESULT");
-    assert!(
-        message.contains("'total'") && message.contains("int"),
-        "{message}"
-    );
-}
-
-#[test]
-fn reading_an_undeclared_table_is_undeclared_table() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = scaffold(tmp.path());
-    write_entry_point(
-        &dir,
+        "INVALID_RESULT",
+        &["'total'", "int"],
+    ),
+    (
+        "reading an undeclared table (the message names it and the declared ones)",
         "def entrypoint(context):\n    visits = context[\"referencedTables\"][\"visits\"]\n    \
          return {\"results\": {\"visits\": visits}}\n",
-    );
-    let message = contract_error(crpack_in(&dir, &["--json", "run", "--local"]), "UNDECLARED_TABLE");
-    assert!(message.contains("'visits'"), "{message}");
-    assert!(
-        message.contains("customers") && message.contains("orders"),
-        "{message}"
-    );
+        "UNDECLARED_TABLE",
+        &["'visits'", "customers", "orders"],
+    ),
+    (
+        "no entrypoint (it fails fast, naming the file and what it found)",
+        "def main(context):\n    return {\"results\": {}}\n",
+        "ENTRYPOINT_NOT_FOUND",
+        &["entrypoint.py", "main"],
+    ),
+];
+
+#[test]
+fn scripts_that_break_the_contract_fail_with_its_code() {
+    for (what, source, code, words) in CONTRACT_BREAKS {
+        let message = contract_error(json_run_of(source), code);
+        for word in *words {
+            assert!(message.contains(word), "{what}: {message}");
+        }
+    }
 }
 
 #[test]
 fn a_script_exception_shows_its_message_and_traceback() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = scaffold(tmp.path());
-    write_entry_point(
-        &dir,
+    let r = json_run_of(
         "def entrypoint(context):\n    n = context[\"analysisParameters\"][\"min_customers\"]\n    \
          raise ValueError(\"not enough customers: \" + n)\n",
-    );
-    let r = crpack_in(&dir, &["--json", "run", "--local"]).expect(3);
+    )
+    .expect(3);
     let doc = r.json();
     assert_eq!(doc["error"]["kind"], "script", "{doc:#}");
     assert_eq!(
@@ -225,21 +232,6 @@ fn a_script_exception_shows_its_message_and_traceback() {
         "{stderr}"
     );
     assert!(stderr.contains("raise ValueError"), "{stderr}");
-}
-
-#[test]
-fn a_script_without_entrypoint_fails_fast() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = scaffold(tmp.path());
-    write_entry_point(&dir, "def main(context):\n    return {\"results\": {}}\n");
-    let message = contract_error(
-        crpack_in(&dir, &["--json", "run", "--local"]),
-        "ENTRYPOINT_NOT_FOUND",
-    );
-    assert!(
-        message.contains("entrypoint.py") && message.contains("main"),
-        "{message}"
-    );
 }
 
 #[test]

@@ -2,10 +2,16 @@
 //! clients against an in-process sandbox (and, for wire-format details, by raw requests to the
 //! endpoint itself).
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 
 use aws_sdk_cleanrooms::Client;
+use aws_sdk_cleanrooms::config::http::HttpResponse;
+use aws_sdk_cleanrooms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cleanrooms::operation::create_analysis_template::CreateAnalysisTemplateError;
+use aws_sdk_cleanrooms::operation::create_collaboration::builders::CreateCollaborationFluentBuilder;
+use aws_sdk_cleanrooms::operation::create_membership::builders::CreateMembershipFluentBuilder;
 use aws_sdk_cleanrooms::types as cr;
 use aws_sdk_cleanrooms::types::Hash as ArtifactHash;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -22,6 +28,11 @@ use crpack_sandbox::seed::{self, SeedInfo, cleanrooms_client, s3_client};
 
 fn client(sb: &Sandbox, who: &Identity) -> Client {
     cleanrooms_client(&sb.endpoint(), who)
+}
+
+/// The author's, the provider's and the outsider's clients.
+fn clients(sb: &Sandbox) -> (Client, Client, Client) {
+    (client(sb, &AUTHOR), client(sb, &PROVIDER), client(sb, &OUTSIDER))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -59,6 +70,88 @@ async fn raw(
 
 fn memory_endpoint() -> CleanRoomsEndpoint {
     CleanRoomsEndpoint::open(None, "http://127.0.0.1:9".into()).unwrap()
+}
+
+/// CreateCollaboration `name` as the author, with no other members and query logs off; the
+/// caller adds the creator's abilities and the rest.
+fn new_collaboration(author: &Client, name: &str) -> CreateCollaborationFluentBuilder {
+    author
+        .create_collaboration()
+        .name(name)
+        .creator_display_name("author")
+        .set_members(Some(vec![]))
+        .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
+}
+
+/// CreateMembership in `collaboration` for the client's account, query logs off.
+fn join(who: &Client, collaboration: &str) -> CreateMembershipFluentBuilder {
+    who.create_membership()
+        .collaboration_identifier(collaboration)
+        .query_log_status(cr::MembershipQueryLogStatus::Disabled)
+}
+
+/// GetCollaboration `id` as `who`, which must succeed.
+async fn collaboration(who: &Client, id: &str) -> cr::Collaboration {
+    let out = ok(who.get_collaboration().collaboration_identifier(id).send().await);
+    out.collaboration().unwrap().clone()
+}
+
+/// GetMembership `id` as `who`, which must succeed.
+async fn membership(who: &Client, id: &str) -> cr::Membership {
+    let out = ok(who.get_membership().membership_identifier(id).send().await);
+    out.membership().unwrap().clone()
+}
+
+/// What `name` says of each of `items`, in order (the names of a listing's summaries).
+fn names<'a, T>(items: &'a [T], name: impl Fn(&'a T) -> &'a str) -> Vec<&'a str> {
+    items.iter().map(name).collect()
+}
+
+/// A Glue table `database.table`.
+fn glue_table(database: &str, table: &str) -> cr::TableReference {
+    cr::TableReference::Glue(
+        cr::GlueTableReference::builder()
+            .database_name(database)
+            .table_name(table)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// A call that must fail, as the HTTP status and error code it answers with; it is sent when
+/// awaited, so a table of them runs in order.
+type Refusal<'a> = Pin<Box<dyn Future<Output = (u16, String)> + 'a>>;
+
+/// The request `call` (a `send()`) as a [`Refusal`]; anything but a service error fails the test.
+fn refused<'a, T, E>(call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>> + 'a) -> Refusal<'a>
+where
+    T: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    Box::pin(async move {
+        let (status, code, _) = fault(call.await.unwrap_err());
+        (status, code)
+    })
+}
+
+/// The status (`None` where any will do) and error code a refusal must answer with.
+type Expected = (Option<u16>, &'static str);
+const DENIED: Expected = (Some(403), "AccessDeniedException");
+const NOT_FOUND: Expected = (Some(404), "ResourceNotFoundException");
+const CONFLICT: Expected = (Some(409), "ConflictException");
+const BAD_REQUEST: Expected = (Some(400), "ValidationException");
+const INVALID: Expected = (None, "ValidationException");
+
+/// Sends each case's call in turn: each must fail as its row expects (the row's first member
+/// says what it checks).
+async fn expect_refusals(cases: Vec<(&str, Refusal<'_>, Expected)>) {
+    for (what, call, (status, code)) in cases {
+        let (got_status, got_code) = call.await;
+        assert_eq!(got_code, code, "{what}");
+        if let Some(status) = status {
+            assert_eq!(got_status, status, "{what}");
+        }
+    }
 }
 
 #[test]
@@ -210,11 +303,7 @@ async fn wire_format_of_successes_and_errors() {
 #[tokio::test]
 async fn collaborations_members_and_memberships() {
     let (_dir, sb) = crate::common::temp_sandbox().await;
-    let (author, provider, outsider) = (
-        client(&sb, &AUTHOR),
-        client(&sb, &PROVIDER),
-        client(&sb, &OUTSIDER),
-    );
+    let (author, provider, outsider) = clients(&sb);
 
     let member = cr::MemberSpecification::builder()
         .account_id(PROVIDER.account_id)
@@ -222,15 +311,11 @@ async fn collaborations_members_and_memberships() {
         .member_abilities(cr::MemberAbility::CanReceiveResults)
         .build()
         .unwrap();
-    let out = ok(author
-        .create_collaboration()
-        .name("collab one")
+    let out = ok(new_collaboration(&author, "collab one")
         .description("first")
-        .creator_display_name("author")
         .creator_member_abilities(cr::MemberAbility::CanQuery)
         .creator_member_abilities(cr::MemberAbility::CanRunJob)
         .members(member)
-        .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
         .job_log_status(cr::CollaborationJobLogStatus::Enabled)
         .analytics_engine(cr::AnalyticsEngine::Spark)
         .send()
@@ -255,90 +340,62 @@ async fn collaborations_members_and_memberships() {
         .set_member_abilities(Some(vec![]))
         .build()
         .unwrap();
-    let (status, code, _) = fault(
-        author
-            .create_collaboration()
-            .name("bad")
-            .creator_display_name("author")
-            .creator_member_abilities(cr::MemberAbility::CanQuery)
-            .members(me)
-            .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (400, "ValidationException"));
-    let (_, code, _) = fault(
-        author
-            .create_collaboration()
-            .name("bad")
-            .creator_display_name("author")
-            .creator_member_abilities(cr::MemberAbility::CanRunJob)
-            .set_members(Some(vec![]))
-            .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
-            .analytics_engine(cr::AnalyticsEngine::CleanRoomsSql)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "ValidationException");
+    let bad = || new_collaboration(&author, "bad");
+    expect_refusals(vec![
+        (
+            "the creator among the members",
+            refused(
+                bad()
+                    .creator_member_abilities(cr::MemberAbility::CanQuery)
+                    .members(me)
+                    .send(),
+            ),
+            BAD_REQUEST,
+        ),
+        (
+            "CAN_RUN_JOB in a SQL collaboration",
+            refused(
+                bad()
+                    .creator_member_abilities(cr::MemberAbility::CanRunJob)
+                    .analytics_engine(cr::AnalyticsEngine::CleanRoomsSql)
+                    .send(),
+            ),
+            INVALID,
+        ),
+    ])
+    .await;
 
     // Before joining, the invited provider sees the collaboration but not its members.
-    let got = ok(provider
-        .get_collaboration()
-        .collaboration_identifier(&cid)
-        .send()
-        .await);
     assert_eq!(
-        got.collaboration().unwrap().member_status(),
+        collaboration(&provider, &cid).await.member_status(),
         &cr::MemberStatus::Invited
     );
-    let (status, code, _) = fault(
-        provider
-            .list_members()
-            .collaboration_identifier(&cid)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        outsider
-            .get_collaboration()
-            .collaboration_identifier(&cid)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        outsider
-            .create_membership()
-            .collaboration_identifier(&cid)
-            .query_log_status(cr::MembershipQueryLogStatus::Disabled)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        author
-            .create_membership()
-            .collaboration_identifier("00000000-0000-4000-8000-000000000000")
-            .query_log_status(cr::MembershipQueryLogStatus::Disabled)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
+    expect_refusals(vec![
+        (
+            "the provider lists the members before joining",
+            refused(provider.list_members().collaboration_identifier(&cid).send()),
+            DENIED,
+        ),
+        (
+            "the outsider reads the collaboration",
+            refused(outsider.get_collaboration().collaboration_identifier(&cid).send()),
+            DENIED,
+        ),
+        (
+            "the outsider joins",
+            refused(join(&outsider, &cid).send()),
+            DENIED,
+        ),
+        (
+            "a membership in no collaboration",
+            refused(join(&author, "00000000-0000-4000-8000-000000000000").send()),
+            NOT_FOUND,
+        ),
+    ])
+    .await;
 
     // Memberships: one per account per collaboration.
-    let m = ok(author
-        .create_membership()
-        .collaboration_identifier(&cid)
-        .query_log_status(cr::MembershipQueryLogStatus::Disabled)
-        .send()
-        .await);
+    let m = ok(join(&author, &cid).send().await);
     let am = m.membership().unwrap();
     let author_mid = am.id().to_string();
     assert_eq!(am.status(), &cr::MembershipStatus::Active);
@@ -359,15 +416,7 @@ async fn collaborations_members_and_memberships() {
             .unwrap()
             .is_responsible()
     );
-    let (status, code, e) = fault(
-        author
-            .create_membership()
-            .collaboration_identifier(&cid)
-            .query_log_status(cr::MembershipQueryLogStatus::Disabled)
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let (status, code, e) = fault(join(&author, &cid).send().await.unwrap_err());
     assert_eq!((status, code.as_str()), (409, "ConflictException"));
     match e {
         aws_sdk_cleanrooms::operation::create_membership::CreateMembershipError::ConflictException(c) => {
@@ -376,12 +425,7 @@ async fn collaborations_members_and_memberships() {
         }
         other => panic!("{other:?}"),
     }
-    let got = ok(author
-        .get_collaboration()
-        .collaboration_identifier(&cid)
-        .send()
-        .await);
-    let got = got.collaboration().unwrap();
+    let got = collaboration(&author, &cid).await;
     assert_eq!(got.member_status(), &cr::MemberStatus::Active);
     assert_eq!(got.membership_id(), Some(author_mid.as_str()));
 
@@ -398,10 +442,7 @@ async fn collaborations_members_and_memberships() {
         .role_arn("arn:aws:iam::222222222222:role/service-role/cleanrooms-results")
         .build()
         .unwrap();
-    let pm = ok(provider
-        .create_membership()
-        .collaboration_identifier(&cid)
-        .query_log_status(cr::MembershipQueryLogStatus::Disabled)
+    let pm = ok(join(&provider, &cid)
         .default_job_result_configuration(job_results.clone())
         .send()
         .await);
@@ -458,15 +499,17 @@ async fn collaborations_members_and_memberships() {
     );
 
     // A membership is visible to its own account only.
-    let (status, code, _) = fault(
-        provider
-            .get_membership()
-            .membership_identifier(&author_mid)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
+    expect_refusals(vec![(
+        "another account's membership",
+        refused(
+            provider
+                .get_membership()
+                .membership_identifier(&author_mid)
+                .send(),
+        ),
+        DENIED,
+    )])
+    .await;
     let updated = ok(author
         .update_membership()
         .membership_identifier(&author_mid)
@@ -477,25 +520,15 @@ async fn collaborations_members_and_memberships() {
         updated.membership().unwrap().query_log_status(),
         &cr::MembershipQueryLogStatus::Enabled
     );
-    let got = ok(author
-        .get_membership()
-        .membership_identifier(&author_mid)
-        .send()
-        .await);
     assert_eq!(
-        got.membership().unwrap().query_log_status(),
+        membership(&author, &author_mid).await.query_log_status(),
         &cr::MembershipQueryLogStatus::Enabled
     );
 
     // Pagination: three collaborations, one per page.
     for name in ["collab two", "collab three"] {
-        ok(author
-            .create_collaboration()
-            .name(name)
-            .creator_display_name("author")
+        ok(new_collaboration(&author, name)
             .creator_member_abilities(cr::MemberAbility::CanQuery)
-            .set_members(Some(vec![]))
-            .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
             .send()
             .await);
     }
@@ -532,24 +565,19 @@ async fn collaborations_members_and_memberships() {
             .collaboration_list()
             .is_empty()
     );
-    let (_, code, _) = fault(
-        author
-            .list_collaborations()
-            .next_token("garbage")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "ValidationException");
-    let (_, code, _) = fault(
-        author
-            .list_collaborations()
-            .max_results(101)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "ValidationException");
+    expect_refusals(vec![
+        (
+            "a made-up next token",
+            refused(author.list_collaborations().next_token("garbage").send()),
+            INVALID,
+        ),
+        (
+            "more than 100 a page",
+            refused(author.list_collaborations().max_results(101).send()),
+            INVALID,
+        ),
+    ])
+    .await;
     let mine = ok(provider.list_memberships().send().await);
     assert_eq!(mine.membership_summaries().len(), 1);
     assert_eq!(mine.membership_summaries()[0].id(), provider_mid);
@@ -564,11 +592,7 @@ fn custom_policy(custom: cr::AnalysisRuleCustom) -> cr::ConfiguredTableAnalysisR
 async fn configured_tables_rules_associations_and_schemas() {
     let (_dir, sb) = crate::common::temp_sandbox().await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
-    let (author, provider, outsider) = (
-        client(&sb, &AUTHOR),
-        client(&sb, &PROVIDER),
-        client(&sb, &OUTSIDER),
-    );
+    let (author, provider, outsider) = clients(&sb);
     let orders = &info.tables[0];
 
     // Tables belong to their account.
@@ -598,31 +622,25 @@ async fn configured_tables_rules_associations_and_schemas() {
         }
         other => panic!("{other:?}"),
     }
-    let (status, code, _) = fault(
-        author
-            .get_configured_table()
-            .configured_table_identifier(&orders.configured_table_id)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        provider
-            .get_configured_table()
-            .configured_table_identifier("00000000-0000-4000-8000-000000000000")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
+    let get_table = |who: &Client, id: &str| who.get_configured_table().configured_table_identifier(id);
+    expect_refusals(vec![
+        (
+            "another account's table",
+            refused(get_table(&author, &orders.configured_table_id).send()),
+            DENIED,
+        ),
+        (
+            "no such table",
+            refused(get_table(&provider, "00000000-0000-4000-8000-000000000000").send()),
+            NOT_FOUND,
+        ),
+    ])
+    .await;
     let listed = ok(provider.list_configured_tables().send().await);
-    let names: Vec<&str> = listed
-        .configured_table_summaries()
-        .iter()
-        .map(|t| t.name())
-        .collect();
-    assert_eq!(names, ["orders", "customers"]);
+    assert_eq!(
+        names(listed.configured_table_summaries(), |t| t.name()),
+        ["orders", "customers"]
+    );
     assert!(
         ok(author.list_configured_tables().send().await)
             .configured_table_summaries()
@@ -632,13 +650,7 @@ async fn configured_tables_rules_associations_and_schemas() {
         provider
             .create_configured_table()
             .name("multi")
-            .table_reference(cr::TableReference::Glue(
-                cr::GlueTableReference::builder()
-                    .database_name("db")
-                    .table_name("multi")
-                    .build()
-                    .unwrap(),
-            ))
+            .table_reference(glue_table("db", "multi"))
             .allowed_columns("a")
             .analysis_method(cr::AnalysisMethod::Multiple)
             .send()
@@ -681,10 +693,13 @@ async fn configured_tables_rules_associations_and_schemas() {
             .build()
             .unwrap(),
     );
-    let updated = ok(provider
-        .update_configured_table_analysis_rule()
-        .configured_table_identifier(&orders.configured_table_id)
-        .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
+    // UpdateConfiguredTableAnalysisRule of the orders table's CUSTOM rule, as `who`.
+    let update_rule = |who: &Client| {
+        who.update_configured_table_analysis_rule()
+            .configured_table_identifier(&orders.configured_table_id)
+            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
+    };
+    let updated = ok(update_rule(&provider)
         .analysis_rule_policy(full.clone())
         .send()
         .await);
@@ -705,10 +720,7 @@ async fn configured_tables_rules_associations_and_schemas() {
             .unwrap(),
     );
     let (status, _, e) = fault(
-        provider
-            .update_configured_table_analysis_rule()
-            .configured_table_identifier(&orders.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
+        update_rule(&provider)
             .analysis_rule_policy(bad)
             .send()
             .await
@@ -729,49 +741,34 @@ async fn configured_tables_rules_associations_and_schemas() {
             .build()
             .unwrap(),
     );
-    let (_, code, _) = fault(
-        provider
-            .update_configured_table_analysis_rule()
-            .configured_table_identifier(&orders.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-            .analysis_rule_policy(wildcard)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "ValidationException");
-    let (status, code, _) = fault(
-        provider
-            .create_configured_table_analysis_rule()
-            .configured_table_identifier(&orders.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-            .analysis_rule_policy(empty.clone())
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (409, "ConflictException"));
-    let (status, code, _) = fault(
-        author
-            .update_configured_table_analysis_rule()
-            .configured_table_identifier(&orders.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
-            .analysis_rule_policy(empty.clone())
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        provider
-            .get_configured_table_analysis_rule()
-            .configured_table_identifier(&orders.configured_table_id)
-            .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Aggregation)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
+    let create_rule = provider
+        .create_configured_table_analysis_rule()
+        .configured_table_identifier(&orders.configured_table_id)
+        .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Custom)
+        .analysis_rule_policy(empty.clone());
+    let aggregation_rule = provider
+        .get_configured_table_analysis_rule()
+        .configured_table_identifier(&orders.configured_table_id)
+        .analysis_rule_type(cr::ConfiguredTableAnalysisRuleType::Aggregation);
+    expect_refusals(vec![
+        (
+            "ANY_JOB without allowed analysis providers",
+            refused(update_rule(&provider).analysis_rule_policy(wildcard).send()),
+            INVALID,
+        ),
+        ("a second CUSTOM rule", refused(create_rule.send()), CONFLICT),
+        (
+            "another account's rule",
+            refused(update_rule(&author).analysis_rule_policy(empty.clone()).send()),
+            DENIED,
+        ),
+        (
+            "a rule type the table lacks",
+            refused(aggregation_rule.send()),
+            NOT_FOUND,
+        ),
+    ])
+    .await;
 
     // Associations: configuredTableId, unique names, only one's own tables.
     let customers = &info.tables[1];
@@ -812,13 +809,7 @@ async fn configured_tables_rules_associations_and_schemas() {
     let extra = ok(provider
         .create_configured_table()
         .name("extra")
-        .table_reference(cr::TableReference::Glue(
-            cr::GlueTableReference::builder()
-                .database_name("db")
-                .table_name("extra")
-                .build()
-                .unwrap(),
-        ))
+        .table_reference(glue_table("db", "extra"))
         .allowed_columns("x")
         .analysis_method(cr::AnalysisMethod::Multiple)
         .selected_analysis_methods(cr::SelectedAnalysisMethod::DirectJob)
@@ -826,48 +817,42 @@ async fn configured_tables_rules_associations_and_schemas() {
         .send()
         .await);
     let extra_id = extra.configured_table().unwrap().id().to_string();
-    let (status, code, _) = fault(
-        provider
-            .create_configured_table_association()
-            .membership_identifier(&info.provider.membership_id)
+    // CreateConfiguredTableAssociation of the extra table in `membership`, as `who`.
+    let associate = |who: &Client, membership: &str, name: &str, role: &str| {
+        who.create_configured_table_association()
+            .membership_identifier(membership)
             .configured_table_identifier(&extra_id)
-            .name("orders")
-            .role_arn(seed::TABLE_ROLE_ARN)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (409, "ConflictException"));
-    let (status, code, _) = fault(
-        author
-            .create_configured_table_association()
-            .membership_identifier(&info.author.membership_id)
-            .configured_table_identifier(&extra_id)
-            .name("stolen")
-            .role_arn("arn:aws:iam::111111111111:role/service-role/cleanrooms-x")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (_, code, _) = fault(
-        provider
-            .create_configured_table_association()
-            .membership_identifier(&info.provider.membership_id)
-            .configured_table_identifier(&extra_id)
-            .name("extra")
-            .role_arn("not-a-role")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(code, "ValidationException");
-    let extra_assoc = ok(provider
-        .create_configured_table_association()
-        .membership_identifier(&info.provider.membership_id)
-        .configured_table_identifier(&extra_id)
-        .name("extra")
-        .role_arn(seed::TABLE_ROLE_ARN)
+            .name(name)
+            .role_arn(role)
+    };
+    let provider_mid = &info.provider.membership_id;
+    expect_refusals(vec![
+        (
+            "a name already associated",
+            refused(associate(&provider, provider_mid, "orders", seed::TABLE_ROLE_ARN).send()),
+            CONFLICT,
+        ),
+        (
+            "another account's table",
+            refused(
+                associate(
+                    &author,
+                    &info.author.membership_id,
+                    "stolen",
+                    "arn:aws:iam::111111111111:role/service-role/cleanrooms-x",
+                )
+                .send(),
+            ),
+            DENIED,
+        ),
+        (
+            "a role that is not an ARN",
+            refused(associate(&provider, provider_mid, "extra", "not-a-role").send()),
+            INVALID,
+        ),
+    ])
+    .await;
+    let extra_assoc = ok(associate(&provider, provider_mid, "extra", seed::TABLE_ROLE_ARN)
         .send()
         .await);
     let extra_assoc_id = extra_assoc
@@ -875,23 +860,25 @@ async fn configured_tables_rules_associations_and_schemas() {
         .unwrap()
         .id()
         .to_string();
-    let (status, code, _) = fault(
-        provider
-            .delete_configured_table()
-            .configured_table_identifier(&extra_id)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (409, "ConflictException"));
+    expect_refusals(vec![(
+        "a table still associated",
+        refused(
+            provider
+                .delete_configured_table()
+                .configured_table_identifier(&extra_id)
+                .send(),
+        ),
+        CONFLICT,
+    )])
+    .await;
 
     // Schemas: every active member sees them, nobody else.
-    let schema = ok(author
-        .get_schema()
-        .collaboration_identifier(&info.collaboration_id)
-        .name("customers")
-        .send()
-        .await);
+    let get_schema = |who: &Client, name: &str| {
+        who.get_schema()
+            .collaboration_identifier(&info.collaboration_id)
+            .name(name)
+    };
+    let schema = ok(get_schema(&author, "customers").send().await);
     let schema = schema.schema().unwrap();
     let columns: Vec<(&str, &str)> = schema.columns().iter().map(|c| (c.name(), c.r#type())).collect();
     assert_eq!(columns, [("customer_id", "string"), ("segment", "string")]);
@@ -911,22 +898,12 @@ async fn configured_tables_rules_associations_and_schemas() {
         }
         other => panic!("{other:?}"),
     }
-    let orders_schema = ok(provider
-        .get_schema()
-        .collaboration_identifier(&info.collaboration_id)
-        .name("orders")
-        .send()
-        .await);
+    let orders_schema = ok(get_schema(&provider, "orders").send().await);
     assert_eq!(
         orders_schema.schema().unwrap().schema_status_details()[0].status(),
         &cr::SchemaStatus::Ready
     );
-    let extra_schema = ok(author
-        .get_schema()
-        .collaboration_identifier(&info.collaboration_id)
-        .name("extra")
-        .send()
-        .await);
+    let extra_schema = ok(get_schema(&author, "extra").send().await);
     let extra_schema = extra_schema.schema().unwrap();
     assert_eq!(
         extra_schema.schema_status_details()[0].reasons()[0].code(),
@@ -944,28 +921,23 @@ async fn configured_tables_rules_associations_and_schemas() {
         .collaboration_identifier(&info.collaboration_id)
         .send()
         .await);
-    let names: Vec<&str> = all.schema_summaries().iter().map(|s| s.name()).collect();
-    assert_eq!(names, ["orders", "customers", "extra"]);
-    let (status, code, _) = fault(
-        outsider
-            .get_schema()
-            .collaboration_identifier(&info.collaboration_id)
-            .name("orders")
-            .send()
-            .await
-            .unwrap_err(),
+    assert_eq!(
+        names(all.schema_summaries(), |s| s.name()),
+        ["orders", "customers", "extra"]
     );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        author
-            .get_schema()
-            .collaboration_identifier(&info.collaboration_id)
-            .name("nothing")
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
+    expect_refusals(vec![
+        (
+            "a non-member",
+            refused(get_schema(&outsider, "orders").send()),
+            DENIED,
+        ),
+        (
+            "no such table",
+            refused(get_schema(&author, "nothing").send()),
+            NOT_FOUND,
+        ),
+    ])
+    .await;
 
     // Clean-up operations.
     ok(provider
@@ -989,14 +961,7 @@ async fn configured_tables_rules_associations_and_schemas() {
         .configured_table_identifier(&extra_id)
         .send()
         .await);
-    let (status, _, _) = fault(
-        provider
-            .get_configured_table()
-            .configured_table_identifier(&extra_id)
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let (status, _, _) = fault(get_table(&provider, &extra_id).send().await.unwrap_err());
     assert_eq!(status, 404);
     ok(provider
         .delete_configured_table_analysis_rule()
@@ -1041,6 +1006,12 @@ fn pyspark_source(info: &SeedInfo, entry: &str, extra: &[&str], role: &str) -> c
     )
 }
 
+/// The members a ValidationException must name: these, in order, or just how many.
+enum Fields {
+    Named(&'static [&'static str]),
+    Count(usize),
+}
+
 fn validation_fields(
     e: CreateAnalysisTemplateError,
 ) -> (Option<cr::ValidationExceptionReason>, Vec<String>, String) {
@@ -1061,11 +1032,7 @@ const VENV: &[u8] = b"\x1f\x8b pretend this is a venv-pack archive";
 async fn pyspark_templates_pin_artifacts_read_from_s3() {
     let (dir, sb) = crate::common::temp_sandbox().await;
     let info = seed::seed(&sb.endpoint()).await.unwrap();
-    let (author, provider, outsider) = (
-        client(&sb, &AUTHOR),
-        client(&sb, &PROVIDER),
-        client(&sb, &OUTSIDER),
-    );
+    let (author, provider, outsider) = clients(&sb);
     let entry_v1 = upload(&sb, &info.bucket, "templates/analysis-1.py", ENTRY).await;
     upload(&sb, &info.bucket, "templates/venv-1.tar.gz", VENV).await;
     upload(&sb, &info.bucket, "templates/venv-2.tar.gz", VENV).await;
@@ -1078,15 +1045,11 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
             .format(cr::AnalysisFormat::Pyspark10)
             .schema(cr::AnalysisSchema::builder().referenced_tables("orders").build())
     };
+    let source = |entry: &str, extra: &[&str]| pyspark_source(&info, entry, extra, &info.role_arn);
     let out = ok(create()
         .name("order totals")
         .description("sums orders per customer")
-        .source(pyspark_source(
-            &info,
-            "templates/analysis-1.py",
-            &["templates/venv-1.tar.gz"],
-            &info.role_arn,
-        ))
+        .source(source("templates/analysis-1.py", &["templates/venv-1.tar.gz"]))
         .analysis_parameters(crate::common::parameter(
             "min_amount",
             cr::ParameterType::String,
@@ -1142,23 +1105,24 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
     )
     .await;
     assert_ne!(entry_v1, entry_v2);
-    let got = ok(author
-        .get_analysis_template()
-        .membership_identifier(&info.author.membership_id)
-        .analysis_template_identifier(&template_id)
-        .send()
-        .await);
+    // GetAnalysisTemplate in the author's membership, as `who`.
+    let get_template = |who: &Client, id: &str| {
+        who.get_analysis_template()
+            .membership_identifier(&info.author.membership_id)
+            .analysis_template_identifier(id)
+    };
+    let got = ok(get_template(&author, &template_id).send().await);
     let got = got.analysis_template().unwrap();
     assert_eq!(got.source_metadata(), t.source_metadata());
     assert_eq!(got.error_message_configuration(), t.error_message_configuration());
 
     // The provider reviews it through the collaboration (the ARN label is percent-encoded).
-    let view = ok(provider
-        .get_collaboration_analysis_template()
-        .collaboration_identifier(&info.collaboration_id)
-        .analysis_template_arn(&template_arn)
-        .send()
-        .await);
+    let review = |who: &Client, arn: &str| {
+        who.get_collaboration_analysis_template()
+            .collaboration_identifier(&info.collaboration_id)
+            .analysis_template_arn(arn)
+    };
+    let view = ok(review(&provider, &template_arn).send().await);
     let view = view.collaboration_analysis_template().unwrap();
     assert_eq!(view.creator_account_id(), AUTHOR.account_id);
     assert_eq!(view.source_metadata(), t.source_metadata());
@@ -1188,47 +1152,30 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
         (listed[0].arn(), listed[0].creator_account_id()),
         (template_arn.as_str(), AUTHOR.account_id)
     );
-    let (status, code, _) = fault(
-        outsider
-            .get_collaboration_analysis_template()
-            .collaboration_identifier(&info.collaboration_id)
-            .analysis_template_arn(&template_arn)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
-    let (status, code, _) = fault(
-        provider
-            .get_collaboration_analysis_template()
-            .collaboration_identifier(&info.collaboration_id)
-            .analysis_template_arn(&missing_arn)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
-    let (status, code, _) = fault(
-        provider
-            .get_analysis_template()
-            .membership_identifier(&info.author.membership_id)
-            .analysis_template_identifier(&template_id)
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (403, "AccessDeniedException"));
+    expect_refusals(vec![
+        (
+            "a non-member's view",
+            refused(review(&outsider, &template_arn).send()),
+            DENIED,
+        ),
+        (
+            "no such template",
+            refused(review(&provider, &missing_arn).send()),
+            NOT_FOUND,
+        ),
+        (
+            "the provider reads it from the author's membership",
+            refused(get_template(&provider, &template_id).send()),
+            DENIED,
+        ),
+    ])
+    .await;
 
     // The same name again: ConflictException ALREADY_EXISTS.
     let (status, _, e) = fault(
         create()
             .name("order totals")
-            .source(pyspark_source(
-                &info,
-                "templates/analysis-1.py",
-                &[],
-                &info.role_arn,
-            ))
+            .source(source("templates/analysis-1.py", &[]))
             .send()
             .await
             .unwrap_err(),
@@ -1280,100 +1227,9 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
     );
     assert!(message.starts_with("6 validation errors detected"), "{message}");
 
-    // Two additional artifacts alone, a missing object, an unreadable or unversioned bucket,
-    // an unknown role account, an unknown table.
-    let (_, fields, _) = validation_fields(
-        fault(
-            create()
-                .name("two extras")
-                .source(pyspark_source(
-                    &info,
-                    "templates/analysis-1.py",
-                    &["templates/venv-1.tar.gz", "templates/venv-2.tar.gz"],
-                    &info.role_arn,
-                ))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
-    assert_eq!(fields, ["source.artifacts.additionalArtifacts"]);
-    let (_, fields, message) = validation_fields(
-        fault(
-            create()
-                .name("missing")
-                .source(pyspark_source(
-                    &info,
-                    "templates/nothing-here.py",
-                    &[],
-                    &info.role_arn,
-                ))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
-    assert_eq!(fields, ["source.artifacts.entryPoint.location"]);
-    assert!(
-        message.contains("s3://crpack-sandbox-artifacts/templates/nothing-here.py"),
-        "{message}"
-    );
-    let (_, fields, message) = validation_fields(
-        fault(
-            create()
-                .name("extra missing")
-                .source(pyspark_source(
-                    &info,
-                    "templates/analysis-1.py",
-                    &["templates/nothing.tar.gz"],
-                    &info.role_arn,
-                ))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
-    assert_eq!(fields, ["source.artifacts.additionalArtifacts.1.member.location"]);
-    assert!(message.contains("templates/nothing.tar.gz"), "{message}");
-    let (_, fields, message) = validation_fields(
-        fault(
-            create()
-                .name("unknown role")
-                .source(pyspark_source(
-                    &info,
-                    "templates/analysis-1.py",
-                    &[],
-                    "arn:aws:iam::999999999999:role/service-role/cleanrooms-read",
-                ))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
-    assert_eq!(fields, ["source.artifacts.roleArn"]);
-    assert!(message.contains("cannot assume role"), "{message}");
-    let (_, fields, message) = validation_fields(
-        fault(
-            create()
-                .name("foreign role")
-                .source(pyspark_source(
-                    &info,
-                    "templates/analysis-1.py",
-                    &[],
-                    "arn:aws:iam::333333333333:role/service-role/cleanrooms-read",
-                ))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
-    assert_eq!(fields.len(), 1, "{message}");
-    assert!(message.contains("cannot read"), "{message}");
+    // Two additional artifacts alone, a missing object, an unknown or foreign role account, an
+    // unversioned bucket, a malformed table name, SQL text: each row is the template's name, its
+    // source, the fields the ValidationException names and words its message must contain.
     let s3 = s3_client(&sb.endpoint(), &AUTHOR);
     ok(s3.create_bucket().bucket("crpack-unversioned").send().await);
     ok(s3
@@ -1390,58 +1246,77 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
             .build()
             .unwrap(),
     );
-    let (_, fields, message) = validation_fields(
-        fault(
-            create()
-                .name("unversioned")
-                .source(unversioned)
-                .send()
-                .await
-                .unwrap_err(),
+    let with_role = |role: &str| pyspark_source(&info, "templates/analysis-1.py", &[], role);
+    let cases: Vec<(&str, cr::AnalysisSource, Fields, &[&str])> = vec![
+        (
+            "two extras",
+            source(
+                "templates/analysis-1.py",
+                &["templates/venv-1.tar.gz", "templates/venv-2.tar.gz"],
+            ),
+            Fields::Named(&["source.artifacts.additionalArtifacts"]),
+            &[],
+        ),
+        (
+            "missing",
+            source("templates/nothing-here.py", &[]),
+            Fields::Named(&["source.artifacts.entryPoint.location"]),
+            &["s3://crpack-sandbox-artifacts/templates/nothing-here.py"],
+        ),
+        (
+            "extra missing",
+            source("templates/analysis-1.py", &["templates/nothing.tar.gz"]),
+            Fields::Named(&["source.artifacts.additionalArtifacts.1.member.location"]),
+            &["templates/nothing.tar.gz"],
+        ),
+        (
+            "unknown role",
+            with_role("arn:aws:iam::999999999999:role/service-role/cleanrooms-read"),
+            Fields::Named(&["source.artifacts.roleArn"]),
+            &["cannot assume role"],
+        ),
+        (
+            "foreign role",
+            with_role("arn:aws:iam::333333333333:role/service-role/cleanrooms-read"),
+            Fields::Count(1),
+            &["cannot read"],
+        ),
+        (
+            "unversioned",
+            unversioned,
+            Fields::Named(&["source.artifacts.entryPoint.location.bucket"]),
+            &["versioning"],
+        ),
+        (
+            "sql source",
+            cr::AnalysisSource::Text("SELECT 1".into()),
+            Fields::Named(&["source.artifacts"]),
+            &[],
+        ),
+    ];
+    for (name, bad_source, expected, words) in cases {
+        let e = fault(create().name(name).source(bad_source).send().await.unwrap_err()).2;
+        let (_, fields, message) = validation_fields(e);
+        match expected {
+            Fields::Named(names) => assert_eq!(fields, names, "{name}: {message}"),
+            Fields::Count(n) => assert_eq!(fields.len(), n, "{name}: {message}"),
+        }
+        for word in words {
+            assert!(message.contains(word), "{name}: {message}");
+        }
+    }
+    // Not a TableAlias (a trailing hyphen). A well-formed name of a table that is not associated
+    // yet is accepted, like the service does (sandbox_unassociated.rs).
+    let malformed = create()
+        .schema(
+            cr::AnalysisSchema::builder()
+                .referenced_tables("payments-")
+                .build(),
         )
-        .2,
-    );
-    assert_eq!(fields, ["source.artifacts.entryPoint.location.bucket"]);
-    assert!(message.contains("versioning"), "{message}");
-    let (_, fields, _) = validation_fields(
-        fault(
-            author
-                .create_analysis_template()
-                .membership_identifier(&info.author.membership_id)
-                .format(cr::AnalysisFormat::Pyspark10)
-                .schema(
-                    // Not a TableAlias (a trailing hyphen). A well-formed name of a table that is
-                    // not associated yet is accepted, like the service does (sandbox_unassociated.rs).
-                    cr::AnalysisSchema::builder()
-                        .referenced_tables("payments-")
-                        .build(),
-                )
-                .name("malformed table")
-                .source(pyspark_source(
-                    &info,
-                    "templates/analysis-1.py",
-                    &[],
-                    &info.role_arn,
-                ))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
+        .name("malformed table")
+        .source(source("templates/analysis-1.py", &[]));
+    let (_, fields, _) = validation_fields(fault(malformed.send().await.unwrap_err()).2);
     assert_eq!(fields, ["schema.referencedTables.1.member"]);
-    let (_, fields, _) = validation_fields(
-        fault(
-            create()
-                .name("sql source")
-                .source(cr::AnalysisSource::Text("SELECT 1".into()))
-                .send()
-                .await
-                .unwrap_err(),
-        )
-        .2,
-    );
-    assert_eq!(fields, ["source.artifacts"]);
 
     // Only the membership's own account may create templates in it.
     let (status, code, _) = fault(
@@ -1450,12 +1325,7 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
             .membership_identifier(&info.author.membership_id)
             .format(cr::AnalysisFormat::Pyspark10)
             .name("intruder")
-            .source(pyspark_source(
-                &info,
-                "templates/analysis-1.py",
-                &[],
-                &info.role_arn,
-            ))
+            .source(source("templates/analysis-1.py", &[]))
             .send()
             .await
             .unwrap_err(),
@@ -1465,12 +1335,7 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
     // List, update (description only), delete.
     let second = ok(create()
         .name("second")
-        .source(pyspark_source(
-            &info,
-            "templates/analysis-1.py",
-            &[],
-            &info.role_arn,
-        ))
+        .source(source("templates/analysis-1.py", &[]))
         .send()
         .await);
     let second = second.analysis_template().unwrap();
@@ -1489,12 +1354,10 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
         .membership_identifier(&info.author.membership_id)
         .send()
         .await);
-    let names: Vec<&str> = listed
-        .analysis_template_summaries()
-        .iter()
-        .map(|t| t.name())
-        .collect();
-    assert_eq!(names, ["order totals", "second"]);
+    assert_eq!(
+        names(listed.analysis_template_summaries(), |t| t.name()),
+        ["order totals", "second"]
+    );
     let updated = ok(author
         .update_analysis_template()
         .membership_identifier(&info.author.membership_id)
@@ -1512,16 +1375,12 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
         .analysis_template_identifier(second.id())
         .send()
         .await);
-    let (status, code, _) = fault(
-        author
-            .get_analysis_template()
-            .membership_identifier(&info.author.membership_id)
-            .analysis_template_identifier(second.id())
-            .send()
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
+    expect_refusals(vec![(
+        "a deleted template",
+        refused(get_template(&author, second.id()).send()),
+        NOT_FOUND,
+    )])
+    .await;
 
     // The pinned versions, as the state file records them.
     sb.stop().await;
@@ -1551,42 +1410,30 @@ async fn pyspark_templates_pin_artifacts_read_from_s3() {
 async fn pyspark_templates_need_spark_and_a_result_receiver() {
     let (_dir, sb) = crate::common::temp_sandbox().await;
     let author = client(&sb, &AUTHOR);
-    let c = ok(author
-        .create_collaboration()
-        .name("sql only")
-        .creator_display_name("author")
+    let c = ok(new_collaboration(&author, "sql only")
         .creator_member_abilities(cr::MemberAbility::CanQuery)
-        .set_members(Some(vec![]))
-        .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
         .analytics_engine(cr::AnalyticsEngine::CleanRoomsSql)
         .send()
         .await);
     let cid = c.collaboration().unwrap().id().to_string();
-    let m = ok(author
-        .create_membership()
-        .collaboration_identifier(&cid)
-        .query_log_status(cr::MembershipQueryLogStatus::Disabled)
-        .send()
-        .await);
+    let m = ok(join(&author, &cid).send().await);
     let mid = m.membership().unwrap().id().to_string();
-    let source = cr::AnalysisSource::Artifacts(
-        cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(template_artifact("crpack-sandbox-artifacts", "a.py"))
-            .role_arn(seed::ROLE_ARN)
-            .build()
-            .unwrap(),
-    );
-    let (status, _, e) = fault(
+    // A PySpark template `name` in the membership `mid`.
+    let pyspark_in = |mid: &str, name: &str| {
         author
             .create_analysis_template()
-            .membership_identifier(&mid)
-            .name("spark please")
+            .membership_identifier(mid)
+            .name(name)
             .format(cr::AnalysisFormat::Pyspark10)
-            .source(source)
-            .send()
-            .await
-            .unwrap_err(),
-    );
+            .source(cr::AnalysisSource::Artifacts(
+                cr::AnalysisTemplateArtifacts::builder()
+                    .entry_point(template_artifact("crpack-sandbox-artifacts", "a.py"))
+                    .role_arn(seed::ROLE_ARN)
+                    .build()
+                    .unwrap(),
+            ))
+    };
+    let (status, _, e) = fault(pyspark_in(&mid, "spark please").send().await.unwrap_err());
     assert_eq!(status, 400);
     let (reason, fields, message) = validation_fields(e);
     assert_eq!(reason, Some(cr::ValidationExceptionReason::InvalidConfiguration));
@@ -1594,44 +1441,17 @@ async fn pyspark_templates_need_spark_and_a_result_receiver() {
     assert!(message.contains("SPARK"), "{message}");
 
     // In a SPARK collaboration, the creator of a PySpark template must receive results.
-    let spark = ok(author
-        .create_collaboration()
-        .name("spark without receiver")
-        .creator_display_name("author")
+    let spark = ok(new_collaboration(&author, "spark without receiver")
         .creator_member_abilities(cr::MemberAbility::CanRunJob)
-        .set_members(Some(vec![]))
-        .query_log_status(cr::CollaborationQueryLogStatus::Disabled)
         .analytics_engine(cr::AnalyticsEngine::Spark)
         .send()
         .await);
-    let spark_mid = ok(author
-        .create_membership()
-        .collaboration_identifier(spark.collaboration().unwrap().id())
-        .query_log_status(cr::MembershipQueryLogStatus::Disabled)
-        .send()
-        .await)
-    .membership()
-    .unwrap()
-    .id()
-    .to_string();
-    let source = cr::AnalysisSource::Artifacts(
-        cr::AnalysisTemplateArtifacts::builder()
-            .entry_point(template_artifact("crpack-sandbox-artifacts", "a.py"))
-            .role_arn(seed::ROLE_ARN)
-            .build()
-            .unwrap(),
-    );
-    let (_, _, e) = fault(
-        author
-            .create_analysis_template()
-            .membership_identifier(&spark_mid)
-            .name("no receiver")
-            .format(cr::AnalysisFormat::Pyspark10)
-            .source(source)
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let spark_mid = ok(join(&author, spark.collaboration().unwrap().id()).send().await)
+        .membership()
+        .unwrap()
+        .id()
+        .to_string();
+    let (_, _, e) = fault(pyspark_in(&spark_mid, "no receiver").send().await.unwrap_err());
     let (reason, _, message) = validation_fields(e);
     assert_eq!(reason, Some(cr::ValidationExceptionReason::InvalidConfiguration));
     assert!(message.contains("CAN_RECEIVE_RESULTS"), "{message}");
@@ -1672,22 +1492,12 @@ async fn seed_builds_a_consistent_world_and_is_idempotent() {
     assert_eq!(names, ["orders", "customers"]);
 
     let author = client(&sb, &AUTHOR);
-    let c = ok(author
-        .get_collaboration()
-        .collaboration_identifier(&info.collaboration_id)
-        .send()
-        .await);
-    let c = c.collaboration().unwrap();
+    let c = collaboration(&author, &info.collaboration_id).await;
     assert_eq!(c.name(), "crpack-sandbox");
     assert_eq!(c.arn(), info.collaboration_arn);
     assert_eq!(c.analytics_engine(), Some(&cr::AnalyticsEngine::Spark));
     assert_eq!(c.membership_id(), Some(info.author.membership_id.as_str()));
-    let m = ok(author
-        .get_membership()
-        .membership_identifier(&info.author.membership_id)
-        .send()
-        .await);
-    let m = m.membership().unwrap();
+    let m = membership(&author, &info.author.membership_id).await;
     assert_eq!(m.arn(), info.author.membership_arn);
     assert_eq!(
         m.member_abilities(),
@@ -1799,12 +1609,8 @@ async fn state_survives_a_restart() {
         .send()
         .await);
     assert_eq!(got.analysis_template(), Some(&before));
-    let c = ok(author
-        .get_collaboration()
-        .collaboration_identifier(&info.collaboration_id)
-        .send()
-        .await);
-    assert_eq!(c.collaboration().unwrap().name(), "crpack-sandbox");
+    let c = collaboration(&author, &info.collaboration_id).await;
+    assert_eq!(c.name(), "crpack-sandbox");
     let provider = client(&sb, &PROVIDER);
     let view = ok(provider
         .get_collaboration_analysis_template()

@@ -5,6 +5,15 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::delete_object::builders::DeleteObjectFluentBuilder;
+use aws_sdk_s3::operation::get_bucket_versioning::builders::GetBucketVersioningFluentBuilder;
+use aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder;
+use aws_sdk_s3::operation::get_object_attributes::builders::GetObjectAttributesFluentBuilder;
+use aws_sdk_s3::operation::head_object::builders::HeadObjectFluentBuilder;
+use aws_sdk_s3::operation::list_object_versions::builders::ListObjectVersionsFluentBuilder;
+use aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder;
+use aws_sdk_s3::operation::put_bucket_policy::builders::PutBucketPolicyFluentBuilder;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload,
@@ -68,8 +77,115 @@ fn failure<E: ProvideErrorMetadata, T: std::fmt::Debug>(result: Result<T, SdkErr
     (err.code().unwrap_or("<none>").to_owned(), status)
 }
 
+/// A sandbox on a fresh folder (kept as long as the sandbox), the author's client, and the
+/// author's new bucket `bucket` with `versioning` set, if any.
+async fn author_bucket(
+    bucket: &str,
+    versioning: Option<BucketVersioningStatus>,
+) -> (tempfile::TempDir, Sandbox, Client) {
+    let (dir, sandbox) = crate::common::temp_sandbox().await;
+    let c = client(&sandbox, identity::AUTHOR);
+    c.create_bucket().bucket(bucket).send().await.unwrap();
+    if let Some(status) = versioning {
+        set_versioning(&c, bucket, status).await;
+    }
+    (dir, sandbox, c)
+}
+
+/// GetObject `key` from `bucket`; the caller adds the rest.
+fn get_object(c: &Client, bucket: &str, key: &str) -> GetObjectFluentBuilder {
+    c.get_object().bucket(bucket).key(key)
+}
+
+/// HeadObject `key` in `bucket`; the caller adds the rest.
+fn head_object(c: &Client, bucket: &str, key: &str) -> HeadObjectFluentBuilder {
+    c.head_object().bucket(bucket).key(key)
+}
+
+/// GetObject `key` from `bucket` with checksum mode on, so that the stored checksum is reported
+/// (and checked by the SDK); the caller adds the rest.
+fn get_checksummed(c: &Client, bucket: &str, key: &str) -> GetObjectFluentBuilder {
+    get_object(c, bucket, key).checksum_mode(ChecksumMode::Enabled)
+}
+
+/// HeadObject `key` in `bucket` with checksum mode on; the caller adds the rest.
+fn head_checksummed(c: &Client, bucket: &str, key: &str) -> HeadObjectFluentBuilder {
+    head_object(c, bucket, key).checksum_mode(ChecksumMode::Enabled)
+}
+
+/// DeleteObject `key` in `bucket`; the caller adds the rest.
+fn delete_object(c: &Client, bucket: &str, key: &str) -> DeleteObjectFluentBuilder {
+    c.delete_object().bucket(bucket).key(key)
+}
+
+/// PutObject `key` in `bucket`; the caller adds the body and the rest.
+fn put_object(c: &Client, bucket: &str, key: &str) -> PutObjectFluentBuilder {
+    c.put_object().bucket(bucket).key(key)
+}
+
+/// GetObjectAttributes of `key` in `bucket` asking for its checksum; the caller may ask for more.
+fn checksum_attributes(c: &Client, bucket: &str, key: &str) -> GetObjectAttributesFluentBuilder {
+    c.get_object_attributes()
+        .bucket(bucket)
+        .key(key)
+        .object_attributes(ObjectAttributes::Checksum)
+}
+
+/// ListObjectsV2 in `bucket`; the caller adds the rest.
+fn list_objects(c: &Client, bucket: &str) -> ListObjectsV2FluentBuilder {
+    c.list_objects_v2().bucket(bucket)
+}
+
+/// ListObjectVersions in `bucket`; the caller adds the rest.
+fn list_versions(c: &Client, bucket: &str) -> ListObjectVersionsFluentBuilder {
+    c.list_object_versions().bucket(bucket)
+}
+
+/// PutBucketPolicy on `bucket`; the caller adds the policy.
+fn put_policy(c: &Client, bucket: &str) -> PutBucketPolicyFluentBuilder {
+    c.put_bucket_policy().bucket(bucket)
+}
+
+/// GetBucketVersioning of `bucket`.
+fn versioning(c: &Client, bucket: &str) -> GetBucketVersioningFluentBuilder {
+    c.get_bucket_versioning().bucket(bucket)
+}
+
+/// A bucket policy of one statement: the provider's account may do `action` on `resource`.
+fn provider_may(action: &str, resource: &str) -> String {
+    serde_json::json!({
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": identity::PROVIDER.account_id},
+            "Action": action,
+            "Resource": resource
+        }]
+    })
+    .to_string()
+}
+
+/// The checksum GetObjectAttributes reported: its SHA-256 and its type.
+fn reported_sha256(
+    attrs: &aws_sdk_s3::operation::get_object_attributes::GetObjectAttributesOutput,
+) -> (Option<&str>, Option<&ChecksumType>) {
+    let checksum = attrs.checksum().unwrap();
+    (checksum.checksum_sha256(), checksum.checksum_type())
+}
+
 async fn body_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
     out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+/// The bytes of the version `version` of `key` in `bucket`.
+async fn body_at(c: &Client, bucket: &str, key: &str, version: &str) -> Vec<u8> {
+    body_of(
+        get_object(c, bucket, key)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 async fn set_versioning(c: &Client, bucket: &str, status: BucketVersioningStatus) {
@@ -87,9 +203,7 @@ async fn put(
     key: &str,
     data: &[u8],
 ) -> aws_sdk_s3::operation::put_object::PutObjectOutput {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
+    put_object(c, bucket, key)
         .body(ByteStream::from(data.to_vec()))
         .send()
         .await
@@ -133,19 +247,11 @@ async fn buckets_belong_to_their_creator() {
     );
 
     assert_eq!(
-        failure(
-            author
-                .head_object()
-                .bucket("no-such-bucket")
-                .key("k")
-                .send()
-                .await
-        )
-        .1,
+        failure(head_object(&author, "no-such-bucket", "k").send().await).1,
         404
     );
     assert_eq!(
-        failure(author.get_object().bucket("no-such-bucket").key("k").send().await),
+        failure(get_object(&author, "no-such-bucket", "k").send().await),
         ("NoSuchBucket".to_owned(), 404)
     );
 
@@ -154,13 +260,7 @@ async fn buckets_belong_to_their_creator() {
         failure(author.delete_bucket().bucket("author-bucket").send().await),
         ("BucketNotEmpty".to_owned(), 409)
     );
-    author
-        .delete_object()
-        .bucket("author-bucket")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    delete_object(&author, "author-bucket", "k").send().await.unwrap();
     author
         .delete_bucket()
         .bucket("author-bucket")
@@ -176,93 +276,62 @@ async fn buckets_belong_to_their_creator() {
 
 #[tokio::test]
 async fn versioning_off_enabled_and_suspended() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("vers").send().await.unwrap();
+    let (_dir, sandbox, c) = author_bucket("vers", None).await;
 
     // Never enabled: no Status, no version ids, a PUT replaces the object.
-    let v = c.get_bucket_versioning().bucket("vers").send().await.unwrap();
+    let v = versioning(&c, "vers").send().await.unwrap();
     assert_eq!(v.status(), None);
     let out = put(&c, "vers", "k", b"one").await;
     assert_eq!(out.version_id(), None);
     assert_eq!(out.e_tag(), Some(format!("\"{}\"", md5_hex(b"one")).as_str()));
     put(&c, "vers", "k", b"two").await;
-    let versions = c.list_object_versions().bucket("vers").send().await.unwrap();
+    let versions = list_versions(&c, "vers").send().await.unwrap();
     assert_eq!(versions.versions().len(), 1);
     assert_eq!(versions.versions()[0].version_id(), Some("null"));
 
     // Enabled: every PUT makes a new version and the old ones stay readable.
     set_versioning(&c, "vers", BucketVersioningStatus::Enabled).await;
-    let v = c.get_bucket_versioning().bucket("vers").send().await.unwrap();
+    let v = versioning(&c, "vers").send().await.unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
     let a = put(&c, "vers", "k", b"three").await.version_id.unwrap();
     let b = put(&c, "vers", "k", b"four").await.version_id.unwrap();
     assert_ne!(a, b);
     assert_ne!(a, "null");
-    let got = c.get_object().bucket("vers").key("k").send().await.unwrap();
+    let got = get_object(&c, "vers", "k").send().await.unwrap();
     assert_eq!(got.version_id(), Some(b.as_str()));
     assert_eq!(body_of(got).await, b"four");
-    let got = c
-        .get_object()
-        .bucket("vers")
-        .key("k")
-        .version_id(&a)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body_of(got).await, b"three");
-    let got = c
-        .get_object()
-        .bucket("vers")
-        .key("k")
-        .version_id("null")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body_of(got).await, b"two");
+    assert_eq!(body_at(&c, "vers", "k", &a).await, b"three");
+    assert_eq!(body_at(&c, "vers", "k", "null").await, b"two");
     assert_eq!(
-        failure(
-            c.get_object()
-                .bucket("vers")
-                .key("k")
-                .version_id("nonexistent")
-                .send()
-                .await
-        ),
+        failure(get_object(&c, "vers", "k").version_id("nonexistent").send().await),
         ("NoSuchVersion".to_owned(), 404)
     );
 
     // Suspended: PUTs write (and replace) the "null" version; older versions stay.
     set_versioning(&c, "vers", BucketVersioningStatus::Suspended).await;
-    let v = c.get_bucket_versioning().bucket("vers").send().await.unwrap();
+    let v = versioning(&c, "vers").send().await.unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Suspended));
     assert_eq!(put(&c, "vers", "k", b"five").await.version_id(), Some("null"));
     assert_eq!(put(&c, "vers", "k", b"six").await.version_id(), Some("null"));
-    let versions = c.list_object_versions().bucket("vers").send().await.unwrap();
+    let versions = list_versions(&c, "vers").send().await.unwrap();
     let ids: Vec<(&str, bool)> = versions
         .versions()
         .iter()
         .map(|v| (v.version_id().unwrap(), v.is_latest().unwrap()))
         .collect();
     assert_eq!(ids, [("null", true), (b.as_str(), false), (a.as_str(), false)]);
-    let got = c.get_object().bucket("vers").key("k").send().await.unwrap();
+    let got = get_object(&c, "vers", "k").send().await.unwrap();
     assert_eq!(body_of(got).await, b"six");
     sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn sha256_checksums_are_verified_stored_and_reported() {
-    let (dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("sums").send().await.unwrap();
-    set_versioning(&c, "sums", BucketVersioningStatus::Enabled).await;
+    let (dir, sandbox, c) = author_bucket("sums", Some(BucketVersioningStatus::Enabled)).await;
 
     let data = b"print('hello from pyspark')\n".repeat(100);
     let sum = sha256_b64(&data);
-    let out = c
-        .put_object()
-        .bucket("sums")
-        .key("entry.py")
+    let out = put_object(&c, "sums", "entry.py")
         .checksum_sha256(&sum)
         .body(ByteStream::from(data.clone()))
         .send()
@@ -271,44 +340,30 @@ async fn sha256_checksums_are_verified_stored_and_reported() {
     assert_eq!(out.checksum_sha256(), Some(sum.as_str()));
     let version = out.version_id().unwrap().to_owned();
 
-    let got = c
-        .get_object()
-        .bucket("sums")
-        .key("entry.py")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
+    let got = get_checksummed(&c, "sums", "entry.py").send().await.unwrap();
     assert_eq!(got.checksum_sha256(), Some(sum.as_str()));
     assert_eq!(got.checksum_type(), Some(&ChecksumType::FullObject));
     assert_eq!(body_of(got).await, data);
 
-    let head = c
-        .head_object()
-        .bucket("sums")
-        .key("entry.py")
+    let head = head_checksummed(&c, "sums", "entry.py")
         .version_id(&version)
-        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .unwrap();
     assert_eq!(head.checksum_sha256(), Some(sum.as_str()));
     assert_eq!(head.content_length(), Some(data.len() as i64));
 
-    let attrs = c
-        .get_object_attributes()
-        .bucket("sums")
-        .key("entry.py")
+    let attrs = checksum_attributes(&c, "sums", "entry.py")
         .version_id(&version)
-        .object_attributes(ObjectAttributes::Checksum)
         .object_attributes(ObjectAttributes::ObjectSize)
         .object_attributes(ObjectAttributes::Etag)
         .send()
         .await
         .unwrap();
-    let checksum = attrs.checksum().unwrap();
-    assert_eq!(checksum.checksum_sha256(), Some(sum.as_str()));
-    assert_eq!(checksum.checksum_type(), Some(&ChecksumType::FullObject));
+    assert_eq!(
+        reported_sha256(&attrs),
+        (Some(sum.as_str()), Some(&ChecksumType::FullObject))
+    );
     assert_eq!(attrs.object_size(), Some(data.len() as i64));
     assert_eq!(attrs.version_id(), Some(version.as_str()));
     assert_eq!(
@@ -318,26 +373,14 @@ async fn sha256_checksums_are_verified_stored_and_reported() {
 
     // A wrong checksum is rejected and nothing is stored.
     let wrong = sha256_b64(b"something else");
-    let result = c
-        .put_object()
-        .bucket("sums")
-        .key("bad.py")
+    let result = put_object(&c, "sums", "bad.py")
         .checksum_sha256(&wrong)
         .body(ByteStream::from(data.clone()))
         .send()
         .await;
     assert_eq!(failure(result), ("BadDigest".to_owned(), 400));
-    assert_eq!(
-        failure(c.head_object().bucket("sums").key("bad.py").send().await).1,
-        404
-    );
-    let versions = c
-        .list_object_versions()
-        .bucket("sums")
-        .prefix("bad")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(failure(head_object(&c, "sums", "bad.py").send().await).1, 404);
+    let versions = list_versions(&c, "sums").prefix("bad").send().await.unwrap();
     assert!(versions.versions().is_empty());
     // Nothing was left behind in the staging area or the object store.
     assert_eq!(std::fs::read_dir(dir.path().join("s3/tmp")).unwrap().count(), 0);
@@ -352,9 +395,7 @@ async fn sha256_checksums_are_verified_stored_and_reported() {
 
 #[tokio::test]
 async fn default_sdk_upload_with_crc32_trailer_works() {
-    let (dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("plain").send().await.unwrap();
+    let (dir, sandbox, c) = author_bucket("plain", None).await;
 
     // No checksum given: the SDK streams aws-chunked with an x-amz-checksum-crc32 trailer.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
@@ -363,27 +404,13 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
     assert_eq!(out.checksum_sha256(), None);
 
     // The SDK validates the CRC32 on download; S3 reports only the algorithm the client used.
-    let got = c
-        .get_object()
-        .bucket("plain")
-        .key("data.bin")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
+    let got = get_checksummed(&c, "plain", "data.bin").send().await.unwrap();
     assert_eq!(got.checksum_crc32(), Some(crc32_b64(&data).as_str()));
     assert_eq!(got.checksum_sha256(), None);
     assert_eq!(got.content_length(), Some(data.len() as i64));
     assert_eq!(body_of(got).await, data);
 
-    let attrs = c
-        .get_object_attributes()
-        .bucket("plain")
-        .key("data.bin")
-        .object_attributes(ObjectAttributes::Checksum)
-        .send()
-        .await
-        .unwrap();
+    let attrs = checksum_attributes(&c, "plain", "data.bin").send().await.unwrap();
     assert_eq!(
         attrs.checksum().and_then(|c| c.checksum_crc32()),
         Some(crc32_b64(&data).as_str())
@@ -393,22 +420,13 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
     // A streaming body (from a file) goes out aws-chunked with the CRC32 in a trailer.
     let path = dir.path().join("upload.bin");
     std::fs::write(&path, &data).unwrap();
-    let out = c
-        .put_object()
-        .bucket("plain")
-        .key("streamed.bin")
+    let out = put_object(&c, "plain", "streamed.bin")
         .body(ByteStream::from_path(&path).await.unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(out.checksum_crc32(), Some(crc32_b64(&data).as_str()));
-    let got = c
-        .get_object()
-        .bucket("plain")
-        .key("streamed.bin")
-        .send()
-        .await
-        .unwrap();
+    let got = get_object(&c, "plain", "streamed.bin").send().await.unwrap();
     assert_eq!(body_of(got).await, data);
 
     // No checksum at all: S3 (and the sandbox) computes and stores a CRC64NVME, which the SDK
@@ -425,22 +443,13 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
         .checksum_crc64_nvme()
         .expect("a CRC64NVME is stored")
         .to_owned();
-    let got = c
-        .get_object()
-        .bucket("plain")
-        .key("bare.bin")
-        .send()
-        .await
-        .unwrap();
+    let got = get_object(&c, "plain", "bare.bin").send().await.unwrap();
     assert_eq!(got.checksum_crc64_nvme(), Some(crc64.as_str()));
     assert_eq!(got.checksum_type(), Some(&ChecksumType::FullObject));
     assert_eq!(body_of(got).await, data);
 
     // A range read.
-    let got = c
-        .get_object()
-        .bucket("plain")
-        .key("data.bin")
+    let got = get_object(&c, "plain", "data.bin")
         .range("bytes=10-19")
         .send()
         .await
@@ -449,10 +458,7 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
     assert_eq!(body_of(got).await, &data[10..20]);
 
     // A bad CRC32 header is rejected too.
-    let result = c
-        .put_object()
-        .bucket("plain")
-        .key("bad.bin")
+    let result = put_object(&c, "plain", "bad.bin")
         .checksum_crc32(crc32_b64(b"other"))
         .body(ByteStream::from(data.clone()))
         .send()
@@ -463,43 +469,27 @@ async fn default_sdk_upload_with_crc32_trailer_works() {
 
 #[tokio::test]
 async fn if_none_match_star_refuses_to_overwrite() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("cond").send().await.unwrap();
-    set_versioning(&c, "cond", BucketVersioningStatus::Enabled).await;
+    let (_dir, sandbox, c) = author_bucket("cond", Some(BucketVersioningStatus::Enabled)).await;
 
-    let first = c
-        .put_object()
-        .bucket("cond")
-        .key("artifact.zip")
+    let first = put_object(&c, "cond", "artifact.zip")
         .if_none_match("*")
         .body(ByteStream::from_static(b"v1"))
         .send()
         .await
         .unwrap();
-    let result = c
-        .put_object()
-        .bucket("cond")
-        .key("artifact.zip")
+    let result = put_object(&c, "cond", "artifact.zip")
         .if_none_match("*")
         .body(ByteStream::from_static(b"v2"))
         .send()
         .await;
     assert_eq!(failure(result), ("PreconditionFailed".to_owned(), 412));
-    let versions = c.list_object_versions().bucket("cond").send().await.unwrap();
+    let versions = list_versions(&c, "cond").send().await.unwrap();
     assert_eq!(versions.versions().len(), 1);
     assert_eq!(versions.versions()[0].version_id(), first.version_id());
 
     // After a delete marker the key no longer "exists", so the conditional write succeeds.
-    c.delete_object()
-        .bucket("cond")
-        .key("artifact.zip")
-        .send()
-        .await
-        .unwrap();
-    c.put_object()
-        .bucket("cond")
-        .key("artifact.zip")
+    delete_object(&c, "cond", "artifact.zip").send().await.unwrap();
+    put_object(&c, "cond", "artifact.zip")
         .if_none_match("*")
         .body(ByteStream::from_static(b"v3"))
         .send()
@@ -510,10 +500,7 @@ async fn if_none_match_star_refuses_to_overwrite() {
 
 #[tokio::test]
 async fn versions_delete_markers_and_listings() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("list").send().await.unwrap();
-    set_versioning(&c, "list", BucketVersioningStatus::Enabled).await;
+    let (_dir, sandbox, c) = author_bucket("list", Some(BucketVersioningStatus::Enabled)).await;
 
     let a1 = put(&c, "list", "a.py", b"a1").await.version_id.unwrap();
     let a2 = put(&c, "list", "a.py", b"a2").await.version_id.unwrap();
@@ -522,30 +509,16 @@ async fn versions_delete_markers_and_listings() {
     put(&c, "list", "lib/x.py", b"x").await;
     put(&c, "list", "lib/y.py", b"y").await;
 
-    let del = c.delete_object().bucket("list").key("a.py").send().await.unwrap();
+    let del = delete_object(&c, "list", "a.py").send().await.unwrap();
     assert_eq!(del.delete_marker(), Some(true));
     let marker = del.version_id().unwrap().to_owned();
     assert!(![&a1, &a2, &a3].contains(&&marker));
 
-    let err = c.get_object().bucket("list").key("a.py").send().await;
+    let err = get_object(&c, "list", "a.py").send().await;
     assert_eq!(failure(err), ("NoSuchKey".to_owned(), 404));
-    let old = c
-        .get_object()
-        .bucket("list")
-        .key("a.py")
-        .version_id(&a2)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body_of(old).await, b"a2");
+    assert_eq!(body_at(&c, "list", "a.py", &a2).await, b"a2");
 
-    let versions = c
-        .list_object_versions()
-        .bucket("list")
-        .prefix("a")
-        .send()
-        .await
-        .unwrap();
+    let versions = list_versions(&c, "list").prefix("a").send().await.unwrap();
     let listed: Vec<(&str, bool, i64)> = versions
         .versions()
         .iter()
@@ -575,9 +548,7 @@ async fn versions_delete_markers_and_listings() {
     let mut seen = Vec::new();
     let (mut key_marker, mut vid_marker) = (None::<String>, None::<String>);
     loop {
-        let page = c
-            .list_object_versions()
-            .bucket("list")
+        let page = list_versions(&c, "list")
             .max_keys(2)
             .set_key_marker(key_marker.clone())
             .set_version_id_marker(vid_marker.clone())
@@ -602,17 +573,11 @@ async fn versions_delete_markers_and_listings() {
     }
 
     // ListObjectsV2 shows only current, non-deleted objects.
-    let objects = c.list_objects_v2().bucket("list").send().await.unwrap();
+    let objects = list_objects(&c, "list").send().await.unwrap();
     let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["b.py", "lib/x.py", "lib/y.py"]);
     assert_eq!(objects.key_count(), Some(3));
-    let grouped = c
-        .list_objects_v2()
-        .bucket("list")
-        .delimiter("/")
-        .send()
-        .await
-        .unwrap();
+    let grouped = list_objects(&c, "list").delimiter("/").send().await.unwrap();
     let keys: Vec<&str> = grouped.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["b.py"]);
     let prefixes: Vec<&str> = grouped
@@ -621,26 +586,12 @@ async fn versions_delete_markers_and_listings() {
         .filter_map(|p| p.prefix())
         .collect();
     assert_eq!(prefixes, ["lib/"]);
-    let prefixed = c
-        .list_objects_v2()
-        .bucket("list")
-        .prefix("lib/")
-        .send()
-        .await
-        .unwrap();
+    let prefixed = list_objects(&c, "list").prefix("lib/").send().await.unwrap();
     assert_eq!(prefixed.contents().len(), 2);
 
-    let page1 = c
-        .list_objects_v2()
-        .bucket("list")
-        .max_keys(2)
-        .send()
-        .await
-        .unwrap();
+    let page1 = list_objects(&c, "list").max_keys(2).send().await.unwrap();
     assert_eq!(page1.is_truncated(), Some(true));
-    let page2 = c
-        .list_objects_v2()
-        .bucket("list")
+    let page2 = list_objects(&c, "list")
         .max_keys(2)
         .continuation_token(page1.next_continuation_token().unwrap())
         .send()
@@ -656,58 +607,59 @@ async fn versions_delete_markers_and_listings() {
     assert_eq!(page2.is_truncated(), Some(false));
 
     // Deleting the marker by id brings a3 back; deleting a3 permanently makes a2 current.
-    let del = c
-        .delete_object()
-        .bucket("list")
-        .key("a.py")
+    let del = delete_object(&c, "list", "a.py")
         .version_id(&marker)
         .send()
         .await
         .unwrap();
     assert_eq!(del.delete_marker(), Some(true));
     assert_eq!(del.version_id(), Some(marker.as_str()));
-    let got = c.get_object().bucket("list").key("a.py").send().await.unwrap();
+    let got = get_object(&c, "list", "a.py").send().await.unwrap();
     assert_eq!(body_of(got).await, b"a3");
-    let del = c
-        .delete_object()
-        .bucket("list")
-        .key("a.py")
+    let del = delete_object(&c, "list", "a.py")
         .version_id(&a3)
         .send()
         .await
         .unwrap();
     assert_eq!(del.delete_marker(), None);
-    let got = c.get_object().bucket("list").key("a.py").send().await.unwrap();
+    let got = get_object(&c, "list", "a.py").send().await.unwrap();
     assert_eq!(got.version_id(), Some(a2.as_str()));
     assert_eq!(
-        failure(
-            c.get_object()
-                .bucket("list")
-                .key("a.py")
-                .version_id(&a3)
-                .send()
-                .await
-        ),
+        failure(get_object(&c, "list", "a.py").version_id(&a3).send().await),
         ("NoSuchVersion".to_owned(), 404)
     );
 
     // Unversioned buckets: DELETE removes the object outright.
     c.create_bucket().bucket("flat").send().await.unwrap();
     put(&c, "flat", "k", b"1").await;
-    let del = c.delete_object().bucket("flat").key("k").send().await.unwrap();
+    let del = delete_object(&c, "flat", "k").send().await.unwrap();
     assert_eq!(del.delete_marker(), None);
     assert_eq!(del.version_id(), None);
-    let versions = c.list_object_versions().bucket("flat").send().await.unwrap();
+    let versions = list_versions(&c, "flat").send().await.unwrap();
     assert!(versions.versions().is_empty() && versions.delete_markers().is_empty());
     sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn multipart_upload_gets_composite_sha256() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("mpu").send().await.unwrap();
-    set_versioning(&c, "mpu", BucketVersioningStatus::Enabled).await;
+    let (_dir, sandbox, c) = author_bucket("mpu", Some(BucketVersioningStatus::Enabled)).await;
+
+    // The requests on the multipart upload `id` of `key`.
+    let upload_part = |key: &str, id: &str, n: i32| {
+        c.upload_part()
+            .bucket("mpu")
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+    };
+    let list_parts = |key: &str, id: &str| c.list_parts().bucket("mpu").key(key).upload_id(id);
+    let complete = |key: &str, id: &str, parts: Vec<CompletedPart>| {
+        c.complete_multipart_upload()
+            .bucket("mpu")
+            .key(key)
+            .upload_id(id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+    };
 
     let part1: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
     let part2: Vec<u8> = b"tail of the venv archive".repeat(1000);
@@ -723,12 +675,7 @@ async fn multipart_upload_gets_composite_sha256() {
     let upload_id = created.upload_id().unwrap();
 
     // A part whose checksum does not match is rejected.
-    let bad = c
-        .upload_part()
-        .bucket("mpu")
-        .key("venv.tar.gz")
-        .upload_id(upload_id)
-        .part_number(1)
+    let bad = upload_part("venv.tar.gz", upload_id, 1)
         .checksum_sha256(sha256_b64(b"nope"))
         .body(ByteStream::from(part1.clone()))
         .send()
@@ -737,12 +684,7 @@ async fn multipart_upload_gets_composite_sha256() {
 
     let mut completed = Vec::new();
     for (n, data) in [(1, &part1), (2, &part2)] {
-        let out = c
-            .upload_part()
-            .bucket("mpu")
-            .key("venv.tar.gz")
-            .upload_id(upload_id)
-            .part_number(n)
+        let out = upload_part("venv.tar.gz", upload_id, n)
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .body(ByteStream::from(data.clone()))
             .send()
@@ -758,26 +700,10 @@ async fn multipart_upload_gets_composite_sha256() {
                 .build(),
         );
     }
-    let parts = c
-        .list_parts()
-        .bucket("mpu")
-        .key("venv.tar.gz")
-        .upload_id(upload_id)
-        .send()
-        .await
-        .unwrap();
+    let parts = list_parts("venv.tar.gz", upload_id).send().await.unwrap();
     assert_eq!(parts.parts().len(), 2);
 
-    let done = c
-        .complete_multipart_upload()
-        .bucket("mpu")
-        .key("venv.tar.gz")
-        .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
+    let done = complete("venv.tar.gz", upload_id, completed)
         .send()
         .await
         .unwrap();
@@ -793,37 +719,22 @@ async fn multipart_upload_gets_composite_sha256() {
     assert_eq!(done.e_tag(), Some(etag.as_str()));
     let version = done.version_id().unwrap().to_owned();
 
-    let head = c
-        .head_object()
-        .bucket("mpu")
-        .key("venv.tar.gz")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
+    let head = head_checksummed(&c, "mpu", "venv.tar.gz").send().await.unwrap();
     assert_eq!(head.checksum_sha256(), Some(format!("{composite}-2").as_str()));
     assert_eq!(head.checksum_type(), Some(&ChecksumType::Composite));
     assert_eq!(head.e_tag(), Some(etag.as_str()));
     assert_eq!(head.version_id(), Some(version.as_str()));
     assert_eq!(head.content_length(), Some((part1.len() + part2.len()) as i64));
 
-    let attrs = c
-        .get_object_attributes()
-        .bucket("mpu")
-        .key("venv.tar.gz")
+    let attrs = checksum_attributes(&c, "mpu", "venv.tar.gz")
         .version_id(&version)
-        .object_attributes(ObjectAttributes::Checksum)
         .object_attributes(ObjectAttributes::ObjectParts)
         .send()
         .await
         .unwrap();
     assert_eq!(
-        attrs.checksum().and_then(|c| c.checksum_sha256()),
-        Some(composite.as_str())
-    );
-    assert_eq!(
-        attrs.checksum().and_then(|c| c.checksum_type()),
-        Some(&ChecksumType::Composite)
+        reported_sha256(&attrs),
+        (Some(composite.as_str()), Some(&ChecksumType::Composite))
     );
     let object_parts = attrs.object_parts().unwrap();
     assert_eq!(object_parts.total_parts_count(), Some(2));
@@ -832,13 +743,7 @@ async fn multipart_upload_gets_composite_sha256() {
         Some(sha256_b64(&part2).as_str())
     );
 
-    let got = c
-        .get_object()
-        .bucket("mpu")
-        .key("venv.tar.gz")
-        .send()
-        .await
-        .unwrap();
+    let got = get_object(&c, "mpu", "venv.tar.gz").send().await.unwrap();
     let bytes = body_of(got).await;
     assert_eq!(bytes.len(), part1.len() + part2.len());
     assert_eq!(
@@ -857,12 +762,7 @@ async fn multipart_upload_gets_composite_sha256() {
     let small_id = small.upload_id().unwrap();
     let mut small_parts = Vec::new();
     for n in 1..=2 {
-        let out = c
-            .upload_part()
-            .bucket("mpu")
-            .key("small")
-            .upload_id(small_id)
-            .part_number(n)
+        let out = upload_part("small", small_id, n)
             .body(ByteStream::from_static(b"tiny"))
             .send()
             .await
@@ -874,18 +774,7 @@ async fn multipart_upload_gets_composite_sha256() {
                 .build(),
         );
     }
-    let result = c
-        .complete_multipart_upload()
-        .bucket("mpu")
-        .key("small")
-        .upload_id(small_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(small_parts))
-                .build(),
-        )
-        .send()
-        .await;
+    let result = complete("small", small_id, small_parts).send().await;
     assert_eq!(failure(result), ("EntityTooSmall".to_owned(), 400));
     c.abort_multipart_upload()
         .bucket("mpu")
@@ -894,25 +783,16 @@ async fn multipart_upload_gets_composite_sha256() {
         .send()
         .await
         .unwrap();
-    let result = c
-        .list_parts()
-        .bucket("mpu")
-        .key("small")
-        .upload_id(small_id)
-        .send()
-        .await;
+    let result = list_parts("small", small_id).send().await;
     assert_eq!(failure(result), ("NoSuchUpload".to_owned(), 404));
     sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn other_accounts_need_a_bucket_policy() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let author = client(&sandbox, identity::AUTHOR);
+    let (_dir, sandbox, author) = author_bucket("shared", Some(BucketVersioningStatus::Enabled)).await;
     let provider = client(&sandbox, identity::PROVIDER);
     let outsider = client(&sandbox, identity::OUTSIDER);
-    author.create_bucket().bucket("shared").send().await.unwrap();
-    set_versioning(&author, "shared", BucketVersioningStatus::Enabled).await;
     let version = put(&author, "shared", "entry.py", b"print(1)")
         .await
         .version_id
@@ -920,34 +800,13 @@ async fn other_accounts_need_a_bucket_policy() {
 
     let denied = ("AccessDenied".to_owned(), 403);
     assert_eq!(
-        failure(
-            provider
-                .get_object()
-                .bucket("shared")
-                .key("entry.py")
-                .send()
-                .await
-        ),
+        failure(get_object(&provider, "shared", "entry.py").send().await),
         denied
     );
+    assert_eq!(failure(list_objects(&provider, "shared").send().await), denied);
+    assert_eq!(failure(versioning(&provider, "shared").send().await), denied);
     assert_eq!(
-        failure(provider.list_objects_v2().bucket("shared").send().await),
-        denied
-    );
-    assert_eq!(
-        failure(provider.get_bucket_versioning().bucket("shared").send().await),
-        denied
-    );
-    assert_eq!(
-        failure(
-            provider
-                .head_object()
-                .bucket("shared")
-                .key("entry.py")
-                .send()
-                .await
-        )
-        .1,
+        failure(head_object(&provider, "shared", "entry.py").send().await).1,
         403
     );
 
@@ -971,65 +830,33 @@ async fn other_accounts_need_a_bucket_policy() {
     .to_string();
     // Only the owner manages the policy.
     assert_eq!(
-        failure(
-            provider
-                .put_bucket_policy()
-                .bucket("shared")
-                .policy(&policy)
-                .send()
-                .await
-        ),
+        failure(put_policy(&provider, "shared").policy(&policy).send().await),
         denied
     );
     assert_eq!(
-        failure(
-            author
-                .put_bucket_policy()
-                .bucket("shared")
-                .policy("{not json")
-                .send()
-                .await
-        ),
+        failure(put_policy(&author, "shared").policy("{not json").send().await),
         ("MalformedPolicy".to_owned(), 400)
     );
     // Without s3:ListBucket a reader cannot tell a missing key from a forbidden one.
-    let get_only = serde_json::json!({
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": identity::PROVIDER.account_id},
-            "Action": "s3:GetObject",
-            "Resource": "arn:aws:s3:::shared/*"
-        }]
-    })
-    .to_string();
-    author
-        .put_bucket_policy()
-        .bucket("shared")
+    let get_only = provider_may("s3:GetObject", "arn:aws:s3:::shared/*");
+    put_policy(&author, "shared")
         .policy(get_only)
         .send()
         .await
         .unwrap();
-    provider
-        .get_object()
-        .bucket("shared")
-        .key("entry.py")
-        .send()
-        .await
-        .unwrap();
+    get_object(&provider, "shared", "entry.py").send().await.unwrap();
     assert_eq!(
-        failure(provider.get_object().bucket("shared").key("missing").send().await),
+        failure(get_object(&provider, "shared", "missing").send().await),
         denied
     );
 
-    author
-        .put_bucket_policy()
-        .bucket("shared")
+    put_policy(&author, "shared")
         .policy(&policy)
         .send()
         .await
         .unwrap();
     assert_eq!(
-        failure(provider.get_object().bucket("shared").key("missing").send().await),
+        failure(get_object(&provider, "shared", "missing").send().await),
         ("NoSuchKey".to_owned(), 404)
     );
     let stored = author.get_bucket_policy().bucket("shared").send().await.unwrap();
@@ -1040,90 +867,44 @@ async fn other_accounts_need_a_bucket_policy() {
     );
 
     // The provider may now read; the outsider still may not.
-    let got = provider
-        .get_object()
-        .bucket("shared")
-        .key("entry.py")
-        .send()
-        .await
-        .unwrap();
+    let got = get_object(&provider, "shared", "entry.py").send().await.unwrap();
     assert_eq!(body_of(got).await, b"print(1)");
-    let got = provider
-        .get_object()
-        .bucket("shared")
-        .key("entry.py")
-        .version_id(&version)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body_of(got).await, b"print(1)");
-    let listed = provider.list_objects_v2().bucket("shared").send().await.unwrap();
+    assert_eq!(
+        body_at(&provider, "shared", "entry.py", &version).await,
+        b"print(1)"
+    );
+    let listed = list_objects(&provider, "shared").send().await.unwrap();
     assert_eq!(listed.contents().len(), 1);
-    provider
-        .list_object_versions()
-        .bucket("shared")
-        .send()
-        .await
-        .unwrap();
-    let v = provider
-        .get_bucket_versioning()
-        .bucket("shared")
-        .send()
-        .await
-        .unwrap();
+    list_versions(&provider, "shared").send().await.unwrap();
+    let v = versioning(&provider, "shared").send().await.unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
-    provider
-        .get_object_attributes()
-        .bucket("shared")
-        .key("entry.py")
-        .object_attributes(ObjectAttributes::Checksum)
+    checksum_attributes(&provider, "shared", "entry.py")
         .send()
         .await
         .unwrap();
     // With a version id S3 also requires s3:GetObjectVersionAttributes, which was not granted.
     assert_eq!(
         failure(
-            provider
-                .get_object_attributes()
-                .bucket("shared")
-                .key("entry.py")
+            checksum_attributes(&provider, "shared", "entry.py")
                 .version_id(&version)
-                .object_attributes(ObjectAttributes::Checksum)
                 .send()
                 .await
         ),
         denied
     );
     assert_eq!(
-        failure(
-            outsider
-                .get_object()
-                .bucket("shared")
-                .key("entry.py")
-                .send()
-                .await
-        ),
+        failure(get_object(&outsider, "shared", "entry.py").send().await),
         denied
     );
 
     // Writes stay owner-only whatever the policy says.
-    let write = provider
-        .put_object()
-        .bucket("shared")
-        .key("evil.py")
+    let write = put_object(&provider, "shared", "evil.py")
         .body(ByteStream::from_static(b"x"))
         .send()
         .await;
     assert_eq!(failure(write), denied);
     assert_eq!(
-        failure(
-            provider
-                .delete_object()
-                .bucket("shared")
-                .key("entry.py")
-                .send()
-                .await
-        ),
+        failure(delete_object(&provider, "shared", "entry.py").send().await),
         denied
     );
 
@@ -1134,14 +915,7 @@ async fn other_accounts_need_a_bucket_policy() {
         .await
         .unwrap();
     assert_eq!(
-        failure(
-            provider
-                .get_object()
-                .bucket("shared")
-                .key("entry.py")
-                .send()
-                .await
-        ),
+        failure(get_object(&provider, "shared", "entry.py").send().await),
         denied
     );
     assert_eq!(
@@ -1153,9 +927,7 @@ async fn other_accounts_need_a_bucket_policy() {
 
 #[tokio::test]
 async fn bad_credentials_and_anonymous_requests_are_refused() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let author = client(&sandbox, identity::AUTHOR);
-    author.create_bucket().bucket("locked").send().await.unwrap();
+    let (_dir, sandbox, author) = author_bucket("locked", None).await;
     put(&author, "locked", "k", b"secret").await;
 
     let unknown = client_with(&sandbox, "AKIANOBODY0000000000", "whatever");
@@ -1165,7 +937,7 @@ async fn bad_credentials_and_anonymous_requests_are_refused() {
     );
     let wrong_secret = client_with(&sandbox, identity::AUTHOR.access_key_id, "not-the-secret");
     assert_eq!(
-        failure(wrong_secret.get_object().bucket("locked").key("k").send().await),
+        failure(get_object(&wrong_secret, "locked", "k").send().await),
         ("SignatureDoesNotMatch".to_owned(), 403)
     );
 
@@ -1186,10 +958,7 @@ async fn bad_credentials_and_anonymous_requests_are_refused() {
 
 #[tokio::test]
 async fn a_64_mib_object_round_trips_with_its_sha256() {
-    let (dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("big").send().await.unwrap();
-    set_versioning(&c, "big", BucketVersioningStatus::Enabled).await;
+    let (dir, sandbox, c) = author_bucket("big", Some(BucketVersioningStatus::Enabled)).await;
 
     let mut data = vec![0u8; 64 * 1024 * 1024];
     let mut x = 0x9E37_79B9u32;
@@ -1203,10 +972,7 @@ async fn a_64_mib_object_round_trips_with_its_sha256() {
     let path = dir.path().join("venv.tar.gz");
     std::fs::write(&path, &data).unwrap();
     // As the publisher uploads: streamed from the file, SHA-256 precomputed.
-    let out = c
-        .put_object()
-        .bucket("big")
-        .key("venv.tar.gz")
+    let out = put_object(&c, "big", "venv.tar.gz")
         .checksum_sha256(&sum)
         .body(ByteStream::from_path(&path).await.unwrap())
         .send()
@@ -1214,11 +980,7 @@ async fn a_64_mib_object_round_trips_with_its_sha256() {
         .unwrap();
     assert_eq!(out.checksum_sha256(), Some(sum.as_str()));
 
-    let attrs = c
-        .get_object_attributes()
-        .bucket("big")
-        .key("venv.tar.gz")
-        .object_attributes(ObjectAttributes::Checksum)
+    let attrs = checksum_attributes(&c, "big", "venv.tar.gz")
         .object_attributes(ObjectAttributes::ObjectSize)
         .send()
         .await
@@ -1229,26 +991,13 @@ async fn a_64_mib_object_round_trips_with_its_sha256() {
     );
     assert_eq!(attrs.object_size(), Some(data.len() as i64));
 
-    let head = c
-        .head_object()
-        .bucket("big")
-        .key("venv.tar.gz")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
+    let head = head_checksummed(&c, "big", "venv.tar.gz").send().await.unwrap();
     assert_eq!(head.checksum_sha256(), Some(sum.as_str()));
     assert_eq!(head.checksum_type(), Some(&ChecksumType::FullObject));
 
     // Stream the download (the SDK validates the returned ChecksumSHA256 on the way) and compare
     // it with what was uploaded, whose SHA-256 is `sum`.
-    let got = c
-        .get_object()
-        .bucket("big")
-        .key("venv.tar.gz")
-        .send()
-        .await
-        .unwrap();
+    let got = get_object(&c, "big", "venv.tar.gz").send().await.unwrap();
     assert_eq!(got.content_length(), Some(data.len() as i64));
     let mut body = got.body;
     let mut offset = 0usize;
@@ -1272,10 +1021,7 @@ async fn state_survives_a_restart() {
         let c = client(&sandbox, identity::AUTHOR);
         c.create_bucket().bucket("keep").send().await.unwrap();
         set_versioning(&c, "keep", BucketVersioningStatus::Enabled).await;
-        v1 = c
-            .put_object()
-            .bucket("keep")
-            .key("a.py")
+        v1 = put_object(&c, "keep", "a.py")
             .checksum_sha256(sha256_b64(b"one"))
             .body(ByteStream::from_static(b"one"))
             .send()
@@ -1284,30 +1030,14 @@ async fn state_survives_a_restart() {
             .version_id
             .unwrap();
         v2 = put(&c, "keep", "a.py", b"two").await.version_id.unwrap();
-        marker = c
-            .delete_object()
-            .bucket("keep")
-            .key("a.py")
+        marker = delete_object(&c, "keep", "a.py")
             .send()
             .await
             .unwrap()
             .version_id
             .unwrap();
-        let policy = serde_json::json!({
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"AWS": identity::PROVIDER.account_id},
-                "Action": "s3:GetObjectVersion",
-                "Resource": "arn:aws:s3:::keep/*"
-            }]
-        })
-        .to_string();
-        c.put_bucket_policy()
-            .bucket("keep")
-            .policy(policy)
-            .send()
-            .await
-            .unwrap();
+        let policy = provider_may("s3:GetObjectVersion", "arn:aws:s3:::keep/*");
+        put_policy(&c, "keep").policy(policy).send().await.unwrap();
         upload_id = c
             .create_multipart_upload()
             .bucket("keep")
@@ -1322,9 +1052,9 @@ async fn state_survives_a_restart() {
 
     let sandbox = sandbox_at(dir.path()).await;
     let c = client(&sandbox, identity::AUTHOR);
-    let v = c.get_bucket_versioning().bucket("keep").send().await.unwrap();
+    let v = versioning(&c, "keep").send().await.unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
-    let versions = c.list_object_versions().bucket("keep").send().await.unwrap();
+    let versions = list_versions(&c, "keep").send().await.unwrap();
     let ids: Vec<&str> = versions
         .versions()
         .iter()
@@ -1333,15 +1063,11 @@ async fn state_survives_a_restart() {
     assert_eq!(ids, [v2.as_str(), v1.as_str()]);
     assert_eq!(versions.delete_markers()[0].version_id(), Some(marker.as_str()));
     assert_eq!(
-        failure(c.get_object().bucket("keep").key("a.py").send().await),
+        failure(get_object(&c, "keep", "a.py").send().await),
         ("NoSuchKey".to_owned(), 404)
     );
-    let got = c
-        .get_object()
-        .bucket("keep")
-        .key("a.py")
+    let got = get_checksummed(&c, "keep", "a.py")
         .version_id(&v1)
-        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .unwrap();
@@ -1349,15 +1075,7 @@ async fn state_survives_a_restart() {
     assert_eq!(body_of(got).await, b"one");
     // The policy survived too: the provider may read a pinned version.
     let provider = client(&sandbox, identity::PROVIDER);
-    let got = provider
-        .get_object()
-        .bucket("keep")
-        .key("a.py")
-        .version_id(&v2)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body_of(got).await, b"two");
+    assert_eq!(body_at(&provider, "keep", "a.py", &v2).await, b"two");
     let uploads = c.list_multipart_uploads().bucket("keep").send().await.unwrap();
     assert_eq!(uploads.uploads()[0].upload_id(), Some(upload_id.as_str()));
     // New writes after the restart keep working.
@@ -1368,20 +1086,14 @@ async fn state_survives_a_restart() {
 
 #[tokio::test]
 async fn concurrent_puts_each_get_their_own_version() {
-    let (_dir, sandbox) = crate::common::temp_sandbox().await;
-    let c = client(&sandbox, identity::AUTHOR);
-    c.create_bucket().bucket("race").send().await.unwrap();
-    set_versioning(&c, "race", BucketVersioningStatus::Enabled).await;
+    let (_dir, sandbox, c) = author_bucket("race", Some(BucketVersioningStatus::Enabled)).await;
     let mut tasks = Vec::new();
     for i in 0..16u32 {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             let data = vec![i as u8; 100_000 + i as usize];
             let key = format!("k{}", i % 4);
-            let out = c
-                .put_object()
-                .bucket("race")
-                .key(&key)
+            let out = put_object(&c, "race", &key)
                 .checksum_sha256(sha256_b64(&data))
                 .body(ByteStream::from(data.clone()))
                 .send()
@@ -1394,13 +1106,10 @@ async fn concurrent_puts_each_get_their_own_version() {
     for t in tasks {
         results.push(t.await.unwrap());
     }
-    let versions = c.list_object_versions().bucket("race").send().await.unwrap();
+    let versions = list_versions(&c, "race").send().await.unwrap();
     assert_eq!(versions.versions().len(), 16);
     for (key, version, data) in results {
-        let got = c
-            .get_object()
-            .bucket("race")
-            .key(&key)
+        let got = get_object(&c, "race", &key)
             .version_id(&version)
             .send()
             .await

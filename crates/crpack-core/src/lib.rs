@@ -25,6 +25,8 @@ pub mod publish;
 pub mod pycheck;
 pub mod report;
 pub mod review;
+#[cfg(test)]
+mod testing;
 pub mod text;
 pub mod validate;
 pub mod venv;

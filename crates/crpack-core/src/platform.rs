@@ -404,7 +404,6 @@ pub fn scan_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Finding> 
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::process::Command;
 
     /// A 64-byte ELF header (shared object) for a CPU, followed by some code-like bytes.
     fn elf(bits64: bool, little_endian: bool, machine: u16) -> Vec<u8> {
@@ -478,27 +477,15 @@ mod tests {
     /// Python's `tarfile` (which reads every gzip member) lists an archive: the independent
     /// judge of what the test archives hold.
     fn python_tar_names(path: &Path) -> Vec<String> {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sys, tarfile\n\
-                 with tarfile.open(sys.argv[1], 'r:gz', ignore_zeros=True) as t:\n    \
-                 print('\\n'.join(t.getnames()))",
-            ])
-            .arg(path)
-            .output()
-            .expect("python3 is needed to check the test archives: install it (apt-get install python3)");
-        assert!(
-            out.status.success(),
-            "python3 tarfile could not read {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        crate::testing::python3(
+            "import sys, tarfile\n\
+             with tarfile.open(sys.argv[1], 'r:gz', ignore_zeros=True) as t:\n    \
+             print('\\n'.join(t.getnames()))",
+            [path],
+        )
+        .lines()
+        .map(str::to_string)
+        .collect()
     }
 
     fn codes(f: &[Finding]) -> Vec<(&str, &str)> {

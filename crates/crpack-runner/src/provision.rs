@@ -327,6 +327,11 @@ fn build(
     }
     std::fs::write(&requirements, text).map_err(io_error(&requirements))?;
     let venv_python = venv.join("bin").join("python");
+    // What the install step puts in, as its progress line names it.
+    let what = format!(
+        "pyspark {PYSPARK_VERSION}{}",
+        if need_jdk { " and a JDK 17" } else { "" }
+    );
     let installer = match uv() {
         Some(uv) => {
             step(
@@ -340,10 +345,7 @@ fn build(
                 say,
             )?;
             step(
-                &format!(
-                    "installing pyspark {PYSPARK_VERSION}{} with uv",
-                    if need_jdk { " and a JDK 17" } else { "" }
-                ),
+                &format!("installing {what} with uv"),
                 Command::new(&uv)
                     .args(["pip", "install", "--quiet", "--require-hashes", "--python"])
                     .arg(&venv_python)
@@ -360,10 +362,7 @@ fn build(
                 say,
             )?;
             step(
-                &format!(
-                    "installing pyspark {PYSPARK_VERSION}{} with pip (a large download, once)",
-                    if need_jdk { " and a JDK 17" } else { "" }
-                ),
+                &format!("installing {what} with pip (a large download, once)"),
                 Command::new(&venv_python)
                     .args([
                         "-m",

@@ -94,16 +94,21 @@ pub struct PyCheck {
     pub parameters_used: BTreeSet<String>,
 }
 
+/// The tree-sitter syntax tree of the Python `text`; `None` only when the grammar cannot be
+/// loaded (any text parses, errors becoming `ERROR` nodes).
+pub(crate) fn parse_python(text: &str) -> Option<tree_sitter::Tree> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .ok()
+        .and_then(|()| parser.parse(text, None))
+}
+
 /// Checks a PySpark entry point. `file` is the path shown in diagnostics (e.g.
 /// `"src/entrypoint.py"`).
 pub fn check_entry_point(file: &str, source: &str, declared: &Declared) -> PyCheck {
     let text = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let mut parser = Parser::new();
-    let tree = parser
-        .set_language(&tree_sitter_python::LANGUAGE.into())
-        .ok()
-        .and_then(|()| parser.parse(text, None));
-    let Some(tree) = tree else {
+    let Some(tree) = parse_python(text) else {
         // Only happens if the grammar cannot be loaded; never for any input text.
         return PyCheck {
             diagnostics: vec![Diagnostic::error(

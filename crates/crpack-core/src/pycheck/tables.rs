@@ -23,48 +23,39 @@ impl DictKind {
         }
     }
 
-    fn key(self) -> &'static str {
+    /// The names that go with this dict: in the script, in `crpack.toml` and in diagnostics.
+    fn names(self) -> &'static DictNames {
         match self {
-            Self::Tables => "referencedTables",
-            Self::Params => "analysisParameters",
+            Self::Tables => &DictNames {
+                key: "referencedTables",
+                noun: "table",
+                config_key: "[template] referenced_tables",
+                undeclared_code: "undeclared-table",
+                unused_code: "unused-table",
+                dynamic_code: "dynamic-table-access",
+            },
+            Self::Params => &DictNames {
+                key: "analysisParameters",
+                noun: "parameter",
+                config_key: "[[template.parameters]]",
+                undeclared_code: "undeclared-parameter",
+                unused_code: "unused-parameter",
+                dynamic_code: "dynamic-parameter-access",
+            },
         }
     }
+}
 
-    fn noun(self) -> &'static str {
-        match self {
-            Self::Tables => "table",
-            Self::Params => "parameter",
-        }
-    }
-
+/// What one of the two dicts is called, and the codes of its diagnostics.
+struct DictNames {
+    /// The key in `context`.
+    key: &'static str,
+    noun: &'static str,
     /// The `crpack.toml` `[template]` key that declares these names.
-    fn config_key(self) -> &'static str {
-        match self {
-            Self::Tables => "[template] referenced_tables",
-            Self::Params => "[[template.parameters]]",
-        }
-    }
-
-    fn undeclared_code(self) -> &'static str {
-        match self {
-            Self::Tables => "undeclared-table",
-            Self::Params => "undeclared-parameter",
-        }
-    }
-
-    fn unused_code(self) -> &'static str {
-        match self {
-            Self::Tables => "unused-table",
-            Self::Params => "unused-parameter",
-        }
-    }
-
-    fn dynamic_code(self) -> &'static str {
-        match self {
-            Self::Tables => "dynamic-table-access",
-            Self::Params => "dynamic-parameter-access",
-        }
-    }
+    config_key: &'static str,
+    undeclared_code: &'static str,
+    unused_code: &'static str,
+    dynamic_code: &'static str,
 }
 
 /// How an identifier occurrence is used.
@@ -292,7 +283,7 @@ impl<'t> Checker<'t> {
             used.insert(name.clone());
             if !list.iter().any(|d| d == name) {
                 let message = undeclared_message(*kind, name, list);
-                self.error_at(kind.undeclared_code(), *node, message);
+                self.error_at(kind.names().undeclared_code, *node, message);
             }
         }
         for kind in [DictKind::Tables, DictKind::Params] {
@@ -318,10 +309,10 @@ impl<'t> Checker<'t> {
                      indexed with a non-literal), so crpack cannot tell which {noun}s the script \
                      reads and skips the unused-{noun} check; index it with string literals, e.g. \
                      x[\"name\"] or x.get(\"name\"), to enable it",
-                    key = kind.key(),
-                    noun = kind.noun(),
+                    key = kind.names().key,
+                    noun = kind.names().noun,
                 );
-                self.warning_at(kind.dynamic_code(), first, message);
+                self.warning_at(kind.names().dynamic_code, first, message);
                 continue;
             }
             if broken {
@@ -335,12 +326,12 @@ impl<'t> Checker<'t> {
                     "{noun} \"{name}\" is declared in {config} but the entry point never reads \
                      context[\"{key}\"][\"{name}\"]; remove it from crpack.toml \
                      {config} or use it",
-                    noun = kind.noun(),
-                    config = kind.config_key(),
-                    key = kind.key(),
+                    noun = kind.names().noun,
+                    config = kind.names().config_key,
+                    key = kind.names().key,
                 );
                 self.diags
-                    .push(Diagnostic::warning(kind.unused_code(), self.file, message));
+                    .push(Diagnostic::warning(kind.names().unused_code, self.file, message));
             }
         }
         (tables_used, parameters_used)
@@ -461,8 +452,8 @@ fn undeclared_message(kind: DictKind, name: &str, declared: &[String]) -> String
     format!(
         "{noun} \"{name}\" is not in {config} (declared: {list}); add it to crpack.toml \
          {config} or fix the name{suggestion}",
-        noun = kind.noun(),
-        config = kind.config_key(),
+        noun = kind.names().noun,
+        config = kind.names().config_key,
     )
 }
 

@@ -3,7 +3,7 @@
 //! Python grammar (the same one the static checks use), so a broken file still highlights what
 //! parses.
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::Node;
 
 /// What a span of source is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +49,7 @@ const KEYWORDS: &[&str] = &[
 /// The classified spans of `source`, sorted and not overlapping. Empty when the grammar cannot be
 /// loaded (the page then shows plain text).
 pub fn spans(source: &str) -> Vec<Span> {
-    let mut parser = Parser::new();
-    let tree = parser
-        .set_language(&tree_sitter_python::LANGUAGE.into())
-        .ok()
-        .and_then(|()| parser.parse(source, None));
-    let Some(tree) = tree else {
+    let Some(tree) = crate::pycheck::parse_python(source) else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -671,6 +671,7 @@ impl<W: Write> TarWriter<ParallelGzWriter<W>> {
 mod tests {
     use super::*;
     use crate::digest::Sha256Digest;
+    use crate::testing::python3;
     use flate2::read::{GzDecoder, MultiGzDecoder};
     use proptest::prelude::*;
 
@@ -732,22 +733,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        assert_eq!(python(script, &[&path]).trim(), "0");
-    }
-
-    fn python(script: &str, args: &[&std::path::Path]) -> String {
-        let out = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("python3 must be installed: it is the independent judge of the archive format");
-        assert!(
-            out.status.success(),
-            "python3 failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        assert_eq!(python3(script, [&path]).trim(), "0");
     }
 
     #[test]
@@ -808,11 +794,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.gz");
         std::fs::write(&path, &gz).unwrap();
-        let out = python(
+        let out = python3(
             "import gzip, hashlib, sys\n\
              d = gzip.open(sys.argv[1]).read()\n\
              print(len(d), hashlib.sha256(d).hexdigest())",
-            &[&path],
+            [&path],
         );
         assert_eq!(
             out.trim(),
@@ -979,7 +965,7 @@ mod tests {
         let plain = plain.finish().unwrap();
         assert_eq!(plain.len() % 10240, 0);
 
-        let out = python(
+        let out = python3(
             "import gzip, hashlib, json, sys, tarfile\n\
              rows = []\n\
              with tarfile.open(sys.argv[1], 'r:gz') as tf:\n\
@@ -989,7 +975,7 @@ mod tests {
              \x20                    m.gname, m.linkname, m.size, d])\n\
              raw = gzip.open(sys.argv[1]).read()\n\
              print(json.dumps({'rows': rows, 'tar': hashlib.sha256(raw).hexdigest()}))",
-            &[&path],
+            [&path],
         );
         let got: serde_json::Value = serde_json::from_str(&out).unwrap();
         let row = |name: &str, kind: &str, mode: &str, link: &str, data: Option<&[u8]>| {
@@ -1055,11 +1041,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.tar");
         std::fs::write(&path, &tar).unwrap();
-        let out = python(
+        let out = python3(
             "import sys, tarfile\n\
              for m in tarfile.open(sys.argv[1]):\n\
              \x20   print(m.name, int(m.mtime), m.size)",
-            &[&path],
+            [&path],
         );
         assert_eq!(out.trim(), "a.txt 100000000000 2");
     }

@@ -516,7 +516,6 @@ fn make_symlink(_target: &str, _path: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::venv::test_support::names_in;
-    use std::process::Command;
     use tar::EntryType as T;
 
     /// One member of a test archive, written header by header so that members the `tar` crate
@@ -749,14 +748,7 @@ mod tests {
             \x20   for m in t.getmembers():\n\
             \x20       kind = 'file' if m.isfile() else 'dir' if m.isdir() else 'link' if m.issym() else 'other'\n\
             \x20       print(m.name.rstrip('/'), kind, m.linkname or '-', m.size, sep='\\t')\n";
-        let out = Command::new("python3")
-            .args(["-c", script])
-            .arg(archive)
-            .output()
-            .expect("python3 is needed to check the test archives: install it (apt-get install python3)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout)
-            .unwrap()
+        crate::testing::python3(script, [archive])
             .lines()
             .map(|l| {
                 let f: Vec<&str> = l.split('\t').collect();
