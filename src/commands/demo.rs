@@ -245,8 +245,14 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
         ));
     }
 
-    let reviewer_ok = reviewer(out, &seed, &project, lock, &mut summary).await?;
-    let jobs_ok = reviewer_ok && jobs_part(out, &seed, &project, lock, &mut summary).await?;
+    let stage = Stage {
+        out,
+        seed: &seed,
+        project: &project,
+        lock,
+    };
+    let reviewer_ok = reviewer(&stage, &mut summary).await?;
+    let jobs_ok = reviewer_ok && jobs_part(&stage, &mut summary).await?;
     sb.stop().await;
     out.line(String::new());
     if jobs_ok {
@@ -264,13 +270,17 @@ async fn demo(ctx: &Context, args: &DemoArgs) -> Result<ExitCode> {
     }
 }
 
-async fn reviewer(
-    out: &Output,
-    seed: &SeedInfo,
-    project: &Project,
-    lock: &crpack_core::lock::Lock,
-    summary: &mut DemoSummary,
-) -> Result<bool> {
+/// What the demo's later parts work on: the output, the seeded world, the project and the
+/// first release's lock.
+struct Stage<'a> {
+    out: &'a Output,
+    seed: &'a SeedInfo,
+    project: &'a Project,
+    lock: &'a crpack_core::lock::Lock,
+}
+
+async fn reviewer(stage: &Stage<'_>, summary: &mut DemoSummary) -> Result<bool> {
+    let (out, seed, project, lock) = (stage.out, stage.seed, stage.project, stage.lock);
     let provider = clients_for(seed, &seed.provider.identity).await;
     let target = Target {
         template_arn: lock.template.arn.clone(),
@@ -300,14 +310,11 @@ async fn reviewer(
         "approve: verified, so add the template ARN to each CUSTOM rule's allowedAnalyses",
     );
     let approved = if report.ok {
-        let tables = rules::apply(
+        let tables = approve(
             &provider,
-            &seed.provider.membership_id,
+            seed,
             &lock.template.arn,
             &report.template.referenced_tables,
-            false,
-            Change::Approve,
-            &[],
         )
         .await?;
         for t in &tables {
@@ -385,6 +392,17 @@ async fn reviewer(
     Ok(report.ok && approved && !caught.ok)
 }
 
+/// The provider approves `arn` on `tables` (its rules' receivers left as they are).
+async fn approve(
+    provider: &Aws,
+    seed: &SeedInfo,
+    arn: &str,
+    tables: &[String],
+) -> Result<Vec<rules::TableOutcome>> {
+    let membership = &seed.provider.membership_id;
+    Ok(rules::apply(provider, membership, arn, tables, false, Change::Approve, &[]).await?)
+}
+
 fn verdict(out: &Output, v: Verdict) -> String {
     match v {
         Verdict::Match => out.good("match"),
@@ -407,13 +425,8 @@ async fn run_and_wait(aws: &Aws, membership: &str, arn: &str) -> Result<crpack_c
 }
 
 /// The jobs: the tampered template's job fails, a fixed release is verified, approved and run.
-async fn jobs_part(
-    out: &Output,
-    seed: &SeedInfo,
-    project: &Project,
-    lock: &crpack_core::lock::Lock,
-    summary: &mut DemoSummary,
-) -> Result<bool> {
+async fn jobs_part(stage: &Stage<'_>, summary: &mut DemoSummary) -> Result<bool> {
+    let (out, seed, project, lock) = (stage.out, stage.seed, stage.project, stage.lock);
     let author = clients_for(seed, &seed.author.identity).await;
     let provider = clients_for(seed, &seed.provider.identity).await;
 
@@ -492,14 +505,11 @@ async fn jobs_part(
     if !report.ok {
         return Ok(false);
     }
-    rules::apply(
+    approve(
         &provider,
-        &seed.provider.membership_id,
+        seed,
         &fixed.template.arn,
         &report.template.referenced_tables,
-        false,
-        Change::Approve,
-        &[],
     )
     .await?;
     out.line("approved  on orders and customers");

