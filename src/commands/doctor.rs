@@ -140,7 +140,20 @@ pub async fn diagnose(aws: &Aws, project: Option<&Project>, membership: Option<&
             Err(e) => checks.push(fail(
                 name,
                 aws::describe(&format!("GetBucketVersioning {}", p.bucket), &e).to_string(),
-                remote_fix(&e, "create the bucket or fix [publish] bucket"),
+                match aws::status(&e) {
+                    Some(404) => format!(
+                        "create the bucket with versioning on (aws s3api create-bucket --bucket {0}, then \
+                         aws s3api put-bucket-versioning --bucket {0} --versioning-configuration Status=Enabled), \
+                         or fix [publish] bucket",
+                        p.bucket
+                    ),
+                    Some(403) => format!(
+                        "these credentials may not read bucket {}: run doctor with the author's credentials \
+                         (the account that publishes), or grant s3:GetBucketVersioning on it",
+                        p.bucket
+                    ),
+                    _ => remote_fix(&e, "fix [publish] bucket"),
+                },
             )),
         }
     }

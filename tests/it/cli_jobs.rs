@@ -277,6 +277,12 @@ fn doctor_reports_each_broken_precondition() {
         f.iter().any(|c| c.starts_with("ability CAN_RECEIVE_RESULTS")),
         "{f:?}"
     );
+    // The provider may not read the author's bucket: the fix says whose credentials doctor wants,
+    // not to create a bucket that exists.
+    let bucket = item_where(&as_provider["checks"], "name", "artifact bucket");
+    let fix = bucket["fix"].as_str().unwrap();
+    assert!(fix.contains("the author's credentials"), "{bucket}");
+    assert!(!fix.contains("create"), "{bucket}");
 
     // A malformed crpack.toml is reported as a failing line, and the rest still runs.
     let toml = fs::read_to_string(dir.join("crpack.toml")).unwrap();

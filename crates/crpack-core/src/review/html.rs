@@ -158,6 +158,9 @@ fn summary(h: &mut String, doc: &ReviewDocument) {
             .unwrap_or_else(|| "<span class=\"muted\">none shown</span>".into()),
     );
     h.push_str("</table>\n");
+    if let Some(tables) = &doc.report.my_tables {
+        my_tables(h, tables);
+    }
 
     h.push_str("<h2>Parameters</h2>\n");
     if t.parameters.is_empty() {
@@ -182,6 +185,38 @@ fn summary(h: &mut String, doc: &ReviewDocument) {
         }
         h.push_str("</table>\n");
     }
+}
+
+/// The reviewer's tables the template reads: whether each allows it at review time, and who may
+/// receive the results of jobs on it.
+fn my_tables(h: &mut String, tables: &[crate::review::templates::TableAccess]) {
+    h.push_str("<h2>Your tables</h2>\n");
+    if tables.is_empty() {
+        h.push_str("<p id=\"my-tables\" class=\"muted\">The template reads none of your tables.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<table id=\"my-tables\">\n<tr><th>Table</th><th>Allows this template</th><th>Results may go to</th></tr>\n",
+    );
+    for a in tables {
+        let receivers = match &a.allowed_result_receivers {
+            None => "<span class=\"muted\">any receiver (the rule names none)</span>".to_string(),
+            Some(list) if list.is_empty() => "<span class=\"flag\">no receiver</span>".to_string(),
+            Some(list) => list
+                .iter()
+                .map(|r| format!("<code>{}</code>", text(r)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let _ = writeln!(
+            h,
+            "<tr data-table=\"{}\"><td><code>{}</code></td><td>{}</td><td>{receivers}</td></tr>",
+            text(&a.table),
+            text(&a.table),
+            if a.allowed { "yes" } else { "not yet" },
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 fn artifacts(h: &mut String, checks: &[ArtifactCheck], source: &str) {
@@ -683,5 +718,36 @@ mod page_tests {
         let clean = render(&document("BASIC", vec![], vec![]));
         assert!(clean.contains("data-violations=\"0\"") && !clean.contains("class=\"flag\""));
         assert!(!clean.contains("id=\"code-missing\""));
+        assert!(!clean.contains("Your tables"), "only through a membership");
+    }
+
+    #[test]
+    fn your_tables_show_who_may_receive_results() {
+        use crate::review::templates::TableAccess;
+        let mut doc = document("BASIC", vec![], vec![]);
+        let access = |table: &str, allowed: bool, receivers: Option<Vec<String>>| TableAccess {
+            table: table.into(),
+            configured_table_id: format!("ct-{table}"),
+            allowed,
+            reason: if allowed { "arn" } else { "not_listed" },
+            allowed_result_receivers: receivers,
+        };
+        doc.report.my_tables = Some(vec![
+            access("orders", true, Some(vec!["111111111111".into()])),
+            access("customers", false, None),
+            access("<b>", true, Some(vec![])),
+        ]);
+        let page = render(&doc);
+        let row = |t: &str| {
+            let start = page.find(&format!("<tr data-table=\"{t}\">")).unwrap();
+            page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+        };
+        assert!(
+            row("orders").contains("<td>yes</td><td><code>111111111111</code></td>"),
+            "{page}"
+        );
+        assert!(row("customers").contains("not yet") && row("customers").contains("any receiver"));
+        assert!(row("&lt;b&gt;").contains("no receiver"), "{page}");
+        assert!(!page.contains("<b>"), "names are escaped");
     }
 }
