@@ -140,6 +140,13 @@ fn verify_approve_revoke() {
     // A tampered file: approve verifies first and changes nothing.
     let approve_bad = args("approve", &arn, &["--files", &bad, &env]);
     assert_run!(f, "approve_tampered", provider(&strs(&approve_bad)).expect(1));
+    // Result receivers: added by approve, removed by revoke only when named.
+    let receiver = ["--result-receiver", "111111111111"];
+    let mut with_receiver = approve.clone();
+    with_receiver.extend(receiver.iter().map(|a| a.to_string()));
+    assert_run!(f, "approve_receiver", provider(&strs(&with_receiver)).expect(0));
+    let revoke_receiver = args("revoke", &arn, &receiver);
+    assert_both!(f, "revoke_receiver", 0, provider, &strs(&revoke_receiver));
 }
 
 #[test]
