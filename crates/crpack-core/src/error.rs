@@ -75,6 +75,10 @@ pub enum Error {
     #[error(transparent)]
     Job(#[from] crate::jobs::JobError),
 
+    /// A finished job's results cannot be found, read or downloaded.
+    #[error(transparent)]
+    Results(#[from] crate::jobs::results::ResultsError),
+
     /// A verification ran and did not pass (exit code 1).
     #[error("{0}")]
     VerificationFailed(String),
@@ -107,7 +111,8 @@ impl Error {
             | Error::Lock(_)
             | Error::Publish(_)
             | Error::Verify(_)
-            | Error::Job(_) => "other",
+            | Error::Job(_)
+            | Error::Results(_) => "other",
         }
     }
 
