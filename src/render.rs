@@ -1,5 +1,6 @@
-//! Human renderings shared by several commands: a job, a verification, an environment build's
-//! progress. Everything that came from a service, an archive or a file name is escaped.
+//! Human renderings shared by several commands: a job, a result's preview, a verification, an
+//! environment build's progress. Everything that came from a service, an archive, a data file or
+//! a file name is escaped.
 
 use crpack_core::explain;
 use crpack_core::jobs::JobReport;
@@ -8,7 +9,7 @@ use crpack_core::text::human_bytes;
 use crpack_core::venv::EnvEvent;
 
 use crate::cli::Context;
-use crate::output::{Output, escape};
+use crate::output::{Output, escape, table};
 
 /// Prints a job for humans. Everything in it came from the service, so it is escaped.
 pub fn print_job(out: &Output, j: &JobReport) {
@@ -51,6 +52,48 @@ pub fn print_job(out: &Output, j: &JobReport) {
     }
     if let (Some(c), Some(m)) = (&j.error_code, &j.error_message) {
         out.line(format!("error     {}: {}", escape(c), escape(m)));
+    }
+}
+
+/// One result as `run --local` and `jobs results` preview it.
+pub struct ResultPreview<'a> {
+    pub name: &'a str,
+    /// All its rows.
+    pub rows: u64,
+    /// Where it was written, as shown.
+    pub location: &'a str,
+    pub columns: Vec<&'a str>,
+    /// The columns' types, when known (a second header line).
+    pub types: Option<Vec<&'a str>>,
+    /// The first rows, rendered.
+    pub preview: &'a [Vec<String>],
+}
+
+/// Prints a result: its name, row count and place, then its columns and first rows as a table,
+/// and how many rows were not shown. Names and cells come from the data, so they are escaped.
+pub fn print_result_preview(out: &Output, r: &ResultPreview) {
+    out.line(format!(
+        "{}  {} row(s)  {}",
+        out.strong(&escape(r.name)),
+        r.rows,
+        escape(r.location)
+    ));
+    let cells = |row: &[&str]| -> Vec<String> { row.iter().map(|c| escape(c).into_owned()).collect() };
+    let mut rows = vec![cells(&r.columns)];
+    if let Some(types) = &r.types {
+        rows.push(cells(types));
+    }
+    rows.extend(
+        r.preview
+            .iter()
+            .map(|row| row.iter().map(|c| escape(c).into_owned()).collect()),
+    );
+    for line in table(&rows) {
+        out.line(format!("  {line}"));
+    }
+    let shown_rows = r.preview.len() as u64;
+    if r.rows > shown_rows {
+        out.line(format!("  ... {} more row(s)", r.rows - shown_rows));
     }
 }
 
