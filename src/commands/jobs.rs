@@ -176,6 +176,15 @@ fn default_out_dir(job_id: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(".").join(job_id))
 }
 
+/// A path below the current directory relative to it, others as they are.
+fn shown(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 fn print_results(ctx: &Context, r: &ResultsReport) {
     let out = &ctx.out;
     let bytes: u64 = r.files.iter().map(|f| f.bytes).sum();
@@ -185,18 +194,14 @@ fn print_results(ctx: &Context, r: &ResultsReport) {
         "saved     {} file(s), {} in {}",
         r.files.len(),
         human_bytes(bytes),
-        escape(&r.out_dir.display().to_string())
+        escape(&shown(&r.out_dir))
     ));
     if r.results.is_empty() {
         out.line("results   none (the job wrote no Parquet result)");
     }
     for res in &r.results {
         out.line("");
-        let location = format!(
-            "{}  {} file(s)",
-            res.path.strip_prefix(&r.out_dir).unwrap_or(&res.path).display(),
-            res.files
-        );
+        let location = format!("{} ({} file(s))", shown(&res.path), res.files);
         print_result_preview(
             out,
             &ResultPreview {

@@ -37,14 +37,14 @@ pub enum ResultsError {
     )]
     NotFinished { job_id: String, status: String },
     /// The job failed or was cancelled: it wrote no results.
-    #[error(
-        "job {job_id} is {status}{why}, so it has no results to download: fix the cause and start a new job"
-    )]
+    #[error("job {job_id} is {status}{why}, so it has no results to download: {fix}")]
     NoResults {
         job_id: String,
         status: String,
         /// ` (CODE: message)`, or empty.
         why: String,
+        /// What to do instead.
+        fix: &'static str,
     },
     /// The job's results went to other accounts.
     #[error(
@@ -97,7 +97,7 @@ pub enum ResultsError {
     },
     /// An object key that would be written outside the output folder.
     #[error(
-        "refusing to download s3://{bucket}/{key}: its key below {prefix} ({relative:?}) would be written \
+        "refusing to download s3://{bucket}/{key}: its key below {prefix} (\"{relative}\") would be written \
          outside {dir}; nothing was downloaded — the result location holds an object no job writes, ask its \
          owner to remove it"
     )]
@@ -255,10 +255,16 @@ async fn locate(aws: &Aws, membership_id: &str, job_id: &str) -> Result<(Protect
                 .error()
                 .map(|e| format!(" ({}: {})", escape(e.code()), escape(e.message())))
                 .unwrap_or_default();
+            let fix = if status == "FAILED" {
+                "fix the cause and start a new job"
+            } else {
+                "it was cancelled before it wrote them; start a new job to get results"
+            };
             return Err(ResultsError::NoResults {
                 job_id: job_id.to_string(),
                 status,
                 why,
+                fix,
             }
             .into());
         }
@@ -554,7 +560,6 @@ pub async fn fetch(
                 return Err(e);
             }
         };
-        out.debug(&format!("downloaded {} ({} bytes)", escape(&o.key), o.size));
         files.push(ResultFile {
             key: o.key.clone(),
             path,
