@@ -11,6 +11,7 @@ mod cli_messages;
 mod cli_offline;
 mod cli_publish;
 mod cli_publish_races;
+mod cli_results;
 mod cli_review;
 mod cli_runtime;
 mod cli_sandbox;
