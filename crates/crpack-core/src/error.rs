@@ -75,9 +75,10 @@ pub enum Error {
     #[error(transparent)]
     Job(#[from] crate::jobs::JobError),
 
-    /// A finished job's results cannot be found, read or downloaded.
+    /// A finished job's results cannot be found, read or downloaded (boxed: its messages carry
+    /// several names).
     #[error(transparent)]
-    Results(#[from] crate::jobs::results::ResultsError),
+    Results(#[from] Box<crate::jobs::results::ResultsError>),
 
     /// A verification ran and did not pass (exit code 1).
     #[error("{0}")]

@@ -130,6 +130,12 @@ pub enum ResultsError {
     },
 }
 
+impl From<ResultsError> for Error {
+    fn from(e: ResultsError) -> Error {
+        Error::Results(Box::new(e))
+    }
+}
+
 /// What to download and preview.
 #[derive(Debug, Clone)]
 pub struct ResultsOptions {
@@ -397,7 +403,6 @@ async fn list(aws: &Aws, membership_id: &str, location: &Location, account: &str
 }
 
 /// Downloads one object into `path` through a temporary file beside it; returns its SHA-256.
-#[allow(clippy::too_many_arguments)]
 async fn download(
     aws: &Aws,
     membership_id: &str,
