@@ -475,6 +475,78 @@ mod tests {
         );
     }
 
+    /// Writes a snappy-compressed Parquet file of `(name, n, x)` rows, as Spark does by default.
+    fn write_parquet(path: &Path, rows: &[(&str, Option<i64>, f64)]) {
+        use parquet::basic::Compression;
+        use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use std::sync::Arc;
+        let schema = parquet::schema::parser::parse_message_type(
+            "message spark_schema { required binary name (STRING); optional int64 n; required double x; }",
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let file = std::fs::File::create(path).unwrap();
+        let mut w = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let names: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r.0)).collect();
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<ByteArrayType>()
+            .write_batch(&names, None, None)
+            .unwrap();
+        c.close().unwrap();
+        let ns: Vec<i64> = rows.iter().filter_map(|r| r.1).collect();
+        let defs: Vec<i16> = rows.iter().map(|r| i16::from(r.1.is_some())).collect();
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>()
+            .write_batch(&ns, Some(&defs), None)
+            .unwrap();
+        c.close().unwrap();
+        let xs: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        let mut c = rg.next_column().unwrap().unwrap();
+        c.typed::<DoubleType>().write_batch(&xs, None, None).unwrap();
+        c.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn a_preview_reads_across_part_files_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("part-00000.snappy.parquet");
+        let b = dir.path().join("part-00001.snappy.parquet");
+        write_parquet(&a, &[("a", Some(1), 0.5), ("b", None, 35.0)]);
+        write_parquet(&b, &[("c\u{202e}", Some(3), 1e16)]);
+        let files = [a, b];
+        let p = read(&files, 10).unwrap();
+        let kinds: Vec<(&str, &str)> = p
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind.as_str()))
+            .collect();
+        assert_eq!(kinds, [("name", "string"), ("n", "bigint"), ("x", "double")]);
+        assert_eq!(p.rows, 3);
+        assert_eq!(
+            p.preview,
+            [
+                ["a", "1", "0.5"],
+                ["b", "null", "35.0"],
+                ["c\u{202e}", "3", "1e+16"]
+            ]
+        );
+        // The first N rows only; the count is still every file's.
+        let p = read(&files, 2).unwrap();
+        assert_eq!((p.rows, p.preview.len()), (3, 2));
+        let p = read(&files, 0).unwrap();
+        assert_eq!((p.rows, p.preview.len()), (3, 0));
+        // A damaged part file is named.
+        std::fs::write(&files[1], b"PAR1 not really").unwrap();
+        assert_eq!(read(&files, 10).unwrap_err().path, files[1]);
+    }
+
     #[test]
     fn a_file_that_is_not_parquet_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
