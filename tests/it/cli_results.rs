@@ -311,6 +311,42 @@ fn results_of_a_real_job_are_the_objects_and_spark_reads_the_same_preview() {
     );
     assert!(!refused_dir.exists(), "nothing was written");
     assert!(!p.tmp.path().join("escaped").exists() && !p.tmp.path().join("nested/escaped").exists());
+
+    // Once the objects are gone there is nothing to download: said, not an error.
+    for key in s3_objects(
+        &p.sb,
+        &p.sb.seed.author.identity,
+        &p.sb.seed.results_bucket,
+        &prefix,
+    )
+    .keys()
+    {
+        ok(p.sb.rt.block_on(
+            author
+                .s3
+                .delete_object()
+                .bucket(&p.sb.seed.results_bucket)
+                .key(key)
+                .send(),
+        ));
+    }
+    let empty_dir = p.tmp.path().join("empty").display().to_string();
+    let r =
+        p.sb.author(
+            &p.dir,
+            &["jobs", "results", &id, "--membership", &am, "--out", &empty_dir],
+        )
+        .expect(0);
+    assert!(r.stdout().contains("saved     0 file(s)"), "{}", r.stdout());
+    assert!(r.stdout().contains("results   none"), "{}", r.stdout());
+    assert!(
+        r.stderr().contains(&format!(
+            "no objects under s3://{}/{prefix}",
+            p.sb.seed.results_bucket
+        )) && r.stderr().contains("default job result location changed"),
+        "{}",
+        r.stderr()
+    );
 }
 
 #[test]

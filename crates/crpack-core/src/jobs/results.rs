@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_cleanrooms::types::{
-    MembershipProtectedJobOutputConfiguration, ProtectedJob, ProtectedJobOutput,
-};
+use aws_sdk_cleanrooms::types::{MembershipProtectedJobOutputConfiguration, ProtectedJobOutput};
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
 use serde::Serialize;
 
@@ -241,7 +239,15 @@ pub fn relative_path(prefix: &str, key: &str) -> Option<PathBuf> {
 }
 
 /// The job, which must have succeeded, and where its results are.
-async fn locate(aws: &Aws, membership_id: &str, job_id: &str) -> Result<(ProtectedJob, Location, String)> {
+/// Where a succeeded job's results are, the caller's account, and whether the place was
+/// inferred from the membership's current default result configuration.
+struct Located {
+    location: Location,
+    account: String,
+    inferred: bool,
+}
+
+async fn locate(aws: &Aws, membership_id: &str, job_id: &str) -> Result<Located> {
     let out = aws
         .cleanrooms
         .get_protected_job()
@@ -289,7 +295,11 @@ async fn locate(aws: &Aws, membership_id: &str, job_id: &str) -> Result<(Protect
             job_id: job_id.to_string(),
             location: escape(s3.location()).into_owned(),
         })?;
-        return Ok((job, location, account));
+        return Ok(Located {
+            location,
+            account,
+            inferred: false,
+        });
     }
     if let Some(ProtectedJobOutput::MemberList(members)) = output
         && !members.is_empty()
@@ -321,9 +331,13 @@ async fn locate(aws: &Aws, membership_id: &str, job_id: &str) -> Result<(Protect
     let base = with_slash(s3.key_prefix().unwrap_or(""));
     let location = Location {
         bucket: s3.bucket().to_string(),
-        prefix: format!("{base}{job_id}/"),
+        prefix: format!("{base}{}/", job.id()),
     };
-    Ok((job, location, account))
+    Ok(Located {
+        location,
+        account,
+        inferred: true,
+    })
 }
 
 /// The role that writes the membership's results, for an access-denied message.
@@ -519,7 +533,11 @@ pub async fn fetch(
     opts: &ResultsOptions,
     out: &dyn Reporter,
 ) -> Result<ResultsReport> {
-    let (_job, location, account) = locate(aws, membership_id, job_id).await?;
+    let Located {
+        location,
+        account,
+        inferred,
+    } = locate(aws, membership_id, job_id).await?;
     out.debug(&format!(
         "results of job {} are at {}",
         escape(job_id),
@@ -527,6 +545,17 @@ pub async fn fetch(
     ));
     let objects = list(aws, membership_id, &location, &account).await?;
     let dir = &opts.out_dir;
+    if objects.is_empty() {
+        out.warn(&format!(
+            "no objects under {}: the job wrote no results, or they were removed{}",
+            escape(&location.url()),
+            if inferred {
+                " (or the membership's default job result location changed since the job ran)"
+            } else {
+                ""
+            }
+        ));
+    }
     if let Some(marker) = objects
         .iter()
         .find(|o| o.key.strip_prefix(&location.prefix) == Some(SIMULATED_MARKER))
