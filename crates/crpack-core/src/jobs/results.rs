@@ -720,6 +720,32 @@ mod tests {
         assert_eq!(relative_path("", "a/b"), Some(PathBuf::from("a/b")));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Whatever the key, a mapped path is plain segments only: it stays below the folder.
+        #[test]
+        fn no_key_maps_outside_the_folder(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just(String::from("..")),
+                    proptest::prelude::Just(String::from(".")),
+                    proptest::prelude::Just(String::new()),
+                    "[a-z._\\\\:\u{0}-\u{1f}\u{202e}-]{1,6}",
+                ],
+                0..6,
+            ),
+        ) {
+            let key = format!("jobs/j1/{}", parts.join("/"));
+            if let Some(path) = relative_path("jobs/j1/", &key) {
+                proptest::prop_assert!(path.components().count() >= 1);
+                proptest::prop_assert!(
+                    path.components().all(|c| matches!(c, std::path::Component::Normal(_))),
+                    "{key:?} -> {path:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn locations_parse_and_end_in_a_slash() {
         let l = Location::parse("s3://bucket/jobs/j1").unwrap();
