@@ -121,7 +121,7 @@ pub enum Command {
     Revoke(commands::approve::RevokeArgs),
     /// Run an approved template as a protected job and watch it; or --local on local PySpark.
     Run(commands::run::RunArgs),
-    /// List, show and cancel protected jobs.
+    /// List, show and cancel protected jobs; download and preview a finished job's results.
     Jobs(commands::jobs::JobsArgs),
     /// Check the preconditions of publishing and running, one line each with the fix.
     Doctor(commands::doctor::DoctorArgs),

@@ -1,5 +1,6 @@
-//! Human renderings shared by several commands: a job, a verification, an environment build's
-//! progress. Everything that came from a service, an archive or a file name is escaped.
+//! Human renderings shared by several commands: a job, a result's preview, a verification, an
+//! environment build's progress. Everything that came from a service, an archive, a data file or
+//! a file name is escaped.
 
 use crpack_core::explain;
 use crpack_core::jobs::JobReport;
@@ -8,7 +9,7 @@ use crpack_core::text::human_bytes;
 use crpack_core::venv::EnvEvent;
 
 use crate::cli::Context;
-use crate::output::{Output, escape};
+use crate::output::{Output, escape, table};
 
 /// Prints a job for humans. Everything in it came from the service, so it is escaped.
 pub fn print_job(out: &Output, j: &JobReport) {
@@ -64,6 +65,53 @@ pub fn receivers(allowed: Option<&[String]>) -> String {
             format!("account(s) {} only", list.join(", "))
         }
     }
+}
+
+/// One result as `run --local` and `jobs results` preview it.
+pub struct ResultPreview<'a> {
+    pub name: &'a str,
+    /// All its rows.
+    pub rows: u64,
+    /// Where it was written, as shown.
+    pub location: &'a str,
+    pub columns: Vec<&'a str>,
+    /// The columns' types, when known (a second header line).
+    pub types: Option<Vec<&'a str>>,
+    /// The first rows, rendered.
+    pub preview: &'a [Vec<String>],
+}
+
+/// Prints a result: its name, row count and place, then its columns and first rows as a table,
+/// and how many rows were not shown. Names and cells come from the data, so they are escaped.
+pub fn print_result_preview(out: &Output, r: &ResultPreview) {
+    for line in result_preview_lines(out, r) {
+        out.line(line);
+    }
+}
+
+fn result_preview_lines(out: &Output, r: &ResultPreview) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{}  {} row(s)  {}",
+        out.strong(&escape(r.name)),
+        r.rows,
+        escape(r.location)
+    )];
+    let cells = |row: &[&str]| -> Vec<String> { row.iter().map(|c| escape(c).into_owned()).collect() };
+    let mut rows = vec![cells(&r.columns)];
+    if let Some(types) = &r.types {
+        rows.push(cells(types));
+    }
+    rows.extend(
+        r.preview
+            .iter()
+            .map(|row| row.iter().map(|c| escape(c).into_owned()).collect()),
+    );
+    lines.extend(table(&rows).into_iter().map(|line| format!("  {line}")));
+    let shown_rows = r.preview.len() as u64;
+    if r.rows > shown_rows {
+        lines.push(format!("  ... {} more row(s)", r.rows - shown_rows));
+    }
+    lines
 }
 
 /// Prints the review summary and the verdicts. Everything the template, S3 or the archives
@@ -208,5 +256,46 @@ pub fn env_progress(ctx: &Context) -> impl FnMut(EnvEvent) + '_ {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_preview_aligns_escapes_and_counts_what_it_hides() {
+        let preview = vec![
+            vec!["online".to_string(), "2".to_string()],
+            vec!["re\u{202e}tail".to_string(), "10".to_string()],
+        ];
+        let r = ResultPreview {
+            name: "over\u{1b}[2Jlap",
+            rows: 5,
+            location: "out/overlap",
+            columns: vec!["segment", "customers"],
+            types: Some(vec!["string", "bigint"]),
+            preview: &preview,
+        };
+        assert_eq!(
+            result_preview_lines(&Output::plain(false), &r),
+            [
+                "over\\u{001B}[2Jlap  5 row(s)  out/overlap",
+                "  segment         customers",
+                "  string          bigint",
+                "  online          2",
+                "  re\\u{202E}tail  10",
+                "  ... 3 more row(s)",
+            ]
+        );
+        // Without types (run --local), and with every row shown, neither extra line appears.
+        let r = ResultPreview {
+            rows: 2,
+            types: None,
+            ..r
+        };
+        let lines = result_preview_lines(&Output::plain(false), &r);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[1], "  segment         customers");
     }
 }

@@ -1,14 +1,18 @@
-//! `crpack jobs list|show|cancel`: the protected jobs of a membership.
+//! `crpack jobs list|show|cancel|results`: the protected jobs of a membership, and a finished
+//! job's results.
+
+use std::path::PathBuf;
 
 use aws_sdk_cleanrooms::types::ProtectedJobStatus;
 
 use crate::cli::{AwsArgs, Context};
-use crate::error::{CommandError, Result};
-use crate::output::{escape, table};
-use crate::render::print_job;
+use crate::error::{CommandError, Error, Result};
+use crate::output::{escape, human_bytes, table};
+use crate::render::{ResultPreview, print_job, print_result_preview};
 use crpack_core::aws::Aws;
 use crpack_core::error::ExitCode;
 use crpack_core::jobs;
+use crpack_core::jobs::results::{ResultsOptions, ResultsReport};
 
 #[derive(Debug, clap::Args)]
 pub struct JobsArgs {
@@ -68,6 +72,20 @@ pub enum JobsCommand {
         #[arg(long, value_name = "ID")]
         membership: Option<String>,
     },
+    /// Download a finished job's result objects and preview each Parquet result.
+    Results {
+        job_id: String,
+        /// The membership that started the job.
+        #[arg(long, value_name = "ID")]
+        membership: String,
+        /// Where the objects are written, with their layout below the job's result prefix
+        /// (default: ./JOB_ID/). Files already there are replaced.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Rows of each result to show.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        preview: usize,
+    },
 }
 
 pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
@@ -113,8 +131,89 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
                 });
                 Ok(ExitCode::Success)
             }
+            JobsCommand::Results {
+                job_id,
+                membership,
+                out,
+                preview,
+            } => {
+                let out_dir = match out {
+                    Some(d) => d.clone(),
+                    None => default_out_dir(job_id)?,
+                };
+                let out_dir = std::path::absolute(&out_dir).unwrap_or(out_dir);
+                let opts = ResultsOptions {
+                    out_dir,
+                    preview_rows: *preview,
+                };
+                let report = jobs::results::fetch(&aws, membership, job_id, &opts, &ctx.out).await?;
+                let mut doc = serde_json::json!({"ok": true});
+                if let (Some(d), Ok(serde_json::Value::Object(r))) =
+                    (doc.as_object_mut(), serde_json::to_value(&report))
+                {
+                    d.extend(r);
+                }
+                ctx.out.result(&doc, || print_results(ctx, &report));
+                Ok(ExitCode::Success)
+            }
         }
     })
+}
+
+/// `./JOB_ID`, when the job id can name a folder.
+fn default_out_dir(job_id: &str) -> Result<PathBuf> {
+    let plain = !job_id.is_empty()
+        && job_id.len() <= 128
+        && job_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !plain {
+        return Err(Error::Usage(format!(
+            "job id {:?} cannot name the download folder: pass --out DIR",
+            escape(job_id)
+        )));
+    }
+    Ok(PathBuf::from(".").join(job_id))
+}
+
+/// A path below the current directory relative to it, others as they are.
+fn shown(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn print_results(ctx: &Context, r: &ResultsReport) {
+    let out = &ctx.out;
+    let bytes: u64 = r.files.iter().map(|f| f.bytes).sum();
+    out.line(format!("job       {}", escape(&r.job_id)));
+    out.line(format!("location  {}", escape(&r.location)));
+    out.line(format!(
+        "saved     {} file(s), {} in {}",
+        r.files.len(),
+        human_bytes(bytes),
+        escape(&shown(&r.out_dir))
+    ));
+    if r.results.is_empty() {
+        out.line("results   none (the job wrote no Parquet result)");
+    }
+    for res in &r.results {
+        out.line("");
+        let location = format!("{} ({} file(s))", shown(&res.path), res.files);
+        print_result_preview(
+            out,
+            &ResultPreview {
+                name: &res.name,
+                rows: res.rows,
+                location: &location,
+                columns: res.columns.iter().map(|c| c.name.as_str()).collect(),
+                types: Some(res.columns.iter().map(|c| c.kind.as_str()).collect()),
+                preview: &res.preview,
+            },
+        );
+    }
 }
 
 /// The membership the command line names, or else the one that holds the job.

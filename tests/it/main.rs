@@ -12,6 +12,7 @@ mod cli_offline;
 mod cli_publish;
 mod cli_publish_races;
 mod cli_receivers;
+mod cli_results;
 mod cli_review;
 mod cli_runtime;
 mod cli_sandbox;

@@ -1,7 +1,7 @@
 //! What the commands that talk to the endpoints print, human and `--json`, with their exit
 //! status, against the in-process sandbox: `publish` (dry run, first run, rerun), `doctor`,
 //! `verify` (match, tampered, an unknown template), `approve`, `revoke`, `run`, `jobs
-//! list|show|cancel`, `templates`, `diff`, a verification that could not be made, and
+//! list|show|cancel|results`, `templates`, `diff`, a verification that could not be made, and
 //! `crpack sandbox` itself. The `--json` snapshots are the documented
 //! contract.
 
@@ -184,6 +184,31 @@ fn run_and_jobs() {
     // Cancelling a job that has ended.
     let cancel = ["jobs", "cancel", second_id.as_str(), "--membership", am.as_str()];
     assert_both!(f, "jobs_cancel_ended", 3, author, &cancel);
+
+    // Its results, downloaded twice into the same folder. What Spark writes is the same from
+    // run to run but for the sizes and digests of its files.
+    let out = tmp.path().join("results").display().to_string();
+    let results = ["jobs", "results", &second_id, "--membership", &am, "--out", &out];
+    let fr = f
+        .clone()
+        .pattern(r#""sha256": "[0-9a-f]{64}""#, r#""sha256": "[SHA256]""#)
+        .pattern(r#""bytes": \d+"#, r#""bytes": "[BYTES]""#)
+        .pattern(r"(?m)^(saved +\d+ file\(s\), )[0-9.]+ [KMG]?i?B", "$1[SIZE]");
+    assert_both!(fr, "jobs_results", 0, author, &results);
+    // A job that was cancelled has none.
+    let started = author(&[&["--json"][..], &job, &["--no-wait"]].concat()).expect(0);
+    let cancelled = started.json()["job_id"].as_str().unwrap().to_string();
+    author(&["jobs", "cancel", &cancelled, "--membership", &am]).expect(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while author(&["--json", "jobs", "show", &cancelled, "--membership", &am]).json()["job"]["status"]
+        != "CANCELLED"
+    {
+        assert!(std::time::Instant::now() < deadline, "never CANCELLED");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let fc = f.clone().name(&cancelled, "JOB_3");
+    let results = ["jobs", "results", &cancelled, "--membership", &am, "--out", &out];
+    assert_both!(fc, "jobs_results_cancelled", 3, author, &results);
 }
 
 /// `crpack sandbox --seed` as a process: what it prints until it listens, then on Ctrl-C.

@@ -75,6 +75,11 @@ pub enum Error {
     #[error(transparent)]
     Job(#[from] crate::jobs::JobError),
 
+    /// A finished job's results cannot be found, read or downloaded (boxed: its messages carry
+    /// several names).
+    #[error(transparent)]
+    Results(#[from] Box<crate::jobs::results::ResultsError>),
+
     /// A verification ran and did not pass (exit code 1).
     #[error("{0}")]
     VerificationFailed(String),
@@ -107,7 +112,8 @@ impl Error {
             | Error::Lock(_)
             | Error::Publish(_)
             | Error::Verify(_)
-            | Error::Job(_) => "other",
+            | Error::Job(_)
+            | Error::Results(_) => "other",
         }
     }
 

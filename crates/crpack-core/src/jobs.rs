@@ -1,4 +1,8 @@
-//! Protected jobs: start a PySpark job on an approved template, watch it, describe it.
+//! Protected jobs: start a PySpark job on an approved template, watch it, describe it;
+//! download and preview a finished job's results (`results`, `preview`).
+
+pub mod preview;
+pub mod results;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::cli::Context;
 use crate::error::{CommandError, Error, Result};
-use crate::output::table;
 use crpack_core::artifact::Role;
 use crpack_core::bundle;
 use crpack_core::error::ExitCode;
@@ -347,21 +346,18 @@ fn host_wheel_arch() -> Option<&'static str> {
 }
 
 fn print_result(ctx: &Context, root: &Path, r: &ResultSet) {
-    ctx.out.line(format!(
-        "{}  {} row(s)  {}",
-        ctx.out.strong(&r.name),
-        r.rows,
-        shown(root, &r.path)
-    ));
-    let mut rows = vec![r.columns.clone()];
-    rows.extend(r.preview.iter().cloned());
-    for line in table(&rows) {
-        ctx.out.line(format!("  {line}"));
-    }
-    let shown_rows = r.preview.len() as u64;
-    if r.rows > shown_rows {
-        ctx.out.line(format!("  ... {} more row(s)", r.rows - shown_rows));
-    }
+    let location = shown(root, &r.path);
+    crate::render::print_result_preview(
+        &ctx.out,
+        &crate::render::ResultPreview {
+            name: &r.name,
+            rows: r.rows,
+            location: &location,
+            columns: r.columns.iter().map(String::as_str).collect(),
+            types: None,
+            preview: &r.preview,
+        },
+    );
 }
 
 #[cfg(test)]
