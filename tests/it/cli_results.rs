@@ -495,65 +495,13 @@ fn a_job_that_did_not_succeed_and_an_unreadable_location_are_refused() {
 /// A `crpack sandbox --seed` process that has no PySpark runtime, so its jobs are simulated.
 #[test]
 fn a_simulated_job_says_it_has_no_results() {
-    let mut cmd = crpack(["--json", "sandbox", "--listen", "127.0.0.1:0", "--seed"]);
-    cmd.env("CRPACK_PYTHON", "/nonexistent/crpack-test/python3");
-    let (mut child, doc, _stdout) = spawn_json_sandbox(&mut cmd);
-    let seed: crpack_sandbox::seed::SeedInfo = serde_json::from_value(doc["seed"].clone()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("proj");
-    scaffold(&dir, &seed, "templates/simulated");
-    let as_who = |who: &crpack_sandbox::seed::SeededIdentity, args: &[&str]| {
-        let mut c = crpack(args);
-        c.current_dir(&dir);
-        for (k, v) in seed.env_for(who) {
-            c.env(k, v);
-        }
-        run(&mut c)
-    };
-    let lock = as_who(&seed.author.identity, &["--json", "publish"])
-        .expect(0)
-        .json();
-    let arn = lock["lock"]["template"]["arn"].as_str().unwrap().to_string();
-    let ep = dir.join("dist/entrypoint.py").display().to_string();
-    let env = dir.join("dist/pyspark_venv.tar.gz").display().to_string();
-    let pm = seed.provider.membership_id.clone();
-    as_who(
-        &seed.provider.identity,
-        &[
-            "approve",
-            "--template",
-            &arn,
-            "--membership",
-            &pm,
-            "--files",
-            &ep,
-            &env,
-        ],
-    )
-    .expect(0);
-    let am = seed.author.membership_id.clone();
-    let job = as_who(
-        &seed.author.identity,
-        &["--json", "run", "--template", &arn, "--membership", &am],
-    )
-    .expect(0);
-    let id = job.json()["job"]["id"].as_str().unwrap().to_string();
-    let out_dir = tmp.path().join("simulated");
-    let out_arg = out_dir.display().to_string();
-    let r = as_who(
-        &seed.author.identity,
-        &[
-            "--json",
-            "jobs",
-            "results",
-            &id,
-            "--membership",
-            &am,
-            "--out",
-            &out_arg,
-        ],
-    )
-    .expect(3);
+    let sb = ProcessSandbox::start("templates/simulated", |cmd| {
+        cmd.env("CRPACK_PYTHON", "/nonexistent/crpack-test/python3");
+    });
+    let job = sb.publish_approve_run();
+    let id = job["job"]["id"].as_str().unwrap().to_string();
+    let out_dir = sb.tmp.path().join("simulated");
+    let r = sb.results(&id, &out_dir, true).expect(3);
     let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(msg.contains(&format!("job {id} was simulated")), "{msg}");
     assert!(
@@ -565,5 +513,5 @@ fn a_simulated_job_says_it_has_no_results() {
         "says how to run it for real: {msg}"
     );
     assert!(!out_dir.exists(), "nothing was written");
-    signal_and_wait(&mut child, "INT", Duration::from_secs(30));
+    sb.stop();
 }

@@ -103,6 +103,42 @@ fn run_local_provisions_its_runtime_once_then_reuses_it() {
     assert!(!demo.stdout().contains("_SIMULATED"), "{}", demo.stdout());
     assert!(demo.stdout().contains(".snappy.parquet"), "{}", demo.stdout());
 
+    // A sandbox process finds the same runtime: its job runs for real, and `jobs results`
+    // downloads the Parquet it wrote and previews it.
+    let sb = ProcessSandbox::start("templates/provisioned", |cmd| {
+        cmd.env_remove("CRPACK_PYTHON")
+            .env_remove("XDG_CACHE_HOME")
+            .env("CRPACK_CACHE_DIR", &cache);
+    });
+    let job = sb.publish_approve_run();
+    assert_eq!(job["job"]["status"], "SUCCESS", "{job}");
+    let id = job["job"]["id"].as_str().unwrap().to_string();
+    let out = sb.tmp.path().join("results");
+    let results = sb.results(&id, &out, true).expect(0).json();
+    let files = results["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["key"].as_str().unwrap().ends_with(".parquet")),
+        "{results}"
+    );
+    for f in files {
+        let path = std::path::Path::new(f["path"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(path).unwrap().len(),
+            f["bytes"].as_u64().unwrap()
+        );
+    }
+    let first = &results["results"][0];
+    assert!(first["rows"].as_u64().unwrap() > 0, "{results}");
+    assert!(!first["columns"].as_array().unwrap().is_empty(), "{results}");
+    sb.stop();
+    assert_eq!(
+        provisioned(&cache).1,
+        record,
+        "the sandbox reused the runtime as it was"
+    );
+
     // CRPACK_PYTHON still wins: a broken one is an error, not a reason to use the cache.
     let mut cmd = crpack(["run", "--local"]);
     cmd.current_dir(&dir)

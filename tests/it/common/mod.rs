@@ -837,3 +837,88 @@ impl TestSandbox {
             .format(aws_sdk_cleanrooms::types::AnalysisFormat::Pyspark10)
     }
 }
+
+/// A `crpack sandbox --seed` process (not in-process: its jobs run on whatever runtime that
+/// process finds), with a scaffolded project publishing into it.
+pub struct ProcessSandbox {
+    pub child: std::process::Child,
+    pub seed: crpack_sandbox::seed::SeedInfo,
+    pub tmp: tempfile::TempDir,
+    /// The project.
+    pub dir: PathBuf,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ProcessSandbox {
+    /// Starts the sandbox with `env` changing its environment, and scaffolds a project
+    /// publishing under `prefix`.
+    pub fn start(prefix: &str, env: impl FnOnce(&mut Command)) -> ProcessSandbox {
+        let mut cmd = crpack(["--json", "sandbox", "--listen", "127.0.0.1:0", "--seed"]);
+        env(&mut cmd);
+        let (child, doc, stdout) = spawn_json_sandbox(&mut cmd);
+        let seed: crpack_sandbox::seed::SeedInfo = serde_json::from_value(doc["seed"].clone()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("proj");
+        scaffold(&dir, &seed, prefix);
+        ProcessSandbox {
+            child,
+            seed,
+            tmp,
+            dir,
+            _stdout: stdout,
+        }
+    }
+
+    /// `crpack ARGS` in the project as `who`.
+    pub fn as_who(&self, who: &crpack_sandbox::seed::SeededIdentity, args: &[&str]) -> Run {
+        let mut c = crpack(args);
+        c.current_dir(&self.dir);
+        for (k, v) in self.seed.env_for(who) {
+            c.env(k, v);
+        }
+        run(&mut c)
+    }
+
+    /// Publishes as the author, approves the built files as the provider and runs a job as the
+    /// author: the job's `--json` document.
+    pub fn publish_approve_run(&self) -> serde_json::Value {
+        let lock = self
+            .as_who(&self.seed.author.identity, &["--json", "publish"])
+            .expect(0)
+            .json();
+        let arn = lock["lock"]["template"]["arn"].as_str().unwrap().to_string();
+        let ep = self.dir.join("dist/entrypoint.py").display().to_string();
+        let env = self.dir.join("dist/pyspark_venv.tar.gz").display().to_string();
+        let pm = self.seed.provider.membership_id.clone();
+        let approve = [
+            "approve",
+            "--template",
+            &arn,
+            "--membership",
+            &pm,
+            "--files",
+            &ep,
+            &env,
+        ];
+        self.as_who(&self.seed.provider.identity, &approve).expect(0);
+        let am = self.seed.author.membership_id.clone();
+        let run = ["--json", "run", "--template", &arn, "--membership", &am];
+        self.as_who(&self.seed.author.identity, &run).expect(0).json()
+    }
+
+    /// `crpack [--json] jobs results ID --membership AM --out DIR` as the author.
+    pub fn results(&self, job_id: &str, out: &Path, json: bool) -> Run {
+        let am = self.seed.author.membership_id.clone();
+        let out = out.display().to_string();
+        let mut args = vec!["jobs", "results", job_id, "--membership", &am, "--out", &out];
+        if json {
+            args.insert(0, "--json");
+        }
+        self.as_who(&self.seed.author.identity, &args)
+    }
+
+    /// Stops the sandbox (Ctrl-C) and waits for it.
+    pub fn stop(mut self) {
+        signal_and_wait(&mut self.child, "INT", std::time::Duration::from_secs(30));
+    }
+}
