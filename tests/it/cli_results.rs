@@ -120,6 +120,21 @@ print(json.dumps(out))
 }
 
 /// Temporary files the downloads could have left under `dir`.
+/// `crpack [--json] jobs results ID --out DIR` as the author.
+fn results_run(p: &Published, id: &str, out: &str, json: bool) -> Run {
+    let am = p.am();
+    let mut args = vec!["jobs", "results", id, "--membership", &am, "--out", out];
+    if json {
+        args.insert(0, "--json");
+    }
+    p.sb.author(&p.dir, &args)
+}
+
+/// [`results_run`] without `--json`, which must exit 3: its stderr.
+fn results_refused(p: &Published, id: &str, out: &str) -> String {
+    results_run(p, id, out, false).expect(3).stderr()
+}
+
 fn temp_leftovers(dir: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(dir)
         .into_iter()
@@ -140,17 +155,7 @@ fn results_of_a_real_job_are_the_objects_and_spark_reads_the_same_preview() {
     let am = p.am();
     let out_dir = p.tmp.path().join("downloaded");
     let out_arg = out_dir.display().to_string();
-    let args = [
-        "--json",
-        "jobs",
-        "results",
-        &id,
-        "--membership",
-        &am,
-        "--out",
-        &out_arg,
-    ];
-    let doc = p.sb.author(&p.dir, &args).expect(0).json();
+    let doc = results_run(&p, &id, &out_arg, true).expect(0).json();
 
     // The files on disk are the objects S3 holds under the job's prefix, byte for byte.
     let prefix = format!("{}/{id}/", p.sb.seed.results_key_prefix);
@@ -227,7 +232,7 @@ fn results_of_a_real_job_are_the_objects_and_spark_reads_the_same_preview() {
         .unwrap()
         .to_string();
     fs::write(&part, b"damaged").unwrap();
-    let again = p.sb.author(&p.dir, &args).expect(0).json();
+    let again = results_run(&p, &id, &out_arg, true).expect(0).json();
     assert_eq!(again["results"], doc["results"]);
     assert!(
         files_under(&out_dir) == expected,
@@ -372,21 +377,7 @@ fn a_job_that_did_not_succeed_and_an_unreadable_location_are_refused() {
     }
     let out_dir = p.tmp.path().join("cancelled");
     let out_arg = out_dir.display().to_string();
-    let r =
-        p.sb.author(
-            &p.dir,
-            &[
-                "--json",
-                "jobs",
-                "results",
-                &id,
-                "--membership",
-                &am,
-                "--out",
-                &out_arg,
-            ],
-        )
-        .expect(3);
+    let r = results_run(&p, &id, &out_arg, true).expect(3);
     let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(msg.contains(&format!("job {id} is CANCELLED")), "{msg}");
     assert!(
@@ -432,13 +423,7 @@ fn a_job_that_did_not_succeed_and_an_unreadable_location_are_refused() {
     assert!(!written.is_empty(), "the job wrote its results for the provider");
     let out_dir = p.tmp.path().join("denied");
     let out_arg = out_dir.display().to_string();
-    let r =
-        p.sb.author(
-            &p.dir,
-            &["jobs", "results", &id, "--membership", &am, "--out", &out_arg],
-        )
-        .expect(3);
-    let err = r.stderr();
+    let err = results_refused(&p, &id, &out_arg);
     assert!(
         err.contains(&format!("s3://{provider_bucket}/out/{id}/")),
         "{err}"
@@ -478,13 +463,7 @@ fn a_job_that_did_not_succeed_and_an_unreadable_location_are_refused() {
         .json();
     assert_eq!(failed["job"]["status"], "FAILED", "{failed}");
     let id = failed["job"]["id"].as_str().unwrap().to_string();
-    let r =
-        p.sb.author(
-            &p.dir,
-            &["jobs", "results", &id, "--membership", &am, "--out", &out_arg],
-        )
-        .expect(3);
-    let err = r.stderr();
+    let err = results_refused(&p, &id, &out_arg);
     assert!(
         err.contains(&format!("job {id} is FAILED (ARTIFACT_VERIFICATION_FAILED: ")),
         "{err}"

@@ -258,6 +258,11 @@ async fn check_payer(aws: &Aws, collaboration_id: &str, account: &str) -> Result
 
 /// Reads a job.
 pub async fn get(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobReport> {
+    Ok(JobReport::from_job(&get_job(aws, membership_id, job_id).await?))
+}
+
+/// The service's document of a job (GetProtectedJob).
+pub async fn get_job(aws: &Aws, membership_id: &str, job_id: &str) -> Result<ProtectedJob> {
     let out = aws
         .cleanrooms
         .get_protected_job()
@@ -266,8 +271,7 @@ pub async fn get(aws: &Aws, membership_id: &str, job_id: &str) -> Result<JobRepo
         .send()
         .await
         .map_err(|e| aws::describe(&format!("GetProtectedJob {job_id}"), &e))?;
-    out.protected_job()
-        .map(JobReport::from_job)
+    out.protected_job
         .ok_or_else(|| RemoteError::empty_response("GetProtectedJob").into())
 }
 

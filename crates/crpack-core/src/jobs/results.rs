@@ -248,17 +248,7 @@ struct Located {
 }
 
 async fn locate(aws: &Aws, membership_id: &str, job_id: &str) -> Result<Located> {
-    let out = aws
-        .cleanrooms
-        .get_protected_job()
-        .membership_identifier(membership_id)
-        .protected_job_identifier(job_id)
-        .send()
-        .await
-        .map_err(|e| aws::describe(&format!("GetProtectedJob {job_id}"), &e))?;
-    let job = out
-        .protected_job
-        .ok_or_else(|| RemoteError::empty_response("GetProtectedJob"))?;
+    let job = super::get_job(aws, membership_id, job_id).await?;
     let status = job.status().as_str().to_string();
     match status.as_str() {
         "SUCCESS" => {}
