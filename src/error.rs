@@ -47,6 +47,7 @@ impl Error {
     }
 
     /// A verification ran and did not pass (exit code 1).
+    #[cfg(feature = "sandbox")]
     pub fn verification_failed(message: impl Into<String>) -> Self {
         Error::Core(crpack_core::error::Error::VerificationFailed(message.into()))
     }
@@ -112,8 +113,10 @@ pub enum CommandError {
     /// The tokio runtime could not start (threads, the I/O driver).
     Runtime(io::Error),
     /// `crpack demo`: the sandbox did not start.
+    #[cfg(feature = "sandbox")]
     DemoSandbox(io::Error),
     /// `crpack sandbox`: the sandbox did not start on the address asked for.
+    #[cfg(feature = "sandbox")]
     SandboxListen {
         listen: std::net::SocketAddr,
         source: io::Error,
@@ -122,12 +125,16 @@ pub enum CommandError {
     #[cfg(feature = "sandbox")]
     SandboxSeed(crpack_sandbox::seed::SeedError),
     /// The seed's description could not be written as JSON.
+    #[cfg(feature = "sandbox")]
     SeedRecord(serde_json::Error),
     /// A stop signal cannot be listened for.
+    #[cfg(feature = "sandbox")]
     Signal { name: &'static str, source: io::Error },
     /// `crpack demo`: the publish step finished without writing a lock.
+    #[cfg(feature = "sandbox")]
     PublishWroteNoLock,
     /// `crpack demo`: the lock names no entry point.
+    #[cfg(feature = "sandbox")]
     LockHasNoEntryPoint,
     /// `crpack run`: the user stopped watching a job that goes on.
     StoppedWatching { job_id: String },
@@ -163,20 +170,26 @@ impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommandError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            #[cfg(feature = "sandbox")]
             CommandError::DemoSandbox(e) => write!(f, "cannot start the sandbox: {e}"),
+            #[cfg(feature = "sandbox")]
             CommandError::SandboxListen { listen, source } => write!(
                 f,
                 "cannot start the sandbox on {listen}: {source}; pick another address with --listen 127.0.0.1:0"
             ),
             #[cfg(feature = "sandbox")]
             CommandError::SandboxSeed(e) => write!(f, "seeding the sandbox failed: {e}"),
+            #[cfg(feature = "sandbox")]
             CommandError::SeedRecord(e) => write!(f, "{e}"),
+            #[cfg(feature = "sandbox")]
             CommandError::Signal { name, source } => write!(
                 f,
                 "cannot listen for {name} ({source}), so the sandbox could not stop cleanly; \
                  check that signals are not blocked for crpack"
             ),
+            #[cfg(feature = "sandbox")]
             CommandError::PublishWroteNoLock => f.write_str("publish wrote no lock"),
+            #[cfg(feature = "sandbox")]
             CommandError::LockHasNoEntryPoint => f.write_str("the lock has no entry point"),
             CommandError::StoppedWatching { job_id } => write!(
                 f,
@@ -228,10 +241,14 @@ impl fmt::Display for CommandError {
 impl std::error::Error for CommandError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CommandError::Runtime(e) | CommandError::DemoSandbox(e) => Some(e),
+            CommandError::Runtime(e) => Some(e),
+            #[cfg(feature = "sandbox")]
+            CommandError::DemoSandbox(e) => Some(e),
+            #[cfg(feature = "sandbox")]
             CommandError::SandboxListen { source, .. } | CommandError::Signal { source, .. } => Some(source),
             #[cfg(feature = "sandbox")]
             CommandError::SandboxSeed(e) => Some(e),
+            #[cfg(feature = "sandbox")]
             CommandError::SeedRecord(e) => Some(e),
             CommandError::Lock(e) => Some(e),
             CommandError::Requirements(e) => Some(e),

@@ -49,6 +49,7 @@ impl Output {
     }
 
     /// Plain output for tests and libraries: no colour, no progress.
+    #[cfg(any(test, feature = "sandbox"))]
     pub fn plain(json: bool) -> Self {
         Self {
             json,
@@ -61,6 +62,7 @@ impl Output {
     }
 
     /// No output at all (for library callers that print their own summary).
+    #[cfg(feature = "sandbox")]
     pub fn silent() -> Self {
         Self {
             quiet: true,
