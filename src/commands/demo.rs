@@ -532,7 +532,7 @@ async fn jobs_part(stage: &Stage<'_>, summary: &mut DemoSummary) -> Result<bool>
             seed.results_bucket,
             o.size().unwrap_or(0)
         ));
-        if key.ends_with(crpack_sandbox::cleanrooms::SIMULATED_MARKER) {
+        if key.ends_with(crpack_core::jobs::results::SIMULATED_MARKER) {
             summary.simulated = true;
             let body = author
                 .s3

@@ -238,7 +238,6 @@ pub fn relative_path(prefix: &str, key: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// The job, which must have succeeded, and where its results are.
 /// Where a succeeded job's results are, the caller's account, and whether the place was
 /// inferred from the membership's current default result configuration.
 struct Located {

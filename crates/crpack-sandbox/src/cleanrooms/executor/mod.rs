@@ -111,8 +111,9 @@ pub mod codes {
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
 
-/// The name of the marker object a simulated run writes into the result location.
-pub const SIMULATED_MARKER: &str = "_SIMULATED";
+/// The name of the marker object a simulated run writes into the result location: the one
+/// `crpack jobs results` recognises.
+pub use crpack_core::jobs::results::SIMULATED_MARKER;
 
 /// Where the sandbox reads the data of the Glue table `database.table` owned by `account`:
 /// `(bucket, key)` = `(crpack-sandbox-glue-<account>, <database>/<table>.csv)`.
