@@ -389,6 +389,21 @@ macro_rules! each_page {
 }
 pub(crate) use each_page;
 
+/// Every member of a collaboration (ListMembers, all pages).
+pub async fn members(
+    aws: &Aws,
+    collaboration_id: &str,
+) -> Result<Vec<aws_sdk_cleanrooms::types::MemberSummary>, Error> {
+    let mut out = Vec::new();
+    let request = aws.cleanrooms.list_members();
+    each_page!(
+        request.collaboration_identifier(collaboration_id),
+        &format!("ListMembers {collaboration_id}"),
+        |page| out.extend(page.member_summaries().iter().cloned())
+    );
+    Ok(out)
+}
+
 /// One line for a failed remote call: what failed, why, where, and what to do. Text that came
 /// from the service or the network is escaped (see [`escape`]).
 pub fn describe<E>(what: &str, err: &SdkError<E, HttpResponse>) -> Error

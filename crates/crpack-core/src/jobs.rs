@@ -233,21 +233,12 @@ pub async fn start(aws: &Aws, membership_id: &str, template_arn: &str, opts: Sta
 
 /// That `account` has an active membership in the collaboration (ListMembers).
 async fn check_payer(aws: &Aws, collaboration_id: &str, account: &str) -> Result<()> {
-    let mut pages = aws
-        .cleanrooms
-        .list_members()
-        .collaboration_identifier(collaboration_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws::describe(&format!("ListMembers {collaboration_id}"), &e))?;
-        if page
-            .member_summaries()
-            .iter()
-            .any(|m| m.account_id() == account && *m.status() == MemberStatus::Active)
-        {
-            return Ok(());
-        }
+    let members = aws::members(aws, collaboration_id).await?;
+    if members
+        .iter()
+        .any(|m| m.account_id() == account && *m.status() == MemberStatus::Active)
+    {
+        return Ok(());
     }
     Err(JobError::PayerNotActive {
         account: account.to_string(),

@@ -543,19 +543,11 @@ pub async fn preflight(
         "{:<11} membership {membership_id}: ACTIVE, collaboration {collab_id} (SPARK), can receive results",
         "preflight"
     ));
-    let mut can_run = false;
-    let request = aws.cleanrooms.list_members();
-    aws::each_page!(
-        request.collaboration_identifier(&collab_id),
-        &format!("ListMembers {collab_id}"),
-        |page| {
-            can_run |= page
-                .member_summaries()
-                .iter()
-                .any(|s| s.abilities().contains(&MemberAbility::CanRunJob))
-        }
-    );
-    if !can_run {
+    let members = aws::members(aws, &collab_id).await?;
+    if !members
+        .iter()
+        .any(|s| s.abilities().contains(&MemberAbility::CanRunJob))
+    {
         let w = format!(
             "no member of collaboration {collab_id} has CAN_RUN_JOB: nobody will be able to run this template"
         );

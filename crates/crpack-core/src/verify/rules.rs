@@ -65,24 +65,14 @@ pub async fn check_receivers(aws: &Aws, collaboration_id: &str, accounts: &[Stri
     if accounts.is_empty() {
         return Ok(());
     }
-    let mut members = Vec::new();
-    let request = aws.cleanrooms.list_members();
-    aws::each_page!(
-        request.collaboration_identifier(collaboration_id),
-        &format!("ListMembers {collaboration_id}"),
-        |page| members.extend(page.member_summaries().iter().map(|m| {
-            (
-                m.account_id().to_string(),
-                *m.status() == MemberStatus::Active,
-                m.abilities().contains(&MemberAbility::CanReceiveResults),
-            )
-        }))
-    );
+    let members = aws::members(aws, collaboration_id).await?;
     for account in accounts {
-        let why = match members.iter().find(|(a, _, _)| a == account) {
+        let why = match members.iter().find(|m| m.account_id() == account) {
             None => "it is not a member",
-            Some((_, false, _)) => "its membership is not active",
-            Some((_, true, false)) => "it lacks the CAN_RECEIVE_RESULTS ability",
+            Some(m) if *m.status() != MemberStatus::Active => "its membership is not active",
+            Some(m) if !m.abilities().contains(&MemberAbility::CanReceiveResults) => {
+                "it lacks the CAN_RECEIVE_RESULTS ability"
+            }
             Some(_) => continue,
         };
         return Err(VerifyError::ReceiverCannotReceive {
