@@ -147,17 +147,23 @@ pub fn run(ctx: &Context, args: &JobsArgs) -> Result<ExitCode> {
                     preview_rows: *preview,
                 };
                 let report = jobs::results::fetch(&aws, membership, job_id, &opts, &ctx.out).await?;
-                let mut doc = serde_json::json!({"ok": true});
-                if let (Some(d), Ok(serde_json::Value::Object(r))) =
-                    (doc.as_object_mut(), serde_json::to_value(&report))
-                {
-                    d.extend(r);
-                }
+                let doc = ResultsJson {
+                    ok: true,
+                    report: &report,
+                };
                 ctx.out.result(&doc, || print_results(ctx, &report));
                 Ok(ExitCode::Success)
             }
         }
     })
+}
+
+/// `jobs results --json`: the report's fields after `ok`.
+#[derive(serde::Serialize)]
+struct ResultsJson<'a> {
+    ok: bool,
+    #[serde(flatten)]
+    report: &'a ResultsReport,
 }
 
 /// `./JOB_ID`, when the job id can name a folder.
